@@ -1,0 +1,115 @@
+//! `account-scanner check`: what is configured, what is missing.
+
+use crate::cli::exit;
+use crate::config::Config;
+use crate::report::store::ReportStore;
+use crate::scanner::Scanner;
+use crate::scanner::sherlock::install;
+
+pub async fn run() -> u8 {
+    println!("account-scanner {}", env!("CARGO_PKG_VERSION"));
+    let config = match Config::from_env() {
+        Ok(c) => {
+            println!("configuration: ok");
+            c
+        }
+        Err(e) => {
+            println!("configuration: {e}");
+            return exit::CONFIGURATION;
+        }
+    };
+    let mut problems = 0;
+
+    match ReportStore::open(&config.scans_dir) {
+        Ok(store) => {
+            let free = free_space(store.dir())
+                .map(|b| format!(", {} free", human_bytes(b)))
+                .unwrap_or_default();
+            println!(
+                "scans directory: {} (writable{free})",
+                store.dir().display()
+            );
+        }
+        Err(e) => {
+            problems += 1;
+            println!("scans directory: PROBLEM: {e}");
+        }
+    }
+
+    let install = match install::locate(config.sherlock.bin.as_deref()) {
+        Ok(found) => found,
+        Err(e) => {
+            problems += 1;
+            println!("sherlock: PROBLEM: {e}");
+            None
+        }
+    };
+    let sherlock_configured = config.sherlock.bin.is_some();
+    let scanner = Scanner::new(config.clone(), install);
+    match scanner.sherlock() {
+        Some(runner) => {
+            let version = scanner
+                .sherlock_version()
+                .await
+                .unwrap_or_else(|| "unknown version".into());
+            println!(
+                "sherlock: {} {version} (from {}; pinned version {})",
+                runner.install.program.display(),
+                runner.install.origin.describe(),
+                install::pinned_version()
+            );
+            let sites = runner
+                .count_sites()
+                .await
+                .map(|n| format!(", {n} sites"))
+                .unwrap_or_default();
+            println!("site list: {}{sites}", config.sherlock.sites);
+        }
+        None if !sherlock_configured => {
+            let dir = install::managed_venv_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_else(|| "(no data directory: set SHERLOCK_BIN)".into());
+            println!(
+                "sherlock: not installed; `account-scanner setup` (or the first scan) installs {} into {dir}",
+                install::pinned_version()
+            );
+            println!("site list: {}", config.sherlock.sites);
+        }
+        None => {}
+    }
+    println!(
+        "timeouts: scan {} s, per site {} s; NSFW sites {}",
+        config.scan_timeout.as_secs(),
+        config.sherlock.site_timeout.as_secs(),
+        if config.sherlock.nsfw {
+            "included"
+        } else {
+            "excluded"
+        }
+    );
+    println!(
+        "reddit: not configured (needs REDDIT_CLIENT_ID, REDDIT_CLIENT_SECRET, REDDIT_USER_AGENT)"
+    );
+    if problems > 0 {
+        exit::CONFIGURATION
+    } else {
+        exit::DONE
+    }
+}
+
+/// Bytes free for this user on the file system holding `dir`.
+pub fn free_space(dir: &std::path::Path) -> Option<u64> {
+    let st = nix::sys::statvfs::statvfs(dir).ok()?;
+    Some(st.blocks_available() as u64 * st.fragment_size() as u64)
+}
+
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = b as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}

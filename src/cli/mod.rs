@@ -1,0 +1,253 @@
+//! The command line: `scan`, `check`, `setup`. Parses, loads the configuration, calls the
+//! scanner, renders. Exit codes are documented in `--help` and the README.
+
+mod check;
+mod progress;
+pub mod summary;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::report::HalfStatus;
+use crate::report::store::ReportStore;
+use crate::scanner::sherlock::install;
+use crate::scanner::{EventSink, ScanMode, Scanner, Username};
+
+/// Exit codes, also listed in `--help`.
+pub mod exit {
+    pub const DONE: u8 = 0;
+    pub const SCAN_FAILED: u8 = 1;
+    pub const BAD_INPUT: u8 = 2;
+    pub const CONFIGURATION: u8 = 3;
+}
+
+const EXIT_CODES_HELP: &str = "Exit codes:
+  0  done (a scan stopped at its deadline is done: its report says partial)
+  1  the scan failed (e.g. Sherlock could not run), or its report could not be written
+  2  bad usage or input (e.g. an invalid username)
+  3  configuration problem (an invalid variable, an unusable scans directory, a bad SHERLOCK_BIN)";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "account-scanner",
+    version,
+    about = "Find where a username exists (Sherlock) and what its Reddit history says",
+    after_help = EXIT_CODES_HELP
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Scan one username and write JSON and CSV reports to the scans directory.
+    Scan(ScanArgs),
+    /// Show what is configured and what is missing (Sherlock, scans directory, integrations).
+    Check,
+    /// Install the pinned Sherlock into a managed virtualenv in the user's data directory.
+    Setup,
+}
+
+#[derive(Debug, clap::Args)]
+struct ScanArgs {
+    /// The username to look up (letters, digits, '_', '.', '-'; at most 64 characters).
+    #[arg(allow_hyphen_values = true)]
+    username: String,
+    /// Which halves to run.
+    #[arg(long, value_enum, default_value_t = ModeArg::All)]
+    mode: ModeArg,
+    /// Write the report files here instead of SCANS_DIR.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Print the JSON report on stdout instead of the summary.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ModeArg {
+    All,
+    Sherlock,
+    Reddit,
+}
+
+impl From<ModeArg> for ScanMode {
+    fn from(m: ModeArg) -> Self {
+        match m {
+            ModeArg::All => ScanMode::All,
+            ModeArg::Sherlock => ScanMode::Sherlock,
+            ModeArg::Reddit => ScanMode::Reddit,
+        }
+    }
+}
+
+/// Entry point used by `main.rs`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = dotenvy::dotenv()
+        && !e.not_found()
+    {
+        eprintln!("error: the .env file could not be read: {e}");
+        return ExitCode::from(exit::CONFIGURATION);
+    }
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::SCAN_FAILED);
+        }
+    };
+    let code = runtime.block_on(async {
+        match cli.command {
+            Command::Scan(args) => scan(args).await,
+            Command::Check => check::run().await,
+            Command::Setup => setup().await,
+        }
+    });
+    ExitCode::from(code)
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .try_init();
+}
+
+fn load_config() -> Result<Config, u8> {
+    Config::from_env().map_err(|e| {
+        eprintln!("error: {e}");
+        exit::CONFIGURATION
+    })
+}
+
+async fn scan(args: ScanArgs) -> u8 {
+    let username = match Username::parse(&args.username) {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::BAD_INPUT;
+        }
+    };
+    let mode = ScanMode::from(args.mode);
+    let mut config = match load_config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if let Some(out) = args.out {
+        config.scans_dir = out;
+    }
+    let store = match ReportStore::open(&config.scans_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::CONFIGURATION;
+        }
+    };
+    if mode == ScanMode::Reddit {
+        eprintln!(
+            "error: {}",
+            crate::report::RedditSection::not_configured()
+                .message
+                .unwrap_or_default()
+        );
+        return exit::CONFIGURATION;
+    }
+
+    let install = if mode.runs_sherlock() {
+        match find_or_install_sherlock(&config).await {
+            Ok(i) => Some(i),
+            Err(code) => return code,
+        }
+    } else {
+        None
+    };
+
+    let scanner = Scanner::new(config, install);
+    let mut request = scanner.request(username, mode);
+    request.requested_by = Some("cli".to_string());
+
+    let cancel = CancellationToken::new();
+    let on_ctrl_c = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ninterrupted: stopping Sherlock and writing what was found so far");
+            on_ctrl_c.cancel();
+        }
+    });
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let renderer = tokio::spawn(progress::render(rx, progress::Style::detect()));
+    let report = scanner.scan(request, EventSink::channel(tx), cancel).await;
+    let _ = renderer.await;
+
+    let saved = store.save(&report);
+    if args.json {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(&report.to_json()).and_then(|_| out.flush());
+    }
+    let saved = match saved {
+        Ok(saved) => saved,
+        Err(e) => {
+            if !args.json {
+                print!("{}", summary::render(&report, None));
+            }
+            eprintln!("error: the report could not be saved: {e}");
+            return exit::SCAN_FAILED;
+        }
+    };
+    if !args.json {
+        print!("{}", summary::render(&report, Some(&saved)));
+    }
+    if report.sherlock.status == HalfStatus::Failed {
+        return exit::SCAN_FAILED;
+    }
+    exit::DONE
+}
+
+/// Sherlock from SHERLOCK_BIN, PATH or the managed venv; installs the managed venv on first use.
+async fn find_or_install_sherlock(config: &Config) -> Result<install::SherlockInstall, u8> {
+    match install::locate(config.sherlock.bin.as_deref()) {
+        Ok(Some(found)) => Ok(found),
+        Ok(None) => {
+            eprintln!("Sherlock was not found on PATH; installing it once for this user.");
+            install::setup(|line| eprintln!("{line}"))
+                .await
+                .context("setting up Sherlock")
+                .map_err(|e| {
+                    eprintln!("error: {e:#}");
+                    exit::SCAN_FAILED
+                })
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(exit::CONFIGURATION)
+        }
+    }
+}
+
+async fn setup() -> u8 {
+    match install::setup(|line| eprintln!("{line}")).await {
+        Ok(found) => {
+            println!("{}", found.program.display());
+            exit::DONE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::SCAN_FAILED
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! One typed configuration, read from the environment once at start and validated.
+//!
+//! Every variable the binary reads is listed in [`VARIABLES`]; `.env.example` and the README
+//! document the same list. Values that are secrets are held in [`Secret`] so `Debug` and logs
+//! cannot print them.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Every environment variable the binary reads. `RUST_LOG` is read by the tracing filter.
+pub const VARIABLES: &[&str] = &[
+    "SCANS_DIR",
+    "SCAN_TIMEOUT",
+    "SHERLOCK_BIN",
+    "SHERLOCK_SITES",
+    "SHERLOCK_SITE_TIMEOUT",
+    "SHERLOCK_NSFW",
+    "RUST_LOG",
+    // Read by `setup` only: the Python that creates the managed virtualenv.
+    "PYTHON",
+];
+
+/// A value that must never be printed: `Debug` and `Display` show `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that sends it (a header).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Which site list Sherlock checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SiteList {
+    /// The list bundled with the pinned Sherlock (`--local`): reproducible, no download.
+    Bundled,
+    /// Sherlock downloads its newest list (and its exclusion list) at every run.
+    Remote,
+    /// A site-list file in Sherlock's `data.json` format (`--json FILE --ignore-exclusions`).
+    File(PathBuf),
+}
+
+impl fmt::Display for SiteList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SiteList::Bundled => f.write_str("local (bundled with Sherlock)"),
+            SiteList::Remote => f.write_str("remote (Sherlock's newest list)"),
+            SiteList::File(path) => write!(f, "file {}", path.display()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SherlockConfig {
+    /// `SHERLOCK_BIN`: an explicit Sherlock executable, run exactly as given.
+    pub bin: Option<PathBuf>,
+    pub sites: SiteList,
+    /// Per-request timeout handed to Sherlock (`--timeout`).
+    pub site_timeout: Duration,
+    pub nsfw: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub scans_dir: PathBuf,
+    pub scan_timeout: Duration,
+    pub sherlock: SherlockConfig,
+}
+
+/// One invalid variable and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidVariable {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+/// Every problem found while loading the configuration, so the operator fixes them in one go.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub problems: Vec<InvalidVariable>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("invalid configuration:")?;
+        for p in &self.problems {
+            write!(f, "\n  {}: {}", p.variable, p.message)?;
+        }
+        Ok(())
+    }
+}
+
+pub const MAX_SCAN_TIMEOUT_SECS: u64 = 24 * 3600;
+
+impl Config {
+    /// Reads the process environment (after `.env` has been loaded by the caller).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads from a map; used by tests so they never touch the process environment.
+    pub fn from_map(map: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        Self::from_lookup(|key| map.get(key).cloned())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut env = Reader {
+            lookup: &lookup,
+            problems: Vec::new(),
+        };
+
+        let scans_dir = env
+            .string("SCANS_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("./scans"));
+        let scan_timeout = env.seconds("SCAN_TIMEOUT", 300, 1, MAX_SCAN_TIMEOUT_SECS);
+        let bin = env.string("SHERLOCK_BIN").map(PathBuf::from);
+        let sites = match env.string("SHERLOCK_SITES").as_deref() {
+            None | Some("local") => SiteList::Bundled,
+            Some("remote") => SiteList::Remote,
+            Some(path) => {
+                let path = PathBuf::from(path);
+                if !path.is_file() {
+                    env.invalid(
+                        "SHERLOCK_SITES",
+                        format!(
+                            "expected `local`, `remote` or the path of a site-list file, but {} is not a readable file",
+                            path.display()
+                        ),
+                    );
+                }
+                SiteList::File(path)
+            }
+        };
+        let site_timeout = env.seconds("SHERLOCK_SITE_TIMEOUT", 10, 1, 600);
+        let nsfw = env.boolean("SHERLOCK_NSFW", false);
+
+        if !env.problems.is_empty() {
+            return Err(ConfigError {
+                problems: env.problems,
+            });
+        }
+        Ok(Config {
+            scans_dir,
+            scan_timeout,
+            sherlock: SherlockConfig {
+                bin,
+                sites,
+                site_timeout,
+                nsfw,
+            },
+        })
+    }
+}
+
+struct Reader<'a, F: Fn(&str) -> Option<String>> {
+    lookup: &'a F,
+    problems: Vec<InvalidVariable>,
+}
+
+impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
+    fn invalid(&mut self, variable: &'static str, message: String) {
+        self.problems.push(InvalidVariable { variable, message });
+    }
+
+    /// A set, non-blank value, trimmed. Blank counts as unset so `.env` placeholders like `X=` work.
+    fn string(&mut self, variable: &'static str) -> Option<String> {
+        debug_assert!(
+            VARIABLES.contains(&variable),
+            "{variable} missing from VARIABLES"
+        );
+        (self.lookup)(variable)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn seconds(&mut self, variable: &'static str, default: u64, min: u64, max: u64) -> Duration {
+        let Some(raw) = self.string(variable) else {
+            return Duration::from_secs(default);
+        };
+        match raw.parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Duration::from_secs(n),
+            Ok(n) => {
+                self.invalid(
+                    variable,
+                    format!(
+                        "{n} is out of range: use a whole number of seconds from {min} to {max}"
+                    ),
+                );
+                Duration::from_secs(default)
+            }
+            Err(_) => {
+                self.invalid(
+                    variable,
+                    format!("`{}` is not a whole number of seconds", shorten(&raw)),
+                );
+                Duration::from_secs(default)
+            }
+        }
+    }
+
+    fn boolean(&mut self, variable: &'static str, default: bool) -> bool {
+        let Some(raw) = self.string(variable) else {
+            return default;
+        };
+        match raw.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => true,
+            "0" | "false" | "no" | "off" => false,
+            _ => {
+                self.invalid(
+                    variable,
+                    format!("`{}` is not a boolean: use true or false", shorten(&raw)),
+                );
+                default
+            }
+        }
+    }
+}
+
+/// Echoes at most 40 characters of a bad value back, escaped.
+fn shorten(raw: &str) -> String {
+    let mut s: String = raw.chars().take(40).flat_map(char::escape_debug).collect();
+    if raw.chars().count() > 40 {
+        s.push('…');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_map(&map)
+    }
+
+    #[test]
+    fn defaults_when_nothing_is_set() {
+        let cfg = load(&[]).expect("defaults are valid");
+        assert_eq!(cfg.scans_dir, PathBuf::from("./scans"));
+        assert_eq!(cfg.scan_timeout, Duration::from_secs(300));
+        assert_eq!(cfg.sherlock.sites, SiteList::Bundled);
+        assert_eq!(cfg.sherlock.site_timeout, Duration::from_secs(10));
+        assert!(!cfg.sherlock.nsfw);
+        assert!(cfg.sherlock.bin.is_none());
+    }
+
+    #[test]
+    fn every_bad_value_is_named() {
+        let err = load(&[
+            ("SCAN_TIMEOUT", "soon"),
+            ("SHERLOCK_SITE_TIMEOUT", "0"),
+            ("SHERLOCK_NSFW", "maybe"),
+            ("SHERLOCK_SITES", "/nonexistent/list.json"),
+        ])
+        .expect_err("all four are invalid");
+        let names: Vec<_> = err.problems.iter().map(|p| p.variable).collect();
+        assert_eq!(
+            names,
+            [
+                "SCAN_TIMEOUT",
+                "SHERLOCK_SITES",
+                "SHERLOCK_SITE_TIMEOUT",
+                "SHERLOCK_NSFW"
+            ]
+        );
+        let text = err.to_string();
+        assert!(text.contains("SCAN_TIMEOUT: `soon` is not a whole number of seconds"));
+        assert!(text.contains("SHERLOCK_NSFW: `maybe` is not a boolean"));
+    }
+
+    #[test]
+    fn blank_values_mean_unset() {
+        let cfg = load(&[("SHERLOCK_BIN", "  "), ("SHERLOCK_SITES", "remote")]).expect("valid");
+        assert!(cfg.sherlock.bin.is_none());
+        assert_eq!(cfg.sherlock.sites, SiteList::Remote);
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?} {s}"), "[redacted] [redacted]");
+        assert_eq!(s.expose(), "hunter2");
+    }
+}

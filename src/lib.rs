@@ -1,0 +1,8 @@
+//! account-scanner: find where a username exists (Sherlock) and what its Reddit history says.
+//!
+//! One [`scanner::Scanner`] serves every front end: the CLI ([`cli`]) and, later, the bot.
+
+pub mod cli;
+pub mod config;
+pub mod report;
+pub mod scanner;

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    account_scanner::cli::main()
+}

@@ -1,0 +1,59 @@
+//! CSV exports. Column orders are part of the documented interface: append, never reorder.
+
+use crate::report::ScanReport;
+
+/// Columns of `<name>_sherlock.csv`, one row per site checked, in Sherlock's order.
+pub const SHERLOCK_COLUMNS: &[&str] = &[
+    "username",
+    "site",
+    "status",
+    "error_kind",
+    "url_user",
+    "url_main",
+    "http_status",
+    "response_time_s",
+    "detail",
+];
+
+pub fn sherlock_csv(report: &ScanReport) -> Result<Vec<u8>, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(SHERLOCK_COLUMNS)?;
+    for s in &report.sherlock.sites {
+        w.write_record([
+            safe_cell(&report.request.username),
+            safe_cell(&s.site),
+            s.status.as_str().to_string(),
+            s.error_kind.map(|k| k.as_str()).unwrap_or("").to_string(),
+            safe_cell(s.url_user.as_deref().unwrap_or("")),
+            safe_cell(s.url_main.as_deref().unwrap_or("")),
+            s.http_status.map(|c| c.to_string()).unwrap_or_default(),
+            s.response_time_s
+                .map(|t| format!("{t:.3}"))
+                .unwrap_or_default(),
+            safe_cell(s.detail.as_deref().unwrap_or("")),
+        ])?;
+    }
+    w.into_inner().map_err(|e| e.into_error().into())
+}
+
+/// Spreadsheets run cells that start with `=`, `+`, `-`, `@` (and tab/CR) as formulas; a leading
+/// apostrophe keeps such text inert. Text from remote sites must never execute when opened.
+pub fn safe_cell(value: &str) -> String {
+    match value.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{value}"),
+        _ => value.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_like_cells_are_neutralised() {
+        assert_eq!(safe_cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(safe_cell("@cmd"), "'@cmd");
+        assert_eq!(safe_cell("GitHub"), "GitHub");
+        assert_eq!(safe_cell(""), "");
+    }
+}

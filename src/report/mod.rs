@@ -1,0 +1,162 @@
+//! The scan report: everything a scan knows, serialised as versioned JSON and as CSV.
+
+pub mod csv;
+pub mod store;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::scanner::ScanMode;
+use crate::scanner::sherlock::{SiteResult, SiteStatus};
+
+/// Bumped whenever a field changes meaning or disappears (adding a field does not bump it).
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScanReport {
+    pub schema_version: u32,
+    /// Short random id shared by the log lines and the report of one scan.
+    pub scan_id: String,
+    pub request: RequestInfo,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub duration_ms: u64,
+    pub tools: ToolVersions,
+    /// True when the scan stopped early (deadline or cancellation); the reason says which.
+    pub partial: bool,
+    pub partial_reason: Option<String>,
+    pub sherlock: SherlockSection,
+    pub reddit: RedditSection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RequestInfo {
+    pub username: String,
+    pub mode: ScanMode,
+    pub timeout_s: u64,
+    pub requested_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ToolVersions {
+    pub account_scanner: String,
+    pub sherlock: Option<String>,
+}
+
+/// How one half of a scan ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HalfStatus {
+    Completed,
+    /// Stopped early; the results hold what was checked by then.
+    Partial,
+    Failed,
+    /// Not part of the requested mode.
+    Skipped,
+    NotConfigured,
+}
+
+impl HalfStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HalfStatus::Completed => "completed",
+            HalfStatus::Partial => "partial",
+            HalfStatus::Failed => "failed",
+            HalfStatus::Skipped => "skipped",
+            HalfStatus::NotConfigured => "not configured",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusCounts {
+    pub claimed: usize,
+    pub available: usize,
+    pub illegal: usize,
+    pub waf: usize,
+    pub error: usize,
+}
+
+impl StatusCounts {
+    pub fn of(sites: &[SiteResult]) -> Self {
+        let mut c = StatusCounts::default();
+        for s in sites {
+            match s.status {
+                SiteStatus::Claimed => c.claimed += 1,
+                SiteStatus::Available => c.available += 1,
+                SiteStatus::Illegal => c.illegal += 1,
+                SiteStatus::Waf => c.waf += 1,
+                SiteStatus::Error => c.error += 1,
+            }
+        }
+        c
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SherlockSection {
+    pub status: HalfStatus,
+    /// Why it failed, in words fit for a user (no internal detail).
+    pub error: Option<String>,
+    pub site_list: String,
+    pub sites_total: Option<usize>,
+    pub sites_checked: usize,
+    pub duration_ms: u64,
+    pub counts: StatusCounts,
+    pub sites: Vec<SiteResult>,
+}
+
+impl SherlockSection {
+    pub fn skipped() -> Self {
+        SherlockSection {
+            status: HalfStatus::Skipped,
+            error: None,
+            site_list: String::new(),
+            sites_total: None,
+            sites_checked: 0,
+            duration_ms: 0,
+            counts: StatusCounts::default(),
+            sites: Vec::new(),
+        }
+    }
+
+    pub fn hits(&self) -> impl Iterator<Item = &SiteResult> {
+        self.sites
+            .iter()
+            .filter(|s| s.status == SiteStatus::Claimed)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RedditSection {
+    pub status: HalfStatus,
+    pub message: Option<String>,
+}
+
+impl RedditSection {
+    pub fn skipped() -> Self {
+        RedditSection {
+            status: HalfStatus::Skipped,
+            message: None,
+        }
+    }
+
+    pub fn not_configured() -> Self {
+        RedditSection {
+            status: HalfStatus::NotConfigured,
+            message: Some(
+                "Reddit scanning is not configured (it needs REDDIT_CLIENT_ID, REDDIT_CLIENT_SECRET and REDDIT_USER_AGENT)"
+                    .to_string(),
+            ),
+        }
+    }
+}
+
+impl ScanReport {
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serialising plain data structs cannot fail; an empty object would only hide a bug.
+        let mut bytes = serde_json::to_vec_pretty(self).unwrap_or_else(|_| b"{}".to_vec());
+        bytes.push(b'\n');
+        bytes
+    }
+}

@@ -1,0 +1,250 @@
+//! Report files under the scans directory: safe names, atomic writes.
+//!
+//! A file appears under its final name only once it is complete and on disk: it is written to a
+//! hidden temp file in the same directory, fsynced, renamed without replacing anything, and the
+//! directory is fsynced. A crash leaves either nothing or a whole file; stale temp files from a
+//! crash are removed the next time the store is opened.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use crate::report::ScanReport;
+
+const TEMP_SUFFIX: &str = ".partial";
+/// Temp files older than this belong to a crashed writer (a live one finishes in well under it).
+const STALE_TEMP_AGE: Duration = Duration::from_secs(600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the scans directory {} cannot be created: {source}", .dir.display())]
+    CreateDir {
+        dir: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the scans directory {} is not writable: {source}", .dir.display())]
+    NotWritable {
+        dir: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("writing {} failed: {source}", .path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// The files one scan produced.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SavedReport {
+    pub json: PathBuf,
+    pub sherlock_csv: Option<PathBuf>,
+}
+
+impl SavedReport {
+    pub fn paths(&self) -> Vec<&Path> {
+        std::iter::once(self.json.as_path())
+            .chain(self.sherlock_csv.as_deref())
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ReportStore {
+    dir: PathBuf,
+}
+
+impl ReportStore {
+    /// Creates the directory if needed, checks it is writable, and removes stale temp files.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let dir = dir.into();
+        fs::create_dir_all(&dir).map_err(|source| StoreError::CreateDir {
+            dir: dir.clone(),
+            source,
+        })?;
+        let store = ReportStore { dir };
+        store.check_writable()?;
+        store.remove_stale_temp_files();
+        Ok(store)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn check_writable(&self) -> Result<(), StoreError> {
+        tempfile::Builder::new()
+            .prefix(".write-check-")
+            .suffix(TEMP_SUFFIX)
+            .tempfile_in(&self.dir)
+            .and_then(|mut f| f.write_all(b"ok").and_then(|_| f.as_file().sync_all()))
+            .map_err(|source| StoreError::NotWritable {
+                dir: self.dir.clone(),
+                source,
+            })
+    }
+
+    fn remove_stale_temp_files(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        let now = SystemTime::now();
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if !(name.starts_with('.') && name.ends_with(TEMP_SUFFIX)) {
+                continue;
+            }
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| now.duration_since(t).ok())
+                .is_some_and(|age| age > STALE_TEMP_AGE);
+            if old {
+                match fs::remove_file(entry.path()) {
+                    Ok(()) => {
+                        tracing::info!(file = %entry.path().display(), "removed a temp file left by a crashed write")
+                    }
+                    Err(e) => {
+                        tracing::warn!(file = %entry.path().display(), error = %e, "could not remove stale temp file")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes the report's files: the Sherlock CSV (when Sherlock ran), then the JSON report.
+    /// Names come only from the validated username and the scan's UTC start time.
+    pub fn save(&self, report: &ScanReport) -> Result<SavedReport, StoreError> {
+        let stamp = report.started_at.format("%Y%m%dT%H%M%S%.3fZ").to_string();
+        let base = format!("{}_{stamp}", report.request.username);
+        let with_sherlock = !report.sherlock.sites.is_empty()
+            || report.sherlock.status != crate::report::HalfStatus::Skipped;
+
+        for attempt in 1..=100u32 {
+            let stem = if attempt == 1 {
+                base.clone()
+            } else {
+                format!("{base}-{attempt}")
+            };
+            let json_name = format!("{stem}.json");
+            let csv_name = format!("{stem}_sherlock.csv");
+            if self.dir.join(&json_name).exists() || self.dir.join(&csv_name).exists() {
+                continue;
+            }
+            let mut saved = SavedReport::default();
+            if with_sherlock {
+                let bytes =
+                    crate::report::csv::sherlock_csv(report).map_err(|e| StoreError::Write {
+                        path: self.dir.join(&csv_name),
+                        source: io::Error::other(e),
+                    })?;
+                match write_atomic(&self.dir, &csv_name, |f| f.write_all(&bytes)) {
+                    Ok(path) => saved.sherlock_csv = Some(path),
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                    Err(source) => {
+                        return Err(StoreError::Write {
+                            path: self.dir.join(&csv_name),
+                            source,
+                        });
+                    }
+                }
+            }
+            let json = report.to_json();
+            match write_atomic(&self.dir, &json_name, |f| f.write_all(&json)) {
+                Ok(path) => {
+                    saved.json = path;
+                    return Ok(saved);
+                }
+                Err(source) => {
+                    // The JSON is the report of record: without it, drop the CSV too.
+                    if let Some(csv) = &saved.sherlock_csv {
+                        let _ = fs::remove_file(csv);
+                    }
+                    if source.kind() == io::ErrorKind::AlreadyExists {
+                        continue;
+                    }
+                    return Err(StoreError::Write {
+                        path: self.dir.join(&json_name),
+                        source,
+                    });
+                }
+            }
+        }
+        Err(StoreError::Write {
+            path: self.dir.join(format!("{base}.json")),
+            source: io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "100 reports with this name and time exist",
+            ),
+        })
+    }
+}
+
+/// Writes `dir/name` atomically: the file appears complete or not at all, and an existing file
+/// of that name is never replaced (`AlreadyExists`).
+pub fn write_atomic(
+    dir: &Path,
+    name: &str,
+    contents: impl FnOnce(&mut File) -> io::Result<()>,
+) -> io::Result<PathBuf> {
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(TEMP_SUFFIX)
+        .tempfile_in(dir)?;
+    contents(tmp.as_file_mut())?;
+    tmp.as_file_mut().flush()?;
+    tmp.as_file().sync_all()?;
+    let target = dir.join(name);
+    tmp.persist_noclobber(&target).map_err(|e| e.error)?;
+    File::open(dir)?.sync_all()?;
+    Ok(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_atomic_never_replaces_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write_atomic(dir.path(), "a.json", |f| f.write_all(b"one")).expect("first");
+        assert_eq!(fs::read(&path).expect("read"), b"one");
+        let err = write_atomic(dir.path(), "a.json", |f| f.write_all(b"two")).expect_err("exists");
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&path).expect("read"), b"one");
+        let failed = write_atomic(dir.path(), "b.json", |f| {
+            f.write_all(b"half")?;
+            Err(io::Error::other("disk full"))
+        });
+        assert!(failed.is_err());
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, ["a.json"]);
+    }
+
+    #[test]
+    fn stale_temp_files_are_removed_on_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let stale = dir.path().join(".x.json.abc.partial");
+        let fresh = dir.path().join(".y.json.abc.partial");
+        fs::write(&stale, "half").expect("write");
+        fs::write(&fresh, "half").expect("write");
+        let old = SystemTime::now() - Duration::from_secs(3600);
+        File::options()
+            .write(true)
+            .open(&stale)
+            .and_then(|f| f.set_modified(old))
+            .expect("set mtime");
+        ReportStore::open(dir.path()).expect("open");
+        assert!(!stale.exists());
+        assert!(fresh.exists(), "a live writer's temp file is left alone");
+    }
+}

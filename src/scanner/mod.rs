@@ -1,0 +1,275 @@
+//! The one scanner the CLI, the bot and the tests call: a [`ScanRequest`] in, progress events
+//! out, and a [`ScanReport`] at the end. Halves that fail are reported, not raised.
+
+pub mod events;
+pub mod sherlock;
+pub mod username;
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use tokio::sync::OnceCell;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::report::{
+    HalfStatus, RedditSection, RequestInfo, SCHEMA_VERSION, ScanReport, SherlockSection,
+    StatusCounts, ToolVersions,
+};
+pub use events::{EventSink, ScanEvent};
+use sherlock::{RunOutcome, SherlockError, SherlockInstall, SherlockRunner, StopReason};
+pub use username::{Username, UsernameError};
+
+/// Which halves a scan runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanMode {
+    #[default]
+    All,
+    Sherlock,
+    Reddit,
+}
+
+impl ScanMode {
+    pub const NAMES: &'static str = "all, sherlock or reddit";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScanMode::All => "all",
+            ScanMode::Sherlock => "sherlock",
+            ScanMode::Reddit => "reddit",
+        }
+    }
+
+    pub fn runs_sherlock(self) -> bool {
+        matches!(self, ScanMode::All | ScanMode::Sherlock)
+    }
+
+    pub fn runs_reddit(self) -> bool {
+        matches!(self, ScanMode::All | ScanMode::Reddit)
+    }
+}
+
+impl fmt::Display for ScanMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a scan mode: use {modes}", modes = ScanMode::NAMES)]
+pub struct UnknownMode(String);
+
+impl FromStr for ScanMode {
+    type Err = UnknownMode;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "all" => Ok(ScanMode::All),
+            "sherlock" => Ok(ScanMode::Sherlock),
+            "reddit" => Ok(ScanMode::Reddit),
+            _ => Err(UnknownMode(s.chars().take(20).collect())),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ScanRequest {
+    pub username: Username,
+    pub mode: ScanMode,
+    pub timeout: Duration,
+    /// Who asked (a Discord user, or `cli`), recorded in the report.
+    pub requested_by: Option<String>,
+}
+
+pub struct Scanner {
+    config: Config,
+    sherlock: Option<SherlockRunner>,
+    sherlock_version: OnceCell<Option<String>>,
+}
+
+impl Scanner {
+    /// `install` is `None` when Sherlock is not available: Sherlock scans then fail politely.
+    pub fn new(config: Config, install: Option<SherlockInstall>) -> Self {
+        let sherlock = install.map(|i| SherlockRunner::new(i, &config.sherlock));
+        Scanner {
+            config,
+            sherlock,
+            sherlock_version: OnceCell::new(),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn sherlock(&self) -> Option<&SherlockRunner> {
+        self.sherlock.as_ref()
+    }
+
+    /// A request with the configured deadline.
+    pub fn request(&self, username: Username, mode: ScanMode) -> ScanRequest {
+        ScanRequest {
+            username,
+            mode,
+            timeout: self.config.scan_timeout,
+            requested_by: None,
+        }
+    }
+
+    /// Sherlock's version: from its venv when known, else asked once and remembered.
+    pub async fn sherlock_version(&self) -> Option<String> {
+        let runner = self.sherlock.as_ref()?;
+        self.sherlock_version
+            .get_or_init(|| async {
+                match &runner.install.version {
+                    Some(v) => Some(v.clone()),
+                    None => sherlock::install::query_version(&runner.install.program).await,
+                }
+            })
+            .await
+            .clone()
+    }
+
+    pub async fn scan(
+        &self,
+        request: ScanRequest,
+        events: EventSink,
+        cancel: CancellationToken,
+    ) -> ScanReport {
+        let scan_id = new_scan_id();
+        let started_at = Utc::now();
+        let clock = Instant::now();
+        let deadline = clock + request.timeout;
+        let span = tracing::info_span!("scan", scan_id = %scan_id, target = %request.username, mode = %request.mode);
+        let _enter = span.enter();
+        tracing::info!("scan started");
+
+        let sherlock_half = async {
+            if !request.mode.runs_sherlock() {
+                return (SherlockSection::skipped(), None);
+            }
+            let (section, stopped) = self
+                .run_sherlock(&request.username, deadline, &cancel, &events)
+                .await;
+            events.emit(ScanEvent::SherlockFinished {
+                status: section.status,
+            });
+            (section, stopped)
+        };
+        let reddit_half = async {
+            if !request.mode.runs_reddit() {
+                return RedditSection::skipped();
+            }
+            let section = RedditSection::not_configured();
+            events.emit(ScanEvent::RedditFinished {
+                status: section.status,
+            });
+            section
+        };
+        let version = async {
+            if request.mode.runs_sherlock() {
+                self.sherlock_version().await
+            } else {
+                None
+            }
+        };
+        let ((sherlock, stopped), reddit, sherlock_version) =
+            tokio::join!(sherlock_half, reddit_half, version);
+
+        let partial_reason = stopped.map(|why| partial_reason(why, &sherlock, request.timeout));
+        let report = ScanReport {
+            schema_version: SCHEMA_VERSION,
+            scan_id,
+            request: RequestInfo {
+                username: request.username.to_string(),
+                mode: request.mode,
+                timeout_s: request.timeout.as_secs(),
+                requested_by: request.requested_by,
+            },
+            started_at,
+            finished_at: Utc::now(),
+            duration_ms: millis(clock.elapsed()),
+            tools: ToolVersions {
+                account_scanner: env!("CARGO_PKG_VERSION").to_string(),
+                sherlock: sherlock_version,
+            },
+            partial: partial_reason.is_some(),
+            partial_reason,
+            sherlock,
+            reddit,
+        };
+        tracing::info!(
+            partial = report.partial,
+            hits = report.sherlock.counts.claimed,
+            duration_ms = report.duration_ms,
+            "scan finished"
+        );
+        report
+    }
+
+    async fn run_sherlock(
+        &self,
+        username: &Username,
+        deadline: Instant,
+        cancel: &CancellationToken,
+        events: &EventSink,
+    ) -> (SherlockSection, Option<StopReason>) {
+        let site_list = self.config.sherlock.sites.to_string();
+        let Some(runner) = &self.sherlock else {
+            let section = SherlockSection {
+                status: HalfStatus::Failed,
+                error: Some(SherlockError::NotInstalled.to_string()),
+                site_list,
+                ..SherlockSection::skipped()
+            };
+            return (section, None);
+        };
+        let clock = Instant::now();
+        let run = runner.run(username, deadline, cancel, events).await;
+        let (status, error, stopped) = match &run.outcome {
+            RunOutcome::Completed => (HalfStatus::Completed, None, None),
+            RunOutcome::Stopped(why) => (HalfStatus::Partial, None, Some(*why)),
+            RunOutcome::Failed(e) => {
+                tracing::error!(error = %e, "sherlock failed");
+                (HalfStatus::Failed, Some(e.to_string()), None)
+            }
+        };
+        let section = SherlockSection {
+            status,
+            error,
+            site_list,
+            sites_total: run.sites_total,
+            sites_checked: run.sites.len(),
+            duration_ms: millis(clock.elapsed()),
+            counts: StatusCounts::of(&run.sites),
+            sites: run.sites,
+        };
+        (section, stopped)
+    }
+}
+
+fn partial_reason(why: StopReason, sherlock: &SherlockSection, timeout: Duration) -> String {
+    let checked = match sherlock.sites_total {
+        Some(total) => format!("{} of {total} sites", sherlock.sites_checked),
+        None => format!("{} sites", sherlock.sites_checked),
+    };
+    match why {
+        StopReason::Deadline => format!(
+            "the scan reached its {}s deadline (SCAN_TIMEOUT); {checked} had been checked",
+            timeout.as_secs()
+        ),
+        StopReason::Cancelled => format!("the scan was interrupted; {checked} had been checked"),
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn new_scan_id() -> String {
+    format!("{:08x}", rand::random::<u32>())
+}
