@@ -2,19 +2,17 @@
 //!
 //! A file appears under its final name only once it is complete and on disk: it is written to a
 //! hidden temp file in the same directory, fsynced, renamed without replacing anything, and the
-//! directory is fsynced. A crash leaves either nothing or a whole file; stale temp files from a
-//! crash are removed the next time the store is opened.
+//! directory is fsynced. A crash leaves either nothing or a whole file. The writer holds an
+//! exclusive lock on its temp file, so the next `open` can tell a dead writer's leftover (lock
+//! free) from a live one's (locked) and removes only the former.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
 
 use crate::report::ScanReport;
 
 const TEMP_SUFFIX: &str = ".partial";
-/// Temp files older than this belong to a crashed writer (a live one finishes in well under it).
-const STALE_TEMP_AGE: Duration = Duration::from_secs(600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -92,20 +90,15 @@ impl ReportStore {
         let Ok(entries) = fs::read_dir(&self.dir) else {
             return;
         };
-        let now = SystemTime::now();
         for entry in entries.filter_map(Result::ok) {
             let name = entry.file_name();
             let name = name.to_string_lossy();
             if !(name.starts_with('.') && name.ends_with(TEMP_SUFFIX)) {
                 continue;
             }
-            let old = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| now.duration_since(t).ok())
-                .is_some_and(|age| age > STALE_TEMP_AGE);
-            if old {
+            // A live writer holds the lock; a crashed one released it when it died.
+            let abandoned = File::open(entry.path()).is_ok_and(|f| f.try_lock().is_ok());
+            if abandoned {
                 match fs::remove_file(entry.path()) {
                     Ok(()) => {
                         tracing::info!(file = %entry.path().display(), "removed a temp file left by a crashed write")
@@ -197,6 +190,7 @@ pub fn write_atomic(
         .prefix(&format!(".{name}."))
         .suffix(TEMP_SUFFIX)
         .tempfile_in(dir)?;
+    tmp.as_file().lock()?;
     contents(tmp.as_file_mut())?;
     tmp.as_file_mut().flush()?;
     tmp.as_file().sync_all()?;
@@ -231,20 +225,16 @@ mod tests {
     }
 
     #[test]
-    fn stale_temp_files_are_removed_on_open() {
+    fn abandoned_temp_files_are_removed_on_open_but_live_ones_kept() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let stale = dir.path().join(".x.json.abc.partial");
-        let fresh = dir.path().join(".y.json.abc.partial");
-        fs::write(&stale, "half").expect("write");
-        fs::write(&fresh, "half").expect("write");
-        let old = SystemTime::now() - Duration::from_secs(3600);
-        File::options()
-            .write(true)
-            .open(&stale)
-            .and_then(|f| f.set_modified(old))
-            .expect("set mtime");
+        let abandoned = dir.path().join(".x.json.abc.partial");
+        let live = dir.path().join(".y.json.abc.partial");
+        fs::write(&abandoned, "half").expect("write");
+        fs::write(&live, "half").expect("write");
+        let writer = File::open(&live).expect("open");
+        writer.lock().expect("lock");
         ReportStore::open(dir.path()).expect("open");
-        assert!(!stale.exists());
-        assert!(fresh.exists(), "a live writer's temp file is left alone");
+        assert!(!abandoned.exists());
+        assert!(live.exists(), "a live writer's temp file is left alone");
     }
 }

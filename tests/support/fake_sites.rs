@@ -1,0 +1,457 @@
+//! A fake "social sites" HTTP server for driving the real Sherlock CLI in
+//! tests, plus a site list in Sherlock's `data.json` format pointing at it.
+//!
+//! Each fixed site provokes one specific Sherlock outcome (see
+//! [`FakeSites::site_names`]); optional generated "bulk" sites with random
+//! latency are meant for concurrency/throughput benchmarks.
+//!
+//! The server runs on its own `std::thread` with its own multi-thread tokio
+//! runtime, so it can be started from plain `#[test]` functions as well as
+//! from inside `#[tokio::test]`.
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener as StdTcpListener};
+use std::path::Path as FsPath;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use rand::Rng;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+/// The username every site lists as `username_claimed`.
+pub const CLAIMED_USER: &str = "alice";
+/// The `errorMsg` of the message-based sites.
+pub const ERROR_MSG: &str = "Sorry, no such user";
+/// One of the WAF fingerprints hard-coded in Sherlock (Cloudflare error page).
+pub const WAF_FINGERPRINT: &str = r#"<span id="challenge-error-text">"#;
+
+/// Names of the fixed sites, in site-list order.
+const FIXED_SITES: [&str; 7] = [
+    "StatusHit",
+    "MessageMiss",
+    "RedirectSite",
+    "HangSite",
+    "WafSite",
+    "RegexSite",
+    "DeadSite",
+];
+
+#[derive(Debug, Clone)]
+pub struct FakeSitesConfig {
+    /// Usernames that "exist" on the sites.
+    pub existing_users: Vec<String>,
+    /// Extra generated sites "Bulk0000", "Bulk0001", ... for benchmarks.
+    pub bulk_sites: usize,
+    /// Uniform random latency range (inclusive, milliseconds) applied to
+    /// every response of the bulk sites.
+    pub latency_ms: (u64, u64),
+    /// How long HangSite sleeps before answering.
+    pub hang_secs: u64,
+}
+
+impl Default for FakeSitesConfig {
+    fn default() -> Self {
+        FakeSitesConfig {
+            existing_users: vec![CLAIMED_USER.into()],
+            bulk_sites: 0,
+            latency_ms: (0, 0),
+            hang_secs: 3600,
+        }
+    }
+}
+
+/// One request seen by the server (any path, including unknown ones).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRequest {
+    /// HTTP method, e.g. "GET" or "HEAD".
+    pub method: String,
+    /// Request path as sent (still percent-encoded, no query string).
+    pub path: String,
+    /// When the request arrived.
+    pub when: Instant,
+}
+
+struct Shared {
+    existing_users: Vec<String>,
+    bulk_sites: usize,
+    latency_ms: (u64, u64),
+    hang: Duration,
+    requests: Mutex<Vec<RecordedRequest>>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+}
+
+impl Shared {
+    fn exists(&self, user: &str) -> bool {
+        self.existing_users.iter().any(|u| u == user)
+    }
+
+    fn requests(&self) -> MutexGuard<'_, Vec<RecordedRequest>> {
+        self.requests.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A running fake-sites server; stopped when dropped.
+pub struct FakeSites {
+    addr: SocketAddr,
+    dead_port: u16,
+    shared: Arc<Shared>,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FakeSites {
+    /// Binds 127.0.0.1:0, starts serving on a dedicated thread and returns
+    /// once the listener is accepting. Works inside or outside a tokio runtime.
+    pub fn start(cfg: FakeSitesConfig) -> FakeSites {
+        let (lo, hi) = cfg.latency_ms;
+        let shared = Arc::new(Shared {
+            existing_users: cfg.existing_users,
+            bulk_sites: cfg.bulk_sites,
+            latency_ms: (lo.min(hi), lo.max(hi)),
+            hang: Duration::from_secs(cfg.hang_secs),
+            requests: Mutex::new(Vec::new()),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
+        });
+
+        // A port that nothing listens on: bind it, note it, release it.
+        let dead_port = StdTcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("fake_sites: bind dead port")
+            .port();
+
+        let listener = StdTcpListener::bind("127.0.0.1:0").expect("fake_sites: bind listener");
+        listener
+            .set_nonblocking(true)
+            .expect("fake_sites: set_nonblocking");
+        let addr = listener.local_addr().expect("fake_sites: local_addr");
+
+        let app = router(shared.clone());
+        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = mpsc::channel::<std::io::Result<()>>();
+
+        let thread = std::thread::Builder::new()
+            .name("fake-sites".into())
+            .spawn(move || serve(listener, app, shutdown_rx, ready_tx))
+            .expect("fake_sites: spawn server thread");
+
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => panic!("fake_sites: server failed to start: {e}"),
+            Err(_) => panic!("fake_sites: server thread died during startup"),
+        }
+
+        FakeSites {
+            addr,
+            dead_port,
+            shared,
+            shutdown: Some(shutdown_tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// "http://127.0.0.1:PORT" (no trailing slash).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The port DeadSite points at (nothing listens there).
+    pub fn dead_port(&self) -> u16 {
+        self.dead_port
+    }
+
+    /// The site list as (name, entry) pairs, in site-list order.
+    pub fn site_entries(&self) -> Vec<(String, Value)> {
+        let base = self.base_url();
+        let main = format!("{base}/");
+        let entry = |error_type: &str, url: String| {
+            json!({
+                "errorType": error_type,
+                "url": url,
+                "urlMain": main,
+                "username_claimed": CLAIMED_USER,
+            })
+        };
+        let with = |mut v: Value, key: &str, val: Value| {
+            v[key] = val;
+            v
+        };
+
+        let mut sites = vec![
+            (
+                "StatusHit".to_string(),
+                entry("status_code", format!("{base}/status/{{}}")),
+            ),
+            (
+                "MessageMiss".to_string(),
+                with(
+                    entry("message", format!("{base}/message/{{}}")),
+                    "errorMsg",
+                    json!(ERROR_MSG),
+                ),
+            ),
+            (
+                "RedirectSite".to_string(),
+                with(
+                    entry("response_url", format!("{base}/redirect/{{}}")),
+                    "errorUrl",
+                    json!(format!("{base}/redirect-landing")),
+                ),
+            ),
+            (
+                "HangSite".to_string(),
+                entry("status_code", format!("{base}/hang/{{}}")),
+            ),
+            (
+                "WafSite".to_string(),
+                with(
+                    entry("message", format!("{base}/waf/{{}}")),
+                    "errorMsg",
+                    json!(ERROR_MSG),
+                ),
+            ),
+            (
+                "RegexSite".to_string(),
+                with(
+                    entry("status_code", format!("{base}/regex/{{}}")),
+                    "regexCheck",
+                    json!("^[0-9]+$"),
+                ),
+            ),
+            (
+                "DeadSite".to_string(),
+                entry(
+                    "status_code",
+                    format!("http://127.0.0.1:{}/{{}}", self.dead_port),
+                ),
+            ),
+        ];
+        debug_assert_eq!(sites.len(), FIXED_SITES.len());
+        for i in 0..self.shared.bulk_sites {
+            sites.push((
+                format!("Bulk{i:04}"),
+                entry("status_code", format!("{base}/bulk/{i}/{{}}")),
+            ));
+        }
+        sites
+    }
+
+    /// The site list as a Sherlock data.json object ("$schema" omitted).
+    ///
+    /// NB: without serde_json's `preserve_order` feature the keys of this
+    /// `Value` are sorted alphabetically; use [`FakeSites::site_entries`] or
+    /// [`FakeSites::write_site_list`] when order matters (Sherlock queries and
+    /// reports sites in file order).
+    pub fn site_list(&self) -> Value {
+        Value::Object(self.site_entries().into_iter().collect())
+    }
+
+    /// Writes the site list as JSON, sites in site-list order.
+    pub fn write_site_list(&self, path: &FsPath) -> std::io::Result<()> {
+        let mut out = String::from("{");
+        for (i, (name, entry)) in self.site_entries().iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str("\n  ");
+            out.push_str(&serde_json::to_string(name)?);
+            out.push_str(": ");
+            out.push_str(&serde_json::to_string(entry)?);
+        }
+        out.push_str("\n}\n");
+        std::fs::write(path, out)
+    }
+
+    /// Every request seen so far, in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.requests().clone()
+    }
+
+    /// Highest number of requests being handled at the same moment.
+    pub fn max_in_flight(&self) -> usize {
+        self.shared.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Names of the fixed (non-bulk) sites, in site-list order.
+    pub fn site_names() -> Vec<&'static str> {
+        FIXED_SITES.to_vec()
+    }
+}
+
+impl Drop for FakeSites {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Server thread body: runs until the shutdown signal, then drops the runtime,
+/// which cancels in-flight handlers (e.g. HangSite's long sleep) at once.
+fn serve(
+    listener: StdTcpListener,
+    app: Router,
+    shutdown: oneshot::Receiver<()>,
+    ready: mpsc::Sender<std::io::Result<()>>,
+) {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .thread_name("fake-sites-worker")
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    rt.block_on(async move {
+        let listener = match tokio::net::TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = ready.send(Err(e));
+                return;
+            }
+        };
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let _ = ready.send(Ok(()));
+        // Err here means the FakeSites handle was dropped: stop as well.
+        let _ = shutdown.await;
+        server.abort();
+    });
+    rt.shutdown_timeout(Duration::from_secs(1));
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/status/{user}", get(status_site))
+        .route("/message/{user}", get(message_site))
+        .route("/redirect/{user}", get(redirect_site))
+        .route("/redirect-landing", get(redirect_landing))
+        .route("/hang/{user}", get(hang_site))
+        .route("/waf/{user}", get(waf_site))
+        .route("/regex/{user}", get(status_site))
+        .route("/bulk/{i}/{user}", get(bulk_site))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(shared.clone(), track))
+        .with_state(shared)
+}
+
+/// Decrements the in-flight counter even when the handler is cancelled.
+struct InFlightGuard(Arc<Shared>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+async fn track(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    shared.requests().push(RecordedRequest {
+        method: req.method().as_str().to_string(),
+        path: req.uri().path().to_string(),
+        when: Instant::now(),
+    });
+    let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let _guard = InFlightGuard(shared);
+    next.run(req).await
+}
+
+fn profile(user: &str) -> Html<String> {
+    Html(format!(
+        "<!doctype html><html><head><title>{user}</title></head>\
+         <body><h1>Profile of {user}</h1></body></html>"
+    ))
+}
+
+fn missing() -> Html<String> {
+    Html(format!(
+        "<!doctype html><html><head><title>Not found</title></head>\
+         <body><p>{ERROR_MSG}</p></body></html>"
+    ))
+}
+
+/// 200 + profile if the user exists, else 404.
+fn by_status(shared: &Shared, user: &str) -> Response {
+    if shared.exists(user) {
+        profile(user).into_response()
+    } else {
+        (StatusCode::NOT_FOUND, missing()).into_response()
+    }
+}
+
+async fn status_site(State(shared): State<Arc<Shared>>, Path(user): Path<String>) -> Response {
+    by_status(&shared, &user)
+}
+
+async fn message_site(State(shared): State<Arc<Shared>>, Path(user): Path<String>) -> Response {
+    if shared.exists(&user) {
+        profile(&user).into_response()
+    } else {
+        missing().into_response()
+    }
+}
+
+async fn redirect_site(State(shared): State<Arc<Shared>>, Path(user): Path<String>) -> Response {
+    if shared.exists(&user) {
+        profile(&user).into_response()
+    } else {
+        (StatusCode::FOUND, [(header::LOCATION, "/redirect-landing")]).into_response()
+    }
+}
+
+async fn redirect_landing() -> Html<&'static str> {
+    Html("<!doctype html><html><body><p>Welcome! Search for people.</p></body></html>")
+}
+
+async fn hang_site(State(shared): State<Arc<Shared>>, Path(user): Path<String>) -> Response {
+    tokio::time::sleep(shared.hang).await;
+    by_status(&shared, &user)
+}
+
+async fn waf_site() -> Response {
+    let body = format!(
+        "<!doctype html><html><head><title>Just a moment...</title></head>\
+         <body><div class=\"challenge\">{WAF_FINGERPRINT}Please enable cookies.</span></div>\
+         </body></html>"
+    );
+    (StatusCode::FORBIDDEN, Html(body)).into_response()
+}
+
+async fn bulk_site(
+    State(shared): State<Arc<Shared>>,
+    Path((i, user)): Path<(String, String)>,
+) -> Response {
+    let Some(i) = i.parse::<usize>().ok().filter(|&i| i < shared.bulk_sites) else {
+        return not_found().await;
+    };
+    let (lo, hi) = shared.latency_ms;
+    if hi > 0 {
+        let ms = rand::rng().random_range(lo..=hi);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    if i % 10 == 0 && shared.exists(&user) {
+        profile(&user).into_response()
+    } else {
+        (StatusCode::NOT_FOUND, missing()).into_response()
+    }
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, Html("<p>no such page</p>")).into_response()
+}
