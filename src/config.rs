@@ -17,6 +17,9 @@ pub const VARIABLES: &[&str] = &[
     "SHERLOCK_SITES",
     "SHERLOCK_SITE_TIMEOUT",
     "SHERLOCK_NSFW",
+    "SHERLOCK_WORKERS",
+    "SHERLOCK_CONTROL_CHECK",
+    "SHERLOCK_CONTROL_TTL",
     "RUST_LOG",
     // Read by `setup` only: the Python that creates the managed virtualenv.
     "PYTHON",
@@ -78,6 +81,12 @@ pub struct SherlockConfig {
     /// Per-request timeout handed to Sherlock (`--timeout`).
     pub site_timeout: Duration,
     pub nsfw: bool,
+    /// Sherlock's worker pool size, applied by the launcher (not to an explicit `SHERLOCK_BIN`).
+    pub workers: u32,
+    /// Run the control probe that flags sites claiming every username.
+    pub control_check: bool,
+    /// How long a control result is reused; zero disables the cache.
+    pub control_ttl: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -154,6 +163,9 @@ impl Config {
         };
         let site_timeout = env.seconds("SHERLOCK_SITE_TIMEOUT", 10, 1, 600);
         let nsfw = env.boolean("SHERLOCK_NSFW", false);
+        let workers = env.number("SHERLOCK_WORKERS", 64, 1, 512);
+        let control_check = env.boolean("SHERLOCK_CONTROL_CHECK", true);
+        let control_ttl = env.seconds("SHERLOCK_CONTROL_TTL", 86_400, 0, 30 * 86_400);
 
         if !env.problems.is_empty() {
             return Err(ConfigError {
@@ -168,6 +180,9 @@ impl Config {
                 sites,
                 site_timeout,
                 nsfw,
+                workers,
+                control_check,
+                control_ttl,
             },
         })
     }
@@ -215,6 +230,25 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
                     format!("`{}` is not a whole number of seconds", shorten(&raw)),
                 );
                 Duration::from_secs(default)
+            }
+        }
+    }
+
+    fn number(&mut self, variable: &'static str, default: u32, min: u32, max: u32) -> u32 {
+        let Some(raw) = self.string(variable) else {
+            return default;
+        };
+        match raw.parse::<u32>() {
+            Ok(n) if (min..=max).contains(&n) => n,
+            _ => {
+                self.invalid(
+                    variable,
+                    format!(
+                        "`{}` is not a whole number from {min} to {max}",
+                        shorten(&raw)
+                    ),
+                );
+                default
             }
         }
     }
@@ -267,6 +301,9 @@ mod tests {
         assert_eq!(cfg.sherlock.site_timeout, Duration::from_secs(10));
         assert!(!cfg.sherlock.nsfw);
         assert!(cfg.sherlock.bin.is_none());
+        assert_eq!(cfg.sherlock.workers, 64);
+        assert!(cfg.sherlock.control_check);
+        assert_eq!(cfg.sherlock.control_ttl, Duration::from_secs(86_400));
     }
 
     #[test]

@@ -169,7 +169,7 @@ fn every_site_outcome_is_reported_exactly() {
     assert_eq!(report["sherlock"]["sites_checked"], 7);
     assert_eq!(
         report["sherlock"]["counts"],
-        serde_json::json!({"claimed": 3, "available": 0, "illegal": 1, "waf": 1, "error": 2})
+        serde_json::json!({"claimed": 3, "unverified": 0, "available": 0, "illegal": 1, "waf": 1, "error": 2})
     );
     assert_eq!(report["reddit"]["status"], "skipped");
 
@@ -206,7 +206,8 @@ fn every_site_outcome_is_reported_exactly() {
             "url_main",
             "http_status",
             "response_time_s",
-            "detail"
+            "detail",
+            "unreliable"
         ]
     );
     let rows: Vec<csv::StringRecord> = csv.records().map(|r| r.expect("row")).collect();

@@ -58,11 +58,42 @@ pub fn render(report: &ScanReport, saved: Option<&SavedReport>) -> String {
                 );
             }
         }
+        let unverified: Vec<_> = s.unverified().map(|u| u.site.as_str()).collect();
+        if !unverified.is_empty() {
+            let _ = writeln!(
+                out,
+                "  Unverified: {} site(s) claim every name, so their hits prove nothing: {}",
+                unverified.len(),
+                unverified.join(", ")
+            );
+        }
+        match (&s.control, &s.control_error) {
+            (Some(c), _) => {
+                let source = if c.from_cache { ", cached" } else { "" };
+                let reach = if c.complete { "" } else { ", cut off by the deadline" };
+                let _ = writeln!(
+                    out,
+                    "  Control probe: {} site(s) claimed the made-up name {}{source}{reach}",
+                    c.claims_any_username.len(),
+                    c.control_username
+                );
+            }
+            (None, Some(error)) => {
+                let _ = writeln!(out, "  Control probe: no result ({error}); hits are unchecked");
+            }
+            (None, None) if s.status != HalfStatus::Failed => {
+                let _ = writeln!(out, "  Control probe: off (SHERLOCK_CONTROL_CHECK=false)");
+            }
+            (None, None) => {}
+        }
         let c = &s.counts;
         let mut parts = vec![
             format!("found {}", c.claimed),
             format!("not found {}", c.available),
         ];
+        if c.unverified > 0 {
+            parts.push(format!("unverified {}", c.unverified));
+        }
         if c.illegal > 0 {
             parts.push(format!("name not allowed {}", c.illegal));
         }

@@ -13,6 +13,7 @@ pub const SHERLOCK_COLUMNS: &[&str] = &[
     "http_status",
     "response_time_s",
     "detail",
+    "unreliable",
 ];
 
 pub fn sherlock_csv(report: &ScanReport) -> Result<Vec<u8>, csv::Error> {
@@ -31,6 +32,7 @@ pub fn sherlock_csv(report: &ScanReport) -> Result<Vec<u8>, csv::Error> {
                 .map(|t| format!("{t:.3}"))
                 .unwrap_or_default(),
             safe_cell(s.detail.as_deref().unwrap_or("")),
+            s.unreliable.to_string(),
         ])?;
     }
     w.into_inner().map_err(|e| e.into_error().into())

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::scanner::ScanMode;
+use crate::scanner::sherlock::control::ControlResult;
 use crate::scanner::sherlock::{SiteResult, SiteStatus};
 
 /// Bumped whenever a field changes meaning or disappears (adding a field does not bump it).
@@ -70,7 +71,11 @@ impl HalfStatus {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusCounts {
+    /// Claims that survived the control probe: the hits.
     pub claimed: usize,
+    /// Claims from sites that claim any username (see `SherlockSection::control`).
+    #[serde(default)]
+    pub unverified: usize,
     pub available: usize,
     pub illegal: usize,
     pub waf: usize,
@@ -82,6 +87,7 @@ impl StatusCounts {
         let mut c = StatusCounts::default();
         for s in sites {
             match s.status {
+                SiteStatus::Claimed if s.unreliable => c.unverified += 1,
                 SiteStatus::Claimed => c.claimed += 1,
                 SiteStatus::Available => c.available += 1,
                 SiteStatus::Illegal => c.illegal += 1,
@@ -104,6 +110,15 @@ pub struct SherlockSection {
     pub duration_ms: u64,
     pub counts: StatusCounts,
     pub sites: Vec<SiteResult>,
+    /// Whether the control probe ran (`SHERLOCK_CONTROL_CHECK`).
+    #[serde(default)]
+    pub control_check: bool,
+    /// The control probe's result: the control name and the sites that claimed it.
+    #[serde(default)]
+    pub control: Option<ControlResult>,
+    /// Why the control probe gave no result (its hits are then unverified by it).
+    #[serde(default)]
+    pub control_error: Option<String>,
 }
 
 impl SherlockSection {
@@ -117,13 +132,22 @@ impl SherlockSection {
             duration_ms: 0,
             counts: StatusCounts::default(),
             sites: Vec::new(),
+            control_check: false,
+            control: None,
+            control_error: None,
         }
     }
 
+    /// Claims the control probe did not discredit.
     pub fn hits(&self) -> impl Iterator<Item = &SiteResult> {
+        self.sites.iter().filter(|s| s.is_hit())
+    }
+
+    /// Claims from sites that claim any username.
+    pub fn unverified(&self) -> impl Iterator<Item = &SiteResult> {
         self.sites
             .iter()
-            .filter(|s| s.status == SiteStatus::Claimed)
+            .filter(|s| s.status == SiteStatus::Claimed && s.unreliable)
     }
 }
 

@@ -21,6 +21,7 @@ use crate::report::{
     StatusCounts, ToolVersions,
 };
 pub use events::{EventSink, ScanEvent};
+use sherlock::control::{self, ControlCache};
 use sherlock::{RunOutcome, SherlockError, SherlockInstall, SherlockRunner, StopReason};
 pub use username::{Username, UsernameError};
 
@@ -205,6 +206,7 @@ impl Scanner {
         tracing::info!(
             partial = report.partial,
             hits = report.sherlock.counts.claimed,
+            unverified = report.sherlock.counts.unverified,
             duration_ms = report.duration_ms,
             "scan finished"
         );
@@ -229,7 +231,32 @@ impl Scanner {
             return (section, None);
         };
         let clock = Instant::now();
-        let run = runner.run(username, deadline, cancel, events).await;
+        let control = async {
+            if !self.config.sherlock.control_check {
+                return None;
+            }
+            let cache = (!self.config.sherlock.control_ttl.is_zero()).then(|| {
+                ControlCache::new(&self.config.scans_dir, self.config.sherlock.control_ttl)
+            });
+            let version = self.sherlock_version().await;
+            Some(control::guard(runner, cache.as_ref(), version.as_deref(), deadline, cancel).await)
+        };
+        let (mut run, control) =
+            tokio::join!(runner.run(username, deadline, cancel, events), control);
+        let (control, control_error) = match control {
+            Some(Ok(result)) => {
+                for site in run.sites.iter_mut() {
+                    site.unreliable = site.status == sherlock::SiteStatus::Claimed
+                        && result.claims_any_username.contains(&site.site);
+                }
+                (Some(result), None)
+            }
+            Some(Err(error)) => {
+                tracing::warn!(%error, "control probe failed");
+                (None, Some(error))
+            }
+            None => (None, None),
+        };
         let (status, error, stopped) = match &run.outcome {
             RunOutcome::Completed => (HalfStatus::Completed, None, None),
             RunOutcome::Stopped(why) => (HalfStatus::Partial, None, Some(*why)),
@@ -247,6 +274,9 @@ impl Scanner {
             duration_ms: millis(clock.elapsed()),
             counts: StatusCounts::of(&run.sites),
             sites: run.sites,
+            control_check: self.config.sherlock.control_check,
+            control,
+            control_error,
         };
         (section, stopped)
     }

@@ -56,7 +56,13 @@ pub struct FakeSitesConfig {
     pub latency_ms: (u64, u64),
     /// How long HangSite sleeps before answering.
     pub hang_secs: u64,
+    /// Adds the catch-all sites (see [`CATCH_ALL_SITES`]) after the fixed ones.
+    pub catch_all_sites: bool,
 }
+
+/// Sites that answer "profile exists" for every name: a plain 200, a redirect that ends on a
+/// 200 page, and a message site whose error text never appears.
+pub const CATCH_ALL_SITES: [&str; 3] = ["CatchAll", "CatchAllRedirect", "SoftMessage"];
 
 impl Default for FakeSitesConfig {
     fn default() -> Self {
@@ -65,6 +71,7 @@ impl Default for FakeSitesConfig {
             bulk_sites: 0,
             latency_ms: (0, 0),
             hang_secs: 3600,
+            catch_all_sites: false,
         }
     }
 }
@@ -85,6 +92,7 @@ struct Shared {
     bulk_sites: usize,
     latency_ms: (u64, u64),
     hang: Duration,
+    catch_all_sites: bool,
     requests: Mutex<Vec<RecordedRequest>>,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
@@ -119,6 +127,7 @@ impl FakeSites {
             bulk_sites: cfg.bulk_sites,
             latency_ms: (lo.min(hi), lo.max(hi)),
             hang: Duration::from_secs(cfg.hang_secs),
+            catch_all_sites: cfg.catch_all_sites,
             requests: Mutex::new(Vec::new()),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
@@ -237,6 +246,24 @@ impl FakeSites {
             ),
         ];
         debug_assert_eq!(sites.len(), FIXED_SITES.len());
+        if self.shared.catch_all_sites {
+            sites.push((
+                "CatchAll".to_string(),
+                entry("status_code", format!("{base}/any/{{}}")),
+            ));
+            sites.push((
+                "CatchAllRedirect".to_string(),
+                entry("status_code", format!("{base}/goto/{{}}")),
+            ));
+            sites.push((
+                "SoftMessage".to_string(),
+                with(
+                    entry("message", format!("{base}/soft/{{}}")),
+                    "errorMsg",
+                    json!("This page does not exist"),
+                ),
+            ));
+        }
         for i in 0..self.shared.bulk_sites {
             sites.push((
                 format!("Bulk{i:04}"),
@@ -346,6 +373,10 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/waf/{user}", get(waf_site))
         .route("/regex/{user}", get(status_site))
         .route("/bulk/{i}/{user}", get(bulk_site))
+        .route("/any/{user}", get(profile_for_anyone))
+        .route("/goto/{user}", get(redirect_to_welcome))
+        .route("/welcome", get(redirect_landing))
+        .route("/soft/{user}", get(redirect_landing))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(shared.clone(), track))
         .with_state(shared)
@@ -413,6 +444,14 @@ async fn redirect_site(State(shared): State<Arc<Shared>>, Path(user): Path<Strin
     } else {
         (StatusCode::FOUND, [(header::LOCATION, "/redirect-landing")]).into_response()
     }
+}
+
+async fn profile_for_anyone(Path(user): Path<String>) -> Html<String> {
+    profile(&user)
+}
+
+async fn redirect_to_welcome() -> Response {
+    (StatusCode::FOUND, [(header::LOCATION, "/welcome")]).into_response()
 }
 
 async fn redirect_landing() -> Html<&'static str> {

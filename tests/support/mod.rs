@@ -75,12 +75,13 @@ pub fn processes_mentioning(needle: &str) -> Vec<u32> {
     pids
 }
 
-/// Files in a directory, sorted by name.
+/// Report files in a directory, sorted by name (hidden entries such as `.cache` left out).
 pub fn files_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with('.'))
                 .collect()
         })
         .unwrap_or_default();

@@ -58,6 +58,9 @@ pub struct SherlockInstall {
     pub version: Option<String>,
     /// The `data.json` bundled with this Sherlock (what `--local` reads), when it can be found.
     pub bundled_list: Option<PathBuf>,
+    /// The Python behind a PATH or managed `sherlock` script (its shebang), which runs the
+    /// project's launcher. `None` for `SHERLOCK_BIN`, which is run exactly as given.
+    pub interpreter: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,12 +139,31 @@ fn describe(program: PathBuf, origin: Origin) -> SherlockInstall {
     let bundled_list = site_packages
         .map(|sp| sp.join("sherlock_project/resources/data.json"))
         .filter(|p| p.is_file());
+    let interpreter = match origin {
+        Origin::Configured => None,
+        Origin::Path | Origin::Managed => python_shebang(&program),
+    };
     SherlockInstall {
         program,
         origin,
         version,
         bundled_list,
+        interpreter,
     }
+}
+
+/// The interpreter of a pip-generated console script: `#!/abs/path/python3.X`.
+fn python_shebang(script: &Path) -> Option<PathBuf> {
+    use std::io::Read;
+    let mut head = [0u8; 512];
+    let n = fs::File::open(script).ok()?.read(&mut head).ok()?;
+    let first = std::str::from_utf8(&head[..n]).ok()?.lines().next()?;
+    let interpreter = PathBuf::from(first.strip_prefix("#!")?.trim());
+    let is_python = interpreter
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("python"));
+    (is_python && interpreter.is_absolute() && is_executable(&interpreter)).then_some(interpreter)
 }
 
 /// `venv/bin/sherlock` → `venv/lib/python3.X/site-packages`, if that layout is there.
@@ -325,6 +347,20 @@ mod tests {
     #[test]
     fn pin_is_read_from_the_requirements_file() {
         assert_eq!(pinned_version(), "0.16.2");
+    }
+
+    #[test]
+    fn the_interpreter_comes_from_a_python_shebang_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let python = dir.path().join("python3.11");
+        fs::write(&python, "").expect("write");
+        fs::set_permissions(&python, fs::Permissions::from_mode(0o755)).expect("chmod");
+        let script = dir.path().join("sherlock");
+        fs::write(&script, format!("#!{}\nimport sys\n", python.display())).expect("write");
+        assert_eq!(python_shebang(&script), Some(python));
+        fs::write(&script, "#!/bin/sh\nexec true\n").expect("write");
+        assert_eq!(python_shebang(&script), None);
     }
 
     #[test]

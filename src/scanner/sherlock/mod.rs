@@ -6,6 +6,7 @@
 //! still yields every site checked so far; when the run completes, the CSV adds HTTP status and
 //! timings.
 
+pub mod control;
 pub mod install;
 pub mod output;
 
@@ -26,6 +27,11 @@ use crate::scanner::Username;
 use crate::scanner::events::{EventSink, ScanEvent};
 pub use install::SherlockInstall;
 pub use output::{ErrorKind, SiteResult, SiteStatus};
+
+/// The launcher (`sherlock/launcher.py`), written next to each run: it widens Sherlock's worker
+/// pool and answers its update check locally. Embedded so every install uses this exact file.
+pub const LAUNCHER: &str = include_str!("../../../sherlock/launcher.py");
+const LAUNCHER_FILE: &str = "account-scanner-launcher.py";
 
 /// Longest stdout line kept; longer ones are garbage (Sherlock's lines are short).
 const MAX_LINE: usize = 16 * 1024;
@@ -86,6 +92,7 @@ pub struct SherlockRunner {
     pub sites: SiteList,
     pub site_timeout: Duration,
     pub nsfw: bool,
+    pub workers: u32,
 }
 
 impl SherlockRunner {
@@ -95,6 +102,32 @@ impl SherlockRunner {
             sites: config.sites.clone(),
             site_timeout: config.site_timeout,
             nsfw: config.nsfw,
+            workers: config.workers,
+        }
+    }
+
+    /// True when runs go through the project's launcher (not for an explicit `SHERLOCK_BIN`).
+    pub fn uses_launcher(&self) -> bool {
+        self.install.interpreter.is_some()
+    }
+
+    /// Program and full argument vector: the launcher under the install's Python, or the
+    /// executable itself.
+    fn command(
+        &self,
+        username: &Username,
+        workdir: &Path,
+    ) -> std::io::Result<(std::path::PathBuf, Vec<OsString>)> {
+        let args = self.args(username, workdir);
+        match &self.install.interpreter {
+            Some(python) => {
+                let launcher = workdir.join(LAUNCHER_FILE);
+                std::fs::write(&launcher, LAUNCHER)?;
+                let mut full = vec![launcher.into_os_string()];
+                full.extend(args);
+                Ok((python.clone(), full))
+            }
+            None => Ok((self.install.program.clone(), args)),
         }
     }
 
@@ -174,9 +207,11 @@ impl SherlockRunner {
         let workdir = tempfile::Builder::new()
             .prefix("account-scanner-sherlock-")
             .tempdir()?;
-        let mut child = Command::new(&self.install.program)
-            .args(self.args(username, workdir.path()))
+        let (program, args) = self.command(username, workdir.path())?;
+        let mut child = Command::new(&program)
+            .args(args)
             .current_dir(workdir.path())
+            .env("SHERLOCK_WORKERS", self.workers.to_string())
             .env("PYTHONUNBUFFERED", "1")
             .env("PYTHONIOENCODING", "utf-8")
             .stdin(Stdio::null())
@@ -186,7 +221,7 @@ impl SherlockRunner {
             .process_group(0)
             .spawn()
             .map_err(|source| SherlockError::Spawn {
-                program: self.install.program.display().to_string(),
+                program: program.display().to_string(),
                 source,
             })?;
         let _group = child.id().map(ProcessGroup);
@@ -244,6 +279,10 @@ impl SherlockRunner {
                         }
                         output::SherlockLine::Started { .. } => started = true,
                         output::SherlockLine::Finished { .. } => {}
+                        output::SherlockLine::LauncherWarning(warning) => {
+                            static WARNED: std::sync::Once = std::sync::Once::new();
+                            WARNED.call_once(|| tracing::warn!(%warning, "Sherlock runs without the launcher's patches"));
+                        }
                         output::SherlockLine::Other => noise.push(&text),
                     }
                 }
@@ -287,7 +326,12 @@ impl SherlockRunner {
         };
 
         if !status.success() {
-            let detail = first_non_empty(&[stderr.trim(), noise.joined().trim()])
+            if !stderr.trim().is_empty() {
+                tracing::warn!(stderr = %stderr.trim(), "sherlock failed; the end of its stderr");
+            }
+            // A Python traceback ends in the line that says what went wrong.
+            let last_stderr_line = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+            let detail = first_non_empty(&[noise.last(), last_stderr_line.trim()])
                 .unwrap_or("no message")
                 .to_string();
             return Err(match status.code() {
@@ -360,6 +404,10 @@ impl Tail {
         self.0.push_back(line.chars().take(300).collect());
     }
 
+    fn last(&self) -> &str {
+        self.0.back().map(String::as_str).unwrap_or("")
+    }
+
     fn joined(&self) -> String {
         self.0.iter().cloned().collect::<Vec<_>>().join(" | ")
     }
@@ -397,10 +445,12 @@ mod tests {
                 origin: install::Origin::Configured,
                 version: None,
                 bundled_list: None,
+                interpreter: None,
             },
             sites,
             site_timeout: Duration::from_secs(10),
             nsfw,
+            workers: 64,
         }
     }
 

@@ -86,6 +86,10 @@ pub struct SiteResult {
     pub http_status: Option<u16>,
     #[serde(default)]
     pub response_time_s: Option<f64>,
+    /// The site also claimed the scan's control name: it claims any username, so this hit
+    /// proves nothing and is not counted.
+    #[serde(default)]
+    pub unreliable: bool,
 }
 
 impl SiteResult {
@@ -99,9 +103,18 @@ impl SiteResult {
             url_main: None,
             http_status: None,
             response_time_s: None,
+            unreliable: false,
         }
     }
+
+    /// A claim the control probe did not discredit.
+    pub fn is_hit(&self) -> bool {
+        self.status == SiteStatus::Claimed && !self.unreliable
+    }
 }
+
+/// How `sherlock/launcher.py` starts its one warning line.
+pub const LAUNCHER_WARNING: &str = "[!] account-scanner launcher: ";
 
 /// One stdout line, classified.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,6 +128,8 @@ pub enum SherlockLine {
     Finished {
         claimed: usize,
     },
+    /// The project's launcher could not apply its patches and runs Sherlock unchanged.
+    LauncherWarning(String),
     /// Anything else: the update-check line, blank lines, the advert.
     Other,
 }
@@ -123,6 +138,9 @@ pub enum SherlockLine {
 pub fn parse_line(raw: &str) -> SherlockLine {
     let line = strip_escapes(raw);
     let line = line.trim_end();
+    if let Some(warning) = line.strip_prefix(LAUNCHER_WARNING) {
+        return SherlockLine::LauncherWarning(warning.chars().take(500).collect());
+    }
     if let Some(rest) = line.strip_prefix("[*] ") {
         if let Some(name) = rest
             .strip_prefix("Checking username ")
@@ -336,6 +354,10 @@ mod tests {
         assert_eq!(
             parse_line("[*] Search completed with 3 results"),
             SherlockLine::Finished { claimed: 3 }
+        );
+        assert_eq!(
+            parse_line("[!] account-scanner launcher: patch points not found"),
+            SherlockLine::LauncherWarning("patch points not found".into())
         );
         for noise in [
             "A problem occurred while checking for an update: boom",
