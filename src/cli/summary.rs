@@ -70,7 +70,11 @@ pub fn render(report: &ScanReport, saved: Option<&SavedReport>) -> String {
         match (&s.control, &s.control_error) {
             (Some(c), _) => {
                 let source = if c.from_cache { ", cached" } else { "" };
-                let reach = if c.complete { "" } else { ", cut off by the deadline" };
+                let reach = if c.complete {
+                    ""
+                } else {
+                    ", cut off by the deadline"
+                };
                 let _ = writeln!(
                     out,
                     "  Control probe: {} site(s) claimed the made-up name {}{source}{reach}",
@@ -79,7 +83,10 @@ pub fn render(report: &ScanReport, saved: Option<&SavedReport>) -> String {
                 );
             }
             (None, Some(error)) => {
-                let _ = writeln!(out, "  Control probe: no result ({error}); hits are unchecked");
+                let _ = writeln!(
+                    out,
+                    "  Control probe: no result ({error}); hits are unchecked"
+                );
             }
             (None, None) if s.status != HalfStatus::Failed => {
                 let _ = writeln!(out, "  Control probe: off (SHERLOCK_CONTROL_CHECK=false)");

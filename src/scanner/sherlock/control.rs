@@ -102,8 +102,8 @@ impl ControlCache {
         let bytes = std::fs::read(self.path(key)).ok()?;
         let mut result: ControlResult = serde_json::from_slice(&bytes).ok()?;
         let age = Utc::now().signed_duration_since(result.checked_at);
-        let fresh = age >= chrono::TimeDelta::zero()
-            && age.to_std().is_ok_and(|age| age < self.ttl);
+        let fresh =
+            age >= chrono::TimeDelta::zero() && age.to_std().is_ok_and(|age| age < self.ttl);
         (fresh && result.complete).then(|| {
             result.from_cache = true;
             result
@@ -249,6 +249,9 @@ mod tests {
         result.checked_at = Utc::now();
         result.complete = false;
         cache.store("k", &result).expect("store");
-        assert!(cache.load("k").is_none(), "incomplete results are not reused");
+        assert!(
+            cache.load("k").is_none(),
+            "incomplete results are not reused"
+        );
     }
 }

@@ -330,7 +330,11 @@ impl SherlockRunner {
                 tracing::warn!(stderr = %stderr.trim(), "sherlock failed; the end of its stderr");
             }
             // A Python traceback ends in the line that says what went wrong.
-            let last_stderr_line = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+            let last_stderr_line = stderr
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
             let detail = first_non_empty(&[noise.last(), last_stderr_line.trim()])
                 .unwrap_or("no message")
                 .to_string();
