@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --example fake_sites -- [--bulk N] [--latency-ms LO-HI|MS]
-//!     [--hang-secs S] [--user NAME]... [--out PATH] [--stats]
+//!     [--hang-secs S] [--user NAME]... [--out PATH] [--stats] [--catch-all]
 //! ```
 //!
 //! Prints `listening http://127.0.0.1:PORT` on stdout once ready, writes the
@@ -19,7 +19,7 @@ use std::time::Duration;
 use fake_sites::{FakeSites, FakeSitesConfig};
 
 const USAGE: &str = "usage: fake_sites [--bulk N] [--latency-ms LO-HI|MS] [--hang-secs S] \
-                     [--user NAME]... [--out PATH] [--stats]";
+                     [--user NAME]... [--out PATH] [--stats] [--catch-all]";
 
 struct Args {
     cfg: FakeSitesConfig,
@@ -65,6 +65,7 @@ fn parse_args() -> Result<Args, String> {
             "--user" => users.push(value()?),
             "--out" => out = Some(PathBuf::from(value()?)),
             "--stats" => stats = true,
+            "--catch-all" => cfg.catch_all_sites = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);

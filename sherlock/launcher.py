@@ -7,6 +7,8 @@
 2. Update check: every Sherlock start asks GitHub for its latest release (10 s timeout, one
    request per scan to a third party); this answers that one request locally with the installed
    version, so nothing is printed and nothing leaves the machine for it.
+3. Start-up: Sherlock imports pandas (about 0.4 s of CPU) only to write --xlsx files, which
+   account-scanner never asks for; pandas is imported lazily, on first use, instead.
 
 Both patches rely on names inside sherlock_project.sherlock. If any is missing (another
 version), the launcher prints one warning line and runs Sherlock unchanged, so an upgrade can
@@ -14,10 +16,12 @@ never break scans. account-scanner writes this file next to each run from the co
 its binary; the Docker image and the managed virtualenv therefore use the same launcher.
 """
 
+import importlib
 import inspect
 import json
 import os
 import sys
+import types
 
 WARNING = "[!] account-scanner launcher: "
 
@@ -79,7 +83,19 @@ def patch(sh, pool_size):
     sh.requests = RequestsWithoutUpdateCheck()
 
 
+class LazyModule(types.ModuleType):
+    """Stands in for a module until an attribute is used, then imports the real one."""
+
+    def __getattr__(self, attr):
+        del sys.modules[self.__name__]
+        real = importlib.import_module(self.__name__)
+        sys.modules[self.__name__] = real
+        return getattr(real, attr)
+
+
 def main():
+    if "pandas" not in sys.modules:
+        sys.modules["pandas"] = LazyModule("pandas")
     import sherlock_project.sherlock as sh
 
     missing = missing_patch_points(sh)

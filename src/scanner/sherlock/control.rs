@@ -172,10 +172,11 @@ pub async fn guard(
         return Ok(hit);
     }
     let result = probe(runner, deadline, cancel).await?;
-    if result.complete && lock.is_some() {
-        if let Err(e) = cache.store(&key, &result) {
-            tracing::warn!(error = %e, "could not cache the control result");
-        }
+    if result.complete
+        && lock.is_some()
+        && let Err(e) = cache.store(&key, &result)
+    {
+        tracing::warn!(error = %e, "could not cache the control result");
     }
     drop(lock);
     Ok(result)
