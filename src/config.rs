@@ -20,6 +20,14 @@ pub const VARIABLES: &[&str] = &[
     "SHERLOCK_WORKERS",
     "SHERLOCK_CONTROL_CHECK",
     "SHERLOCK_CONTROL_TTL",
+    "DISCORD_BOT_TOKEN",
+    "COMMAND_PREFIX",
+    "ADMIN_USER_IDS",
+    "LOG_CHANNEL_ID",
+    "SCAN_COOLDOWN",
+    "MAX_CONCURRENT_SCANS",
+    "SHUTDOWN_GRACE",
+    "DISCORD_API_BASE",
     "RUST_LOG",
     // Read by `setup` only: the Python that creates the managed virtualenv.
     "PYTHON",
@@ -89,11 +97,28 @@ pub struct SherlockConfig {
     pub control_ttl: Duration,
 }
 
+/// The Discord bot's settings (`account-scanner bot`).
+#[derive(Debug, Clone)]
+pub struct DiscordConfig {
+    /// Required by `bot` only, so the CLI works without it.
+    pub token: Option<Secret>,
+    pub prefix: String,
+    pub admin_user_ids: Vec<u64>,
+    pub log_channel_id: Option<u64>,
+    pub scan_cooldown: Duration,
+    pub max_concurrent_scans: usize,
+    /// How long shutdown waits for running scans before interrupting them.
+    pub shutdown_grace: Duration,
+    /// Another Discord (a test server): REST and gateway go there, serenity's ratelimiter off.
+    pub api_base: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub scans_dir: PathBuf,
     pub scan_timeout: Duration,
     pub sherlock: SherlockConfig,
+    pub discord: DiscordConfig,
 }
 
 /// One invalid variable and why.
@@ -167,6 +192,23 @@ impl Config {
         let control_check = env.boolean("SHERLOCK_CONTROL_CHECK", true);
         let control_ttl = env.seconds("SHERLOCK_CONTROL_TTL", 86_400, 0, 30 * 86_400);
 
+        let discord = DiscordConfig {
+            token: env.string("DISCORD_BOT_TOKEN").map(Secret::new),
+            prefix: env.prefix("COMMAND_PREFIX", "!"),
+            admin_user_ids: env.ids("ADMIN_USER_IDS"),
+            log_channel_id: env.ids("LOG_CHANNEL_ID").first().copied(),
+            scan_cooldown: env.seconds("SCAN_COOLDOWN", 30, 0, 86_400),
+            max_concurrent_scans: env.number("MAX_CONCURRENT_SCANS", 2, 1, 32) as usize,
+            shutdown_grace: env.seconds("SHUTDOWN_GRACE", 25, 0, 600),
+            api_base: env.base_url("DISCORD_API_BASE"),
+        };
+        if env
+            .string("LOG_CHANNEL_ID")
+            .is_some_and(|v| v.contains(','))
+        {
+            env.invalid("LOG_CHANNEL_ID", "give one channel id, not a list".into());
+        }
+
         if !env.problems.is_empty() {
             return Err(ConfigError {
                 problems: env.problems,
@@ -184,6 +226,7 @@ impl Config {
                 control_check,
                 control_ttl,
             },
+            discord,
         })
     }
 }
@@ -249,6 +292,70 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
                     ),
                 );
                 default
+            }
+        }
+    }
+
+    /// Comma-separated Discord ids (snowflakes).
+    fn ids(&mut self, variable: &'static str) -> Vec<u64> {
+        let Some(raw) = self.string(variable) else {
+            return Vec::new();
+        };
+        let mut ids = Vec::new();
+        for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part.parse::<u64>() {
+                Ok(id) if id > 0 => ids.push(id),
+                _ => {
+                    self.invalid(
+                        variable,
+                        format!(
+                            "`{}` is not a Discord id (a number such as 123456789012345678; enable Developer Mode and use Copy ID)",
+                            shorten(part)
+                        ),
+                    );
+                }
+            }
+        }
+        ids
+    }
+
+    fn prefix(&mut self, variable: &'static str, default: &str) -> String {
+        let Some(raw) = self.string(variable) else {
+            return default.to_string();
+        };
+        if raw.chars().count() > 5 || raw.chars().any(char::is_whitespace) {
+            self.invalid(
+                variable,
+                format!(
+                    "`{}` must be 1-5 characters without spaces, e.g. `!`",
+                    shorten(&raw)
+                ),
+            );
+            return default.to_string();
+        }
+        raw
+    }
+
+    /// An `http://` or `https://` origin, without a trailing slash.
+    fn base_url(&mut self, variable: &'static str) -> Option<String> {
+        let raw = self.string(variable)?;
+        let url = raw.trim_end_matches('/');
+        let rest = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"));
+        match rest {
+            Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => {
+                Some(url.to_string())
+            }
+            _ => {
+                self.invalid(
+                    variable,
+                    format!(
+                        "`{}` is not an http(s) URL such as http://127.0.0.1:8080",
+                        shorten(&raw)
+                    ),
+                );
+                None
             }
         }
     }
@@ -328,6 +435,51 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("SCAN_TIMEOUT: `soon` is not a whole number of seconds"));
         assert!(text.contains("SHERLOCK_NSFW: `maybe` is not a boolean"));
+    }
+
+    #[test]
+    fn discord_settings_are_validated() {
+        let cfg = load(&[
+            ("ADMIN_USER_IDS", "111, 222"),
+            ("LOG_CHANNEL_ID", "333"),
+            ("DISCORD_API_BASE", "http://127.0.0.1:9999/"),
+            ("DISCORD_BOT_TOKEN", "abc.def"),
+        ])
+        .expect("valid");
+        assert_eq!(cfg.discord.admin_user_ids, [111, 222]);
+        assert_eq!(cfg.discord.log_channel_id, Some(333));
+        assert_eq!(
+            cfg.discord.api_base.as_deref(),
+            Some("http://127.0.0.1:9999")
+        );
+        assert_eq!(cfg.discord.prefix, "!");
+        assert_eq!(cfg.discord.max_concurrent_scans, 2);
+        assert_eq!(cfg.discord.scan_cooldown, Duration::from_secs(30));
+        assert_eq!(format!("{:?}", cfg.discord.token), "Some([redacted])");
+
+        let err = load(&[
+            ("ADMIN_USER_IDS", "111,bob"),
+            ("MAX_CONCURRENT_SCANS", "0"),
+            ("COMMAND_PREFIX", "scan me"),
+            ("DISCORD_API_BASE", "ftp://x"),
+            ("LOG_CHANNEL_ID", "1,2"),
+        ])
+        .expect_err("invalid");
+        let names: Vec<_> = err.problems.iter().map(|p| p.variable).collect();
+        assert_eq!(
+            names,
+            [
+                "COMMAND_PREFIX",
+                "ADMIN_USER_IDS",
+                "MAX_CONCURRENT_SCANS",
+                "DISCORD_API_BASE",
+                "LOG_CHANNEL_ID"
+            ]
+        );
+        assert!(
+            err.to_string()
+                .contains("ADMIN_USER_IDS: `bob` is not a Discord id")
+        );
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //!
 //! One [`scanner::Scanner`] serves every front end: the CLI ([`cli`]) and, later, the bot.
 
+pub mod bot;
 pub mod cli;
 pub mod config;
 pub mod report;
 pub mod scanner;
+pub mod sysinfo;

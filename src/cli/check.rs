@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::report::store::ReportStore;
 use crate::scanner::Scanner;
 use crate::scanner::sherlock::install;
+use crate::sysinfo::{free_space, human_bytes};
 
 pub async fn run() -> u8 {
     println!("account-scanner {}", env!("CARGO_PKG_VERSION"));
@@ -95,21 +96,4 @@ pub async fn run() -> u8 {
     } else {
         exit::DONE
     }
-}
-
-/// Bytes free for this user on the file system holding `dir`.
-pub fn free_space(dir: &std::path::Path) -> Option<u64> {
-    let st = nix::sys::statvfs::statvfs(dir).ok()?;
-    Some(st.blocks_available() as u64 * st.fragment_size() as u64)
-}
-
-pub fn human_bytes(b: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut v = b as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
 }

@@ -29,7 +29,8 @@ pub mod exit {
 
 const EXIT_CODES_HELP: &str = "Exit codes:
   0  done (a scan stopped at its deadline is done: its report says partial)
-  1  the scan failed (e.g. Sherlock could not run), or its report could not be written
+  1  the scan failed (e.g. Sherlock could not run), or its report could not be written;
+     for `bot`: the Discord connection failed
   2  bad usage or input (e.g. an invalid username)
   3  configuration problem (an invalid variable, an unusable scans directory, a bad SHERLOCK_BIN)";
 
@@ -53,6 +54,8 @@ enum Command {
     Check,
     /// Install the pinned Sherlock into a managed virtualenv in the user's data directory.
     Setup,
+    /// Run the Discord bot (needs DISCORD_BOT_TOKEN) until !shutdown, SIGINT or SIGTERM.
+    Bot,
 }
 
 #[derive(Debug, clap::Args)]
@@ -97,7 +100,7 @@ pub fn main() -> ExitCode {
         eprintln!("error: the .env file could not be read: {e}");
         return ExitCode::from(exit::CONFIGURATION);
     }
-    init_tracing();
+    init_tracing(matches!(cli.command, Command::Bot));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -113,14 +116,17 @@ pub fn main() -> ExitCode {
             Command::Scan(args) => scan(args).await,
             Command::Check => check::run().await,
             Command::Setup => setup().await,
+            Command::Bot => bot().await,
         }
     });
     ExitCode::from(code)
 }
 
-fn init_tracing() {
+/// Logs go to stderr; by default `info` for the bot (an operator reads them), `warn` for the CLI.
+fn init_tracing(bot: bool) {
+    let default = if bot { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -235,6 +241,31 @@ async fn find_or_install_sherlock(config: &Config) -> Result<install::SherlockIn
         Err(e) => {
             eprintln!("error: {e}");
             Err(exit::CONFIGURATION)
+        }
+    }
+}
+
+async fn bot() -> u8 {
+    let config = match load_config() {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if config.discord.token.is_none() {
+        eprintln!(
+            "error: DISCORD_BOT_TOKEN is not set: the bot needs its token (Discord developer portal → your application → Bot → Reset Token)"
+        );
+        return exit::CONFIGURATION;
+    }
+    let install = match find_or_install_sherlock(&config).await {
+        Ok(i) => Some(i),
+        Err(code) => return code,
+    };
+    match crate::bot::run(config, install).await {
+        Ok(()) => exit::DONE,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "the bot stopped on an error");
+            eprintln!("error: {e:#}");
+            exit::SCAN_FAILED
         }
     }
 }

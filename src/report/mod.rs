@@ -36,6 +36,18 @@ pub struct RequestInfo {
     pub mode: ScanMode,
     pub timeout_s: u64,
     pub requested_by: Option<String>,
+    /// Set when the target was a mention of a server member.
+    #[serde(default)]
+    pub discord_member: Option<DiscordMember>,
+}
+
+/// The Discord member a scan was asked about (the target was a mention).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiscordMember {
+    pub user_id: String,
+    pub username: String,
+    pub account_created: DateTime<Utc>,
+    pub joined_server: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

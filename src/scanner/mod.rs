@@ -84,6 +84,8 @@ pub struct ScanRequest {
     pub timeout: Duration,
     /// Who asked (a Discord user, or `cli`), recorded in the report.
     pub requested_by: Option<String>,
+    /// The server member behind the username, when the target was a mention.
+    pub discord_member: Option<crate::report::DiscordMember>,
 }
 
 pub struct Scanner {
@@ -118,6 +120,7 @@ impl Scanner {
             mode,
             timeout: self.config.scan_timeout,
             requested_by: None,
+            discord_member: None,
         }
     }
 
@@ -190,6 +193,7 @@ impl Scanner {
                 mode: request.mode,
                 timeout_s: request.timeout.as_secs(),
                 requested_by: request.requested_by,
+                discord_member: request.discord_member,
             },
             started_at,
             finished_at: Utc::now(),

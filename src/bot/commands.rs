@@ -1,0 +1,526 @@
+//! `scan`, `health` and `shutdown`, each a prefix and a slash command (one poise function).
+//! They parse, call plain functions, and render.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use poise::serenity_prelude as serenity;
+use poise::{CreateReply, FrameworkError};
+use tokio::time::Instant;
+
+use crate::bot::render::{self, Progress};
+use crate::bot::{BotError, BotState, Context, audit};
+use crate::config::Config;
+use crate::report::store::SavedReport;
+use crate::report::{DiscordMember, HalfStatus, ScanReport};
+use crate::scanner::{EventSink, ScanEvent, ScanMode, Username};
+
+/// Progress edits at most this often (Discord rate-limits message edits).
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
+pub fn framework_options(config: &Config) -> poise::FrameworkOptions<Arc<BotState>, BotError> {
+    poise::FrameworkOptions {
+        commands: vec![scan(), health(), shutdown()],
+        prefix_options: poise::PrefixFrameworkOptions {
+            prefix: Some(config.discord.prefix.clone().into()),
+            mention_as_prefix: true,
+            ..Default::default()
+        },
+        // Nothing the bot sends may ping anyone, whatever it echoes.
+        allowed_mentions: Some(serenity::CreateAllowedMentions::new()),
+        on_error: |error| Box::pin(on_error(error)),
+        pre_command: |ctx| {
+            Box::pin(async move {
+                tracing::info!(
+                    command = %ctx.command().qualified_name,
+                    user = ctx.author().id.get(),
+                    channel = ctx.channel_id().get(),
+                    guild = ctx.guild_id().map(|g| g.get()),
+                    "command"
+                );
+            })
+        },
+        ..Default::default()
+    }
+}
+
+/// What a target argument names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Username(Username),
+    Member(u64),
+}
+
+/// `<@123>` / `<@!123>` is a member; anything else must be a valid username.
+pub fn parse_target(input: &str) -> Result<Target, BotError> {
+    let trimmed = input.trim();
+    if let Some(id) = trimmed
+        .strip_prefix("<@")
+        .and_then(|r| r.strip_suffix('>'))
+        .map(|r| r.trim_start_matches('!'))
+        .and_then(|id| id.parse::<u64>().ok())
+        .filter(|id| *id > 0)
+    {
+        return Ok(Target::Member(id));
+    }
+    Username::parse(trimmed)
+        .map(Target::Username)
+        .map_err(|e| BotError::user(e.to_string()))
+}
+
+pub fn parse_mode(input: Option<&str>) -> Result<ScanMode, BotError> {
+    match input {
+        None => Ok(ScanMode::All),
+        Some(m) => m
+            .parse()
+            .map_err(|e: crate::scanner::UnknownMode| BotError::user(e.to_string())),
+    }
+}
+
+/// Scan a username (or a server member) with Sherlock and Reddit.
+#[poise::command(
+    prefix_command,
+    slash_command,
+    guild_only,
+    required_permissions = "MODERATE_MEMBERS",
+    default_member_permissions = "MODERATE_MEMBERS",
+    category = "Moderation"
+)]
+pub async fn scan(
+    ctx: Context<'_>,
+    #[description = "A username, or a mention of a server member"] target: String,
+    #[description = "all (default), sherlock or reddit"] mode: Option<String>,
+) -> Result<(), BotError> {
+    let state = ctx.data().clone();
+    let mode = parse_mode(mode.as_deref())?;
+    let (username, member) = resolve_target(ctx, parse_target(&target)?).await?;
+    check_cooldown(ctx, &state)?;
+    if let poise::Context::Application(_) = ctx {
+        ctx.defer().await?;
+    }
+    let ticket = state
+        .queue
+        .enqueue()
+        .map_err(|e| BotError::user(format!("Sorry, {e}.")))?;
+    let ack = ctx
+        .say(render::ack(&username, mode, ticket.position()))
+        .await?;
+    let _slot = match ticket.start().await {
+        Ok(slot) => slot,
+        Err(e) => {
+            ack.edit(
+                ctx,
+                CreateReply::default().content(format!(
+                    "⏹️ The scan of **{}** did not start: {e}.",
+                    render::escape(username.as_str())
+                )),
+            )
+            .await?;
+            return Ok(());
+        }
+    };
+
+    let mut request = state.scanner.request(username.clone(), mode);
+    request.requested_by = Some(format!(
+        "discord user {} ({}) in guild {}",
+        ctx.author().id,
+        ctx.author().name,
+        ctx.guild_id().map(|g| g.to_string()).unwrap_or_default()
+    ));
+    request.discord_member = member;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let scan = state.scanner.scan(
+        request,
+        EventSink::channel(tx),
+        state.interrupt.child_token(),
+    );
+    let progress = show_progress(ctx, &ack, &username, mode, rx);
+    let (report, ()) = tokio::join!(scan, progress);
+
+    let store = state.store.clone();
+    let to_save = report.clone();
+    let saved = tokio::task::spawn_blocking(move || store.save(&to_save))
+        .await
+        .map_err(|e| BotError::Internal(e.into()))?;
+    let reply = match &saved {
+        Ok(saved) => result_reply(&report, Some(saved)).await,
+        Err(e) => {
+            tracing::error!(error = %e, scan_id = %report.scan_id, "report not saved");
+            let mut reply = result_reply(&report, None).await;
+            reply = reply.content(
+                "⚠️ The report files could not be written on the bot's server (an admin can see why in the log); the results are below.",
+            );
+            reply
+        }
+    };
+    ack.edit(
+        ctx,
+        CreateReply::default().content(format!(
+            "✅ Scan of **{}** finished{}.",
+            render::escape(username.as_str()),
+            if report.partial { " (partial)" } else { "" }
+        )),
+    )
+    .await?;
+    ctx.send(reply).await?;
+    audit::record(
+        &state,
+        audit::Entry::Scan {
+            requester: ctx.author().id.get(),
+            channel: ctx.channel_id().get(),
+            guild: ctx.guild_id().map(|g| g.get()),
+            target: username.to_string(),
+            mode: mode.to_string(),
+            scan_id: report.scan_id.clone(),
+            hits: report.sherlock.counts.claimed,
+            unverified: report.sherlock.counts.unverified,
+            partial: report.partial,
+            failed: report.sherlock.status == HalfStatus::Failed,
+            duration_ms: report.duration_ms,
+        },
+    )
+    .await;
+    Ok(())
+}
+
+/// The username to scan, and the member's facts when the target was a mention.
+async fn resolve_target(
+    ctx: Context<'_>,
+    target: Target,
+) -> Result<(Username, Option<DiscordMember>), BotError> {
+    let id = match target {
+        Target::Username(u) => return Ok((u, None)),
+        Target::Member(id) => serenity::UserId::new(id),
+    };
+    let guild = ctx
+        .guild_id()
+        .ok_or_else(|| BotError::user("Mentions can only be scanned in a server."))?;
+    let member = guild.member(ctx, id).await.map_err(|e| {
+        tracing::info!(error = %e, user = id.get(), "mentioned member not found");
+        BotError::user("That user is not a member of this server, so there is nothing to scan.")
+    })?;
+    let username = Username::parse(&member.user.name)
+        .map_err(|e| BotError::user(format!("That member's username cannot be scanned: {e}")))?;
+    let facts = DiscordMember {
+        user_id: id.to_string(),
+        username: member.user.name.clone(),
+        account_created: chrono::DateTime::from_timestamp(id.created_at().unix_timestamp(), 0)
+            .unwrap_or_default(),
+        joined_server: member
+            .joined_at
+            .and_then(|t| chrono::DateTime::from_timestamp(t.unix_timestamp(), 0)),
+    };
+    Ok((username, Some(facts)))
+}
+
+/// Per-user cooldown, counted only for scans that pass validation (a typo costs nothing).
+fn check_cooldown(ctx: Context<'_>, state: &BotState) -> Result<(), BotError> {
+    let cooldown = state.config.discord.scan_cooldown;
+    if cooldown.is_zero() {
+        return Ok(());
+    }
+    let config = poise::CooldownConfig {
+        user: Some(cooldown),
+        ..Default::default()
+    };
+    let mut tracker = ctx
+        .command()
+        .cooldowns
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(left) = tracker.remaining_cooldown(ctx.cooldown_context(), &config) {
+        return Err(BotError::user(format!(
+            "You're too fast. Please wait {} seconds before retrying",
+            left.as_secs().max(1)
+        )));
+    }
+    tracker.start_cooldown(ctx.cooldown_context());
+    Ok(())
+}
+
+/// Edits the acknowledgement with progress, at most every two seconds, until the scan ends.
+async fn show_progress(
+    ctx: Context<'_>,
+    ack: &poise::ReplyHandle<'_>,
+    username: &Username,
+    mode: ScanMode,
+    mut events: tokio::sync::mpsc::UnboundedReceiver<ScanEvent>,
+) {
+    let mut p = Progress::default();
+    let mut dirty = false;
+    let mut tick = tokio::time::interval_at(Instant::now() + PROGRESS_EVERY, PROGRESS_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            event = events.recv() => {
+                let Some(event) = event else { break };
+                match event {
+                    ScanEvent::SherlockStarted { sites_total } => p.sites_total = sites_total,
+                    ScanEvent::SiteChecked { result, checked, sites_total } => {
+                        p.sites_checked = checked;
+                        p.sites_total = sites_total;
+                        if result.status == crate::scanner::sherlock::SiteStatus::Claimed {
+                            p.claimed += 1;
+                        }
+                    }
+                    ScanEvent::SherlockFinished { .. } => p.sherlock_done = true,
+                    ScanEvent::RedditFinished { .. } => p.reddit_done = true,
+                }
+                dirty = true;
+            }
+            _ = tick.tick(), if dirty => {
+                dirty = false;
+                let text = render::progress(username, mode, &p);
+                if let Err(e) = ack.edit(ctx, CreateReply::default().content(text)).await {
+                    tracing::warn!(error = %e, "progress edit failed");
+                }
+            }
+        }
+    }
+}
+
+/// The final message: embeds, the report files (or where they are when too big), notices.
+async fn result_reply(report: &ScanReport, saved: Option<&SavedReport>) -> CreateReply {
+    let mut reply = CreateReply::default();
+    for e in render::result_embeds(report) {
+        let mut embed = serenity::CreateEmbed::new()
+            .title(e.title)
+            .description(e.description)
+            .colour(e.colour)
+            .footer(serenity::CreateEmbedFooter::new(e.footer));
+        for (name, value) in e.fields {
+            embed = embed.field(name, value, false);
+        }
+        reply = reply.embed(embed);
+    }
+    let mut notes = Vec::new();
+    for path in saved.map(SavedReport::paths).unwrap_or_default() {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let size = tokio::fs::metadata(path).await.map(|m| m.len()).ok();
+        match size {
+            Some(size) if size <= render::UPLOAD_LIMIT_BYTES => match tokio::fs::read(path).await {
+                Ok(bytes) => {
+                    reply = reply.attachment(serenity::CreateAttachment::bytes(bytes, name))
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, file = %path.display(), "cannot attach report");
+                    notes.push(format!(
+                        "{} could not be attached; it is on the bot's server at {}",
+                        render::code(&name),
+                        render::code(&path.display().to_string())
+                    ));
+                }
+            },
+            Some(size) => notes.push(format!(
+                "{} is {}, over Discord's {} upload limit; it is on the bot's server at {}",
+                render::code(&name),
+                render::human_size(size),
+                render::human_size(render::UPLOAD_LIMIT_BYTES),
+                render::code(&path.display().to_string())
+            )),
+            None => notes.push(format!(
+                "{} is missing on the bot's server",
+                render::code(&name)
+            )),
+        }
+    }
+    if !notes.is_empty() {
+        reply = reply.content(notes.join("\n"));
+    }
+    reply
+}
+
+/// Bot status: version, uptime, latency, integrations, scans, disk and memory.
+#[poise::command(prefix_command, slash_command)]
+pub async fn health(ctx: Context<'_>) -> Result<(), BotError> {
+    let state = ctx.data();
+    let scanner = &state.scanner;
+    let sherlock = match scanner.sherlock() {
+        Some(runner) => {
+            let version = scanner
+                .sherlock_version()
+                .await
+                .unwrap_or_else(|| "version unknown".into());
+            let control = if state.config.sherlock.control_check {
+                "control probe on"
+            } else {
+                "control probe off"
+            };
+            format!(
+                "{version} ({}) · sites: {} · {control}",
+                runner.install.origin.describe(),
+                state.config.sherlock.sites
+            )
+        }
+        None => "not installed (run `account-scanner setup` on the server)".into(),
+    };
+    let text = render::health(&render::Health {
+        version: env!("CARGO_PKG_VERSION").into(),
+        uptime: state.started.elapsed(),
+        gateway_latency: Some(ctx.ping().await),
+        sherlock,
+        reddit: "not configured".into(),
+        toxicity: "not configured".into(),
+        running: state.queue.running(),
+        queued: state.queue.waiting(),
+        max_concurrent: state.config.discord.max_concurrent_scans,
+        accepting: !state.queue.is_closed(),
+        scans_dir: state.store.dir().display().to_string(),
+        free_bytes: crate::sysinfo::free_space(state.store.dir()),
+        rss_bytes: crate::sysinfo::process_rss(),
+    });
+    ctx.say(text).await?;
+    Ok(())
+}
+
+/// Stop the bot after running scans finish (admins only).
+#[poise::command(prefix_command, slash_command, hide_in_help)]
+pub async fn shutdown(ctx: Context<'_>) -> Result<(), BotError> {
+    let state = ctx.data();
+    let user = ctx.author().id;
+    if !state.is_admin(user) {
+        audit::record(
+            state,
+            audit::Entry::Refused {
+                user: user.get(),
+                channel: ctx.channel_id().get(),
+                command: "shutdown".into(),
+                why: "not in ADMIN_USER_IDS".into(),
+            },
+        )
+        .await;
+        return Err(BotError::user(
+            "Sorry, only the bot's admins can shut it down.",
+        ));
+    }
+    let running = state.queue.running();
+    ctx.say(format!(
+        "⏹️ Shutting down: no new scans; waiting up to {} s for {running} running scan(s) to finish.",
+        state.config.discord.shutdown_grace.as_secs()
+    ))
+    .await?;
+    audit::record(
+        state,
+        audit::Entry::Shutdown {
+            by: format!("<@{}>", user.get()),
+        },
+    )
+    .await;
+    state.request_shutdown(&format!("user {user}"));
+    Ok(())
+}
+
+async fn on_error(error: FrameworkError<'_, Arc<BotState>, BotError>) {
+    match error {
+        FrameworkError::Command { error, ctx, .. } => {
+            let text = match error {
+                BotError::User(message) => message,
+                internal => {
+                    let reference = format!("{:06x}", rand::random::<u32>() & 0xff_ffff);
+                    tracing::error!(
+                        reference = %reference,
+                        command = %ctx.command().qualified_name,
+                        error = ?internal,
+                        "command failed"
+                    );
+                    format!(
+                        "Sorry, something went wrong on our side (reference `{reference}`). An admin can find the details in the bot's log."
+                    )
+                }
+            };
+            if let Err(e) = ctx
+                .send(CreateReply::default().content(text).ephemeral(true))
+                .await
+            {
+                tracing::warn!(error = %e, "could not send the error message");
+            }
+        }
+        FrameworkError::MissingUserPermissions {
+            ctx,
+            missing_permissions,
+            ..
+        } => {
+            audit::record(
+                ctx.data(),
+                audit::Entry::Refused {
+                    user: ctx.author().id.get(),
+                    channel: ctx.channel_id().get(),
+                    command: ctx.command().qualified_name.to_string(),
+                    why: missing_permissions
+                        .map(|p| format!("lacks {p}"))
+                        .unwrap_or_else(|| "permissions unknown".into()),
+                },
+            )
+            .await;
+            // poise's own wording, which moderators may already know.
+            let text = match missing_permissions {
+                Some(p) => format!(
+                    "You're lacking permissions for `{}{}`: {p}",
+                    ctx.prefix(),
+                    ctx.command().name
+                ),
+                None => format!(
+                    "You may be lacking permissions for `{}{}`. Not executing for safety",
+                    ctx.prefix(),
+                    ctx.command().name
+                ),
+            };
+            let _ = ctx
+                .send(CreateReply::default().content(text).ephemeral(true))
+                .await;
+        }
+        FrameworkError::GuildOnly { ctx, .. } => {
+            let text = format!(
+                "`{}` works in a server channel only, not in direct messages.",
+                ctx.command().qualified_name
+            );
+            let _ = ctx.send(CreateReply::default().content(text)).await;
+        }
+        other => {
+            if let Err(e) = poise::builtins::on_error(other).await {
+                tracing::warn!(error = %e, "error handler failed");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_mentions_or_valid_usernames() {
+        assert_eq!(
+            parse_target("<@123>").expect("mention"),
+            Target::Member(123)
+        );
+        assert_eq!(
+            parse_target("<@!456>").expect("mention"),
+            Target::Member(456)
+        );
+        assert_eq!(
+            parse_target(" alice ").expect("name"),
+            Target::Username(Username::parse("alice").expect("valid"))
+        );
+        let err = parse_target("@everyone").expect_err("invalid").to_string();
+        assert!(err.contains("'@' cannot appear in a profile URL"), "{err}");
+        assert!(parse_target("<@abc>").is_err());
+    }
+
+    #[test]
+    fn modes_have_a_specific_message() {
+        assert_eq!(parse_mode(None).expect("default"), ScanMode::All);
+        assert_eq!(
+            parse_mode(Some("Sherlock")).expect("valid"),
+            ScanMode::Sherlock
+        );
+        let err = parse_mode(Some("deep")).expect_err("invalid").to_string();
+        assert_eq!(
+            err,
+            "`deep` is not a scan mode: use all, sherlock or reddit"
+        );
+    }
+}

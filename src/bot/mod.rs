@@ -1,0 +1,192 @@
+//! The Discord bot: poise 0.7 on serenity 0.12. Commands are thin (see `commands.rs`); the
+//! queue, rendering and audit are plain code in their own modules.
+
+pub mod audit;
+pub mod commands;
+pub mod queue;
+pub mod render;
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use poise::serenity_prelude as serenity;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::report::store::ReportStore;
+use crate::scanner::Scanner;
+use crate::scanner::sherlock::SherlockInstall;
+use queue::ScanQueue;
+
+pub type Context<'a> = poise::Context<'a, Arc<BotState>, BotError>;
+
+/// A command's failure: the user's own mistake (shown as is) or ours (shown as a reference id).
+#[derive(Debug, thiserror::Error)]
+pub enum BotError {
+    #[error("{0}")]
+    User(String),
+    #[error(transparent)]
+    Discord(Box<serenity::Error>),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<serenity::Error> for BotError {
+    fn from(e: serenity::Error) -> Self {
+        BotError::Discord(Box::new(e))
+    }
+}
+
+impl BotError {
+    pub fn user(message: impl Into<String>) -> Self {
+        BotError::User(message.into())
+    }
+}
+
+/// Everything the commands share, for the life of the process.
+pub struct BotState {
+    pub config: Config,
+    pub scanner: Scanner,
+    pub store: ReportStore,
+    pub queue: ScanQueue,
+    pub started: Instant,
+    /// Fired when shutdown is requested: no new scans.
+    pub stop_accepting: CancellationToken,
+    /// Fired when the grace period is over: running scans stop and post what they have.
+    pub interrupt: CancellationToken,
+    pub http: OnceLock<Arc<serenity::Http>>,
+}
+
+impl BotState {
+    pub fn is_admin(&self, user: serenity::UserId) -> bool {
+        self.config.discord.admin_user_ids.contains(&user.get())
+    }
+
+    /// Starts shutdown once; later requests are no-ops.
+    pub fn request_shutdown(&self, by: &str) {
+        if !self.stop_accepting.is_cancelled() {
+            tracing::warn!(by, "shutdown requested");
+            self.queue.close();
+            self.stop_accepting.cancel();
+        }
+    }
+}
+
+/// Runs the bot until it is shut down (`!shutdown`, SIGINT or SIGTERM). Returns after running
+/// scans have posted their results or the grace period has passed.
+pub async fn run(config: Config, install: Option<SherlockInstall>) -> anyhow::Result<()> {
+    let process_start = Instant::now();
+    let token = config
+        .discord
+        .token
+        .clone()
+        .context("DISCORD_BOT_TOKEN is required to run the bot")?;
+    let store = ReportStore::open(&config.scans_dir)?;
+    let state = Arc::new(BotState {
+        queue: ScanQueue::new(config.discord.max_concurrent_scans),
+        scanner: Scanner::new(config.clone(), install),
+        store,
+        started: process_start,
+        stop_accepting: CancellationToken::new(),
+        interrupt: CancellationToken::new(),
+        http: OnceLock::new(),
+        config,
+    });
+    // Learn Sherlock's version now, so `health` never waits for it.
+    let warm = state.clone();
+    tokio::spawn(async move { warm.scanner.sherlock_version().await });
+
+    let setup_state = state.clone();
+    let framework = poise::Framework::builder()
+        .options(commands::framework_options(&state.config))
+        .setup(move |ctx, ready, framework| {
+            Box::pin(async move {
+                poise::builtins::register_globally(ctx, &framework.options().commands).await?;
+                let _ = setup_state.http.set(ctx.http.clone());
+                tracing::info!(
+                    user = %ready.user.name,
+                    guilds = ready.guilds.len(),
+                    since_start_ms = process_start.elapsed().as_millis() as u64,
+                    "ready; slash commands registered"
+                );
+                Ok(setup_state)
+            })
+        })
+        .build();
+
+    let http = match &state.config.discord.api_base {
+        // serenity's ratelimiter ignores the proxy and would call the real Discord.
+        Some(base) => serenity::HttpBuilder::new(token.expose())
+            .proxy(base.clone())
+            .ratelimiter_disabled(true)
+            .build(),
+        None => serenity::Http::new(token.expose()),
+    };
+    let intents = serenity::GatewayIntents::GUILDS
+        | serenity::GatewayIntents::GUILD_MESSAGES
+        | serenity::GatewayIntents::DIRECT_MESSAGES
+        | serenity::GatewayIntents::MESSAGE_CONTENT;
+    let mut client = serenity::ClientBuilder::new_with_http(http, intents)
+        .framework(framework)
+        .await
+        .context("building the Discord client")?;
+
+    tokio::spawn(watch_signals(state.clone()));
+    tokio::spawn(shut_down_when_asked(
+        state.clone(),
+        client.shard_manager.clone(),
+    ));
+    client
+        .start()
+        .await
+        .context("the Discord connection failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn watch_signals(state: Arc<BotState>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot listen for SIGTERM/SIGINT");
+        return;
+    };
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    audit::record(
+        &state,
+        audit::Entry::Shutdown {
+            by: name.to_string(),
+        },
+    )
+    .await;
+    state.request_shutdown(name);
+}
+
+/// Waits for running scans up to the grace period, interrupts the rest (they post partial
+/// results), then closes the gateway so `run` returns.
+async fn shut_down_when_asked(state: Arc<BotState>, shards: Arc<serenity::ShardManager>) {
+    state.stop_accepting.cancelled().await;
+    let grace = state.config.discord.shutdown_grace;
+    let deadline = Instant::now() + grace;
+    while state.queue.running() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if state.queue.running() > 0 {
+        tracing::warn!(
+            running = state.queue.running(),
+            "grace period over; interrupting running scans"
+        );
+        state.interrupt.cancel();
+        let hard = Instant::now() + Duration::from_secs(10);
+        while state.queue.running() > 0 && Instant::now() < hard {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    shards.shutdown_all().await;
+}

@@ -1,0 +1,151 @@
+//! At most `MAX_CONCURRENT_SCANS` scans at once; the rest wait in FIFO order and know their place.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the bot is shutting down and takes no new scans")]
+pub struct QueueClosed;
+
+#[derive(Debug)]
+pub struct ScanQueue {
+    // tokio's semaphore hands permits to waiters in the order they asked: that is the FIFO.
+    slots: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    running: Arc<AtomicUsize>,
+}
+
+impl ScanQueue {
+    pub fn new(max_concurrent: usize) -> Self {
+        ScanQueue {
+            slots: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            waiting: AtomicUsize::new(0),
+            running: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    pub fn running(&self) -> usize {
+        self.running.load(Ordering::SeqCst)
+    }
+
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.slots.is_closed()
+    }
+
+    /// Takes no new scans; scans still waiting are told so when they wake.
+    pub fn close(&self) {
+        self.slots.close();
+    }
+
+    /// Joins the queue. The ticket says whether the scan starts at once or its place in line.
+    pub fn enqueue(&self) -> Result<Ticket<'_>, QueueClosed> {
+        if self.is_closed() {
+            return Err(QueueClosed);
+        }
+        let ahead = self.waiting.fetch_add(1, Ordering::SeqCst);
+        let position = if ahead == 0 && self.slots.available_permits() > 0 {
+            None
+        } else {
+            Some(ahead + 1)
+        };
+        Ok(Ticket {
+            queue: self,
+            position,
+            done_waiting: false,
+        })
+    }
+}
+
+/// A place in the queue; dropping it leaves the queue.
+#[derive(Debug)]
+pub struct Ticket<'a> {
+    queue: &'a ScanQueue,
+    position: Option<usize>,
+    done_waiting: bool,
+}
+
+impl Ticket<'_> {
+    /// `None` when the scan starts at once, else its 1-based place among the waiting scans.
+    pub fn position(&self) -> Option<usize> {
+        self.position
+    }
+
+    /// Waits for a free slot (FIFO).
+    pub async fn start(mut self) -> Result<Running, QueueClosed> {
+        let permit = self.queue.slots.clone().acquire_owned().await;
+        self.queue.waiting.fetch_sub(1, Ordering::SeqCst);
+        self.done_waiting = true;
+        let permit = permit.map_err(|_| QueueClosed)?;
+        self.queue.running.fetch_add(1, Ordering::SeqCst);
+        Ok(Running {
+            _permit: permit,
+            running: self.queue.running.clone(),
+        })
+    }
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        if !self.done_waiting {
+            self.queue.waiting.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// A running scan's slot, released on drop.
+#[derive(Debug)]
+pub struct Running {
+    _permit: OwnedSemaphorePermit,
+    running: Arc<AtomicUsize>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.running.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn third_scan_waits_first_in_line_and_runs_when_a_slot_frees() {
+        let q = ScanQueue::new(2);
+        let a = q.enqueue().expect("open");
+        assert_eq!(a.position(), None);
+        let a = a.start().await.expect("starts");
+        let b = q.enqueue().expect("open").start().await.expect("starts");
+        let c = q.enqueue().expect("open");
+        assert_eq!(c.position(), Some(1));
+        let d = q.enqueue().expect("open");
+        assert_eq!(d.position(), Some(2));
+        assert_eq!((q.running(), q.waiting()), (2, 2));
+
+        let (c_running, ()) = tokio::join!(c.start(), async move { drop(a) });
+        assert!(c_running.is_ok(), "c starts once a finishes");
+        drop(b);
+        let d = d.start().await.expect("d starts after b");
+        assert_eq!(q.waiting(), 0);
+        drop((c_running, d));
+        assert_eq!(q.running(), 0);
+    }
+
+    #[tokio::test]
+    async fn closing_refuses_new_scans_and_releases_waiters() {
+        let q = ScanQueue::new(1);
+        let _running = q.enqueue().expect("open").start().await.expect("starts");
+        let waiting = q.enqueue().expect("open");
+        q.close();
+        assert_eq!(q.enqueue().map(|_| ()), Err(QueueClosed));
+        assert_eq!(waiting.start().await.map(|_| ()), Err(QueueClosed));
+        assert_eq!(q.waiting(), 0);
+        assert_eq!(q.running(), 1, "a running scan keeps its slot");
+    }
+}

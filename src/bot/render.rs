@@ -1,0 +1,492 @@
+//! What the bot says, as plain data: message texts and embeds within Discord's limits.
+//! Nothing here talks to Discord, so all of it is tested directly.
+
+use std::fmt::Write;
+
+use crate::report::{DiscordMember, HalfStatus, ScanReport};
+use crate::scanner::{ScanMode, Username};
+
+/// Discord's embed limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
+pub const TITLE_MAX: usize = 256;
+pub const DESCRIPTION_MAX: usize = 4096;
+pub const FIELD_VALUE_MAX: usize = 1024;
+pub const FIELDS_MAX: usize = 25;
+pub const FOOTER_MAX: usize = 2048;
+/// Sum of all text in all embeds of one message.
+pub const EMBEDS_TOTAL_MAX: usize = 6000;
+/// Default upload limit for a bot's message (larger in boosted servers).
+pub const UPLOAD_LIMIT_BYTES: u64 = 10 * 1024 * 1024;
+
+/// One embed, before it becomes serenity's builder.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Embed {
+    pub title: String,
+    pub description: String,
+    pub colour: u32,
+    pub fields: Vec<(String, String)>,
+    pub footer: String,
+}
+
+impl Embed {
+    /// Characters that count against the 6000 total.
+    pub fn text_len(&self) -> usize {
+        self.title.chars().count()
+            + self.description.chars().count()
+            + self.footer.chars().count()
+            + self
+                .fields
+                .iter()
+                .map(|(n, v)| n.chars().count() + v.chars().count())
+                .sum::<usize>()
+    }
+}
+
+const GREEN: u32 = 0x2e_cc_71;
+const AMBER: u32 = 0xf3_9c_12;
+const RED: u32 = 0xe7_4c_3c;
+const GREY: u32 = 0x95_a5_a6;
+
+/// Escapes Discord markdown and defuses mentions, for any text the bot echoes (usernames,
+/// Reddit text, site names). `allowed_mentions` is empty on every message as well; this also
+/// keeps `@everyone` from even looking like a ping.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\\' | '*' | '_' | '~' | '`' | '|' | '>' | '#' | '[' | ']' | '(' | ')' | '<' | ':' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '@' => out.push_str("@\u{200B}"),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text inside an inline code span, which renders everything literally except backticks.
+pub fn code(text: &str) -> String {
+    let cleaned: String = text
+        .chars()
+        .map(|c| if c == '`' || c.is_control() { '\'' } else { c })
+        .take(100)
+        .collect();
+    format!("`{cleaned}`")
+}
+
+pub fn ack(username: &Username, mode: ScanMode, position: Option<usize>) -> String {
+    let who = escape(username.as_str());
+    match position {
+        None => format!("🔎 Scanning **{who}** (mode `{mode}`)…"),
+        Some(n) => format!(
+            "⏳ Queued: **{who}** (mode `{mode}`) is number {n} in line; the scan starts when a slot frees up."
+        ),
+    }
+}
+
+/// Live progress, edited into the acknowledgement.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Progress {
+    pub sites_checked: usize,
+    pub sites_total: Option<usize>,
+    pub claimed: usize,
+    pub sherlock_done: bool,
+    pub reddit_done: bool,
+}
+
+pub fn progress(username: &Username, mode: ScanMode, p: &Progress) -> String {
+    let mut parts = Vec::new();
+    if mode.runs_sherlock() {
+        let of = p.sites_total.map(|t| format!("/{t}")).unwrap_or_default();
+        let state = if p.sherlock_done { "done" } else { "running" };
+        parts.push(format!(
+            "sites {}{of} checked, {} claimed ({state})",
+            p.sites_checked, p.claimed
+        ));
+    }
+    if mode.runs_reddit() {
+        parts.push(
+            if p.reddit_done {
+                "Reddit done"
+            } else {
+                "Reddit running"
+            }
+            .to_string(),
+        );
+    }
+    format!(
+        "🔎 Scanning **{}** (mode `{mode}`): {}…",
+        escape(username.as_str()),
+        parts.join(" · ")
+    )
+}
+
+/// The result embeds: Sherlock (hits linked and grouped), Reddit, and the member's facts.
+pub fn result_embeds(report: &ScanReport) -> Vec<Embed> {
+    let s = &report.sherlock;
+    let name = escape(&report.request.username);
+    let mut e = Embed {
+        title: truncate(&format!("Scan of {name}"), TITLE_MAX),
+        colour: match (report.partial, s.status) {
+            (_, HalfStatus::Failed) => RED,
+            (true, _) => AMBER,
+            _ if s.counts.claimed > 0 => GREEN,
+            _ => GREY,
+        },
+        ..Embed::default()
+    };
+    let mut d = String::new();
+    if let Some(reason) = &report.partial_reason {
+        let _ = writeln!(d, "⚠️ **Partial results:** {}", escape(reason));
+    }
+
+    let mut found: Vec<String> = Vec::new();
+    if s.status != HalfStatus::Skipped {
+        let checked = match s.sites_total {
+            Some(t) => format!("{} of {t}", s.sites_checked),
+            None => s.sites_checked.to_string(),
+        };
+        match (&s.status, &s.error) {
+            (HalfStatus::Failed, Some(err)) => {
+                let _ = writeln!(d, "**Sherlock failed:** {}", escape(err));
+            }
+            _ => {
+                let c = &s.counts;
+                let mut line = format!(
+                    "**Found on {} site(s)** · {checked} sites checked · {} not found",
+                    c.claimed, c.available
+                );
+                if c.error + c.waf > 0 {
+                    let _ = write!(line, " · {} could not be checked", c.error + c.waf);
+                }
+                if c.illegal > 0 {
+                    let _ = write!(line, " · {} do not allow this name", c.illegal);
+                }
+                let _ = writeln!(d, "{line}");
+            }
+        }
+        let unverified: Vec<_> = s.unverified().map(|u| escape(&u.site)).collect();
+        if !unverified.is_empty() {
+            let _ = writeln!(
+                d,
+                "Unverified: {} site(s) claim every name, not counted: {}",
+                unverified.len(),
+                unverified.join(", ")
+            );
+        }
+        found = s
+            .hits()
+            .map(|h| link(&h.site, h.url_user.as_deref()))
+            .collect();
+    }
+
+    if let Some(m) = &report.request.discord_member {
+        e.fields.push(("Discord member".into(), member_facts(m)));
+    }
+    if report.reddit.status != HalfStatus::Skipped {
+        let text = match &report.reddit.message {
+            Some(m) => format!("{}: {}", report.reddit.status.as_str(), escape(m)),
+            None => report.reddit.status.as_str().to_string(),
+        };
+        e.fields
+            .push(("Reddit".into(), truncate(&text, FIELD_VALUE_MAX)));
+    }
+    e.description = truncate(&d, DESCRIPTION_MAX);
+    e.footer = truncate(
+        &format!(
+            "scan {} · Sherlock {} · {:.1} s",
+            report.scan_id,
+            report.tools.sherlock.as_deref().unwrap_or("?"),
+            report.duration_ms as f64 / 1000.0
+        ),
+        FOOTER_MAX,
+    );
+    add_grouped_links(&mut e, "Found", found);
+    vec![e]
+}
+
+fn member_facts(m: &DiscordMember) -> String {
+    let joined = m
+        .joined_server
+        .map(|j| j.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| "unknown".into());
+    format!(
+        "<@{}> · account created {} · joined this server {}",
+        m.user_id,
+        m.account_created.format("%Y-%m-%d"),
+        joined
+    )
+}
+
+fn link(site: &str, url: Option<&str>) -> String {
+    let name = escape(site);
+    match url {
+        // A URL with these would end the markdown link early; show the name alone.
+        Some(u) if !u.contains([')', '(', ' ', '<', '>']) && u.starts_with("http") => {
+            format!("[{name}]({u})")
+        }
+        _ => name,
+    }
+}
+
+/// Puts links in fields of at most 1024 characters, as many as the limits allow (25 fields,
+/// 6000 characters in all); what does not fit is counted in a "+N more in the attached files"
+/// field.
+fn add_grouped_links(e: &mut Embed, label: &str, links: Vec<String>) {
+    if links.is_empty() {
+        return;
+    }
+    // Showing fewer links never makes the embed longer, so the most that fit is a binary search.
+    let fits = |shown: usize| {
+        let candidate = with_links(e, label, &links, shown);
+        candidate.text_len() <= EMBEDS_TOTAL_MAX && candidate.fields.len() <= FIELDS_MAX
+    };
+    let (mut lo, mut hi) = (0, links.len());
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if fits(mid) { lo = mid } else { hi = mid - 1 }
+    }
+    *e = with_links(e, label, &links, lo);
+}
+
+fn with_links(e: &Embed, label: &str, links: &[String], shown: usize) -> Embed {
+    let mut groups: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for l in &links[..shown] {
+        if !current.is_empty() && current.chars().count() + 3 + l.chars().count() > FIELD_VALUE_MAX
+        {
+            groups.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push_str(" · ");
+        }
+        current.push_str(l);
+    }
+    if !current.is_empty() {
+        groups.push(current);
+    }
+    let mut out = e.clone();
+    let n = groups.len();
+    for (i, g) in groups.into_iter().enumerate() {
+        let name = if n == 1 {
+            format!("{label} ({})", links.len())
+        } else {
+            format!("{label} ({}) {}/{n}", links.len(), i + 1)
+        };
+        out.fields.push((name, g));
+    }
+    if shown < links.len() {
+        out.fields.push((
+            "More".into(),
+            format!("+{} more in the attached files", links.len() - shown),
+        ));
+    }
+    out
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut t: String = text.chars().take(max.saturating_sub(1)).collect();
+    t.push('…');
+    t
+}
+
+/// Everything `health` reports.
+#[derive(Debug, Clone, Default)]
+pub struct Health {
+    pub version: String,
+    pub uptime: std::time::Duration,
+    pub gateway_latency: Option<std::time::Duration>,
+    pub sherlock: String,
+    pub reddit: String,
+    pub toxicity: String,
+    pub running: usize,
+    pub queued: usize,
+    pub max_concurrent: usize,
+    pub accepting: bool,
+    pub scans_dir: String,
+    pub free_bytes: Option<u64>,
+    pub rss_bytes: Option<u64>,
+}
+
+pub fn health(h: &Health) -> String {
+    let latency = match h.gateway_latency {
+        Some(l) if !l.is_zero() => format!("{} ms", l.as_millis()),
+        _ => "not measured yet (first heartbeat pending)".into(),
+    };
+    let state = if h.accepting {
+        ""
+    } else {
+        " · shutting down, no new scans"
+    };
+    format!(
+        "**account-scanner {}** · up {}{state}\n\
+         Gateway latency: {latency}\n\
+         Sherlock: {}\n\
+         Reddit: {}\n\
+         Toxicity: {}\n\
+         Scans: {} running, {} queued (at most {} at once)\n\
+         Scans directory: {} · {} free\n\
+         Memory: {} resident",
+        h.version,
+        human_duration(h.uptime),
+        h.sherlock,
+        h.reddit,
+        h.toxicity,
+        h.running,
+        h.queued,
+        h.max_concurrent,
+        code(&h.scans_dir),
+        h.free_bytes
+            .map(crate::sysinfo::human_bytes)
+            .unwrap_or_else(|| "unknown".into()),
+        h.rss_bytes
+            .map(crate::sysinfo::human_bytes)
+            .unwrap_or_else(|| "unknown".into()),
+    )
+}
+
+pub fn human_duration(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {}s", s / 60, s % 60),
+        3600..86400 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d {}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
+pub fn human_size(bytes: u64) -> String {
+    crate::sysinfo::human_bytes(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{RedditSection, RequestInfo, SherlockSection, StatusCounts, ToolVersions};
+    use crate::scanner::sherlock::{SiteResult, SiteStatus};
+
+    fn report_with_hits(n: usize) -> ScanReport {
+        let sites: Vec<SiteResult> = (0..n)
+            .map(|i| SiteResult {
+                site: format!("Site_{i:04}"),
+                status: SiteStatus::Claimed,
+                error_kind: None,
+                detail: None,
+                url_user: Some(format!("https://site{i}.example/alice")),
+                url_main: None,
+                http_status: Some(200),
+                response_time_s: None,
+                unreliable: false,
+            })
+            .collect();
+        ScanReport {
+            schema_version: 1,
+            scan_id: "abcd1234".into(),
+            request: RequestInfo {
+                username: "alice_x".into(),
+                mode: ScanMode::Sherlock,
+                timeout_s: 300,
+                requested_by: None,
+                discord_member: None,
+            },
+            started_at: chrono::Utc::now(),
+            finished_at: chrono::Utc::now(),
+            duration_ms: 1234,
+            tools: ToolVersions {
+                account_scanner: "0.1.0".into(),
+                sherlock: Some("0.16.2".into()),
+            },
+            partial: false,
+            partial_reason: None,
+            sherlock: SherlockSection {
+                status: HalfStatus::Completed,
+                sites_total: Some(n),
+                sites_checked: n,
+                counts: StatusCounts::of(&sites),
+                sites,
+                ..SherlockSection::skipped()
+            },
+            reddit: RedditSection::skipped(),
+        }
+    }
+
+    #[test]
+    fn escaping_defuses_markdown_and_mentions() {
+        assert_eq!(escape("@everyone"), "@\u{200B}everyone");
+        assert_eq!(escape("a_b*c"), "a\\_b\\*c");
+        assert_eq!(escape("[x](http://evil)"), "\\[x\\]\\(http\\://evil\\)");
+        assert_eq!(escape("<@123>"), "\\<@\u{200B}123\\>");
+    }
+
+    #[test]
+    fn hits_are_linked_and_grouped() {
+        let embeds = result_embeds(&report_with_hits(3));
+        let e = &embeds[0];
+        assert_eq!(e.title, "Scan of alice\\_x");
+        assert_eq!(e.fields.len(), 1);
+        assert_eq!(e.fields[0].0, "Found (3)");
+        assert!(
+            e.fields[0]
+                .1
+                .starts_with("[Site\\_0000](https://site0.example/alice) · [Site\\_0001]")
+        );
+        assert!(
+            e.description
+                .contains("**Found on 3 site(s)** · 3 of 3 sites checked")
+        );
+        assert_eq!(e.footer, "scan abcd1234 · Sherlock 0.16.2 · 1.2 s");
+    }
+
+    #[test]
+    fn many_hits_stay_within_discord_limits_and_say_how_many_more() {
+        let embeds = result_embeds(&report_with_hits(400));
+        let e = &embeds[0];
+        assert!(e.text_len() <= EMBEDS_TOTAL_MAX, "{}", e.text_len());
+        assert!(e.fields.len() <= FIELDS_MAX);
+        assert!(
+            e.fields
+                .iter()
+                .all(|(n, v)| n.len() <= 256 && v.chars().count() <= FIELD_VALUE_MAX)
+        );
+        let (name, more) = e.fields.last().expect("fields");
+        assert_eq!(name, "More");
+        let shown: usize = e
+            .fields
+            .iter()
+            .filter(|(n, _)| n.starts_with("Found"))
+            .map(|(_, v)| v.matches("](").count())
+            .sum();
+        assert_eq!(
+            more,
+            &format!("+{} more in the attached files", 400 - shown)
+        );
+        assert!(shown > 50, "only {shown} shown");
+    }
+
+    #[test]
+    fn health_lists_every_line() {
+        let text = health(&Health {
+            version: "0.1.0".into(),
+            uptime: std::time::Duration::from_secs(3725),
+            gateway_latency: Some(std::time::Duration::from_millis(42)),
+            sherlock: "0.16.2".into(),
+            reddit: "not configured".into(),
+            toxicity: "none".into(),
+            running: 1,
+            queued: 2,
+            max_concurrent: 2,
+            accepting: true,
+            scans_dir: "./scans".into(),
+            free_bytes: Some(2048),
+            rss_bytes: Some(10 * 1024 * 1024),
+        });
+        assert!(text.contains("up 1h 2m"));
+        assert!(text.contains("Gateway latency: 42 ms"));
+        assert!(text.contains("Scans: 1 running, 2 queued (at most 2 at once)"));
+        assert!(text.contains("Memory: 10.0 MB resident"));
+    }
+}
