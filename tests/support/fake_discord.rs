@@ -30,9 +30,8 @@
 //! synchronous and may be called from any thread.
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -475,7 +474,6 @@ struct Shared {
     requests: Mutex<Vec<RecordedRequest>>,
     faults: Mutex<Vec<Fault>>,
     model_errors: Mutex<Vec<String>>,
-    conn_counter: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -523,7 +521,6 @@ impl FakeDiscord {
             requests: Mutex::new(Vec::new()),
             faults: Mutex::new(Vec::new()),
             model_errors: Mutex::new(Vec::new()),
-            conn_counter: AtomicU64::new(0),
         });
 
         let app = router(shared.clone());
@@ -1753,12 +1750,10 @@ impl Shared {
         match serde_json::from_value::<T>(value.clone()) {
             Ok(t) => Some(t),
             Err(e) => {
-                let msg = format!(
+                self.record_model_error(format!(
                     "{what} does not deserialize as serenity's {}: {e}",
                     std::any::type_name::<T>()
-                );
-                eprintln!("fake_discord: MODEL ERROR: {msg}");
-                lock(&self.model_errors).push(msg);
+                ));
                 None
             }
         }
@@ -1780,7 +1775,7 @@ impl Shared {
                         || g.guild.members.len() != self.users.len()
                         || g.guild.roles.len() != self.roles.len()
                     {
-                        lock(&self.model_errors).push(format!(
+                        self.record_model_error(format!(
                             "GUILD_CREATE lost items in serenity: {} channels, {} members, {} roles",
                             g.guild.channels.len(),
                             g.guild.members.len(),
@@ -1802,14 +1797,11 @@ impl Shared {
         }
         if let Some(ev) = self.check_model::<GatewayEvent>(&format!("{event} frame"), frame) {
             match ev {
-                GatewayEvent::Dispatch(_, Event::Unknown(_)) => {
-                    lock(&self.model_errors).push(format!(
-                        "{event}: serenity turns this dispatch into Event::Unknown (dropped)"
-                    ));
-                }
+                GatewayEvent::Dispatch(_, Event::Unknown(_)) => self.record_model_error(format!(
+                    "{event}: serenity turns this dispatch into Event::Unknown (dropped)"
+                )),
                 GatewayEvent::Dispatch(..) => {}
-                _ => lock(&self.model_errors)
-                    .push(format!("{event}: serenity does not see a dispatch")),
+                _ => self.record_model_error(format!("{event}: serenity does not see a dispatch")),
             }
         }
     }
@@ -1931,7 +1923,6 @@ async fn gateway_connection(shared: Arc<Shared>, mut socket: WebSocket) {
         gw.connections += 1;
         gw.next_conn_id
     };
-    shared.conn_counter.fetch_add(1, Ordering::SeqCst);
     let hello = json!({
         "op": 10, "s": null, "t": null,
         "d": { "heartbeat_interval": shared.cfg.heartbeat_interval_ms, "_trace": ["[\"fake-gateway\",{\"micros\":0}]"] },
@@ -2505,11 +2496,8 @@ async fn answer(shared: &Arc<Shared>, headers: &HeaderMap, req: Req, api: bool, 
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let public = matches!(req.route.as_str(), "/gateway");
-    if !public && !token_matches(&shared.cfg.expected_token, auth) {
-        return Answer::error(401, 0, "401: Unauthorized");
-    }
-    if shared.cfg.expected_token.is_some() && !public && auth.is_empty() {
+    // `GET /gateway` needs no authorization on Discord either.
+    if req.route != "/gateway" && !token_matches(&shared.cfg.expected_token, auth) {
         return Answer::error(401, 0, "401: Unauthorized");
     }
     if bad_body {
@@ -2741,15 +2729,7 @@ impl Shared {
             }
             ("POST", ["interactions", iid, token, "callback"]) => self.interaction_callback(iid, token, &req),
             (_, ["webhooks", app, token, ..]) if self.is_app(app) => self.webhook(token, &segs[3..], &req),
-            _ => {
-                if segs.first().is_some_and(|s| {
-                    ["channels", "guilds", "applications", "webhooks", "interactions", "users"].contains(s)
-                }) {
-                    Answer::unexpected(404, 0, "404: Not Found")
-                } else {
-                    Answer::not_found()
-                }
-            }
+            _ => Answer::not_found(),
         }
     }
 
@@ -2877,8 +2857,9 @@ impl Shared {
         webhook: Option<&InteractionState>,
     ) -> Result<Value, Answer> {
         let payload = req.payload();
-        let p = payload.get("data").filter(|_| webhook.is_some() && payload.get("type").is_some()).unwrap_or(&payload);
-        let violations = limit_violations(req.method.as_str(), &req.route, &payload);
+        let p = &payload;
+        // Checked as a message body whatever the route (interaction callbacks pass their `data`).
+        let violations = limit_violations("POST", "/channels/0/messages", p);
         if !violations.is_empty() {
             let mut a = Answer::error(400, 50035, "Invalid Form Body");
             a.json = Some(json!({ "message": "Invalid Form Body", "code": 50035, "errors": { "_errors": violations } }));
@@ -3327,11 +3308,4 @@ pub fn limit_violations(method: &str, route: &str, payload: &Value) -> Vec<Strin
         out.push(format!("{} attachments (max {})", a.len(), limits::ATTACHMENTS));
     }
     out
-}
-
-/// Sorted map helper for deterministic debugging output.
-fn sorted(v: &Value) -> BTreeMap<String, Value> {
-    v.as_object()
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default()
 }
