@@ -28,6 +28,8 @@ pub fn framework_options(config: &Config) -> poise::FrameworkOptions<Arc<BotStat
         },
         // Nothing the bot sends may ping anyone, whatever it echoes.
         allowed_mentions: Some(serenity::CreateAllowedMentions::new()),
+        // `scan` runs its own cooldown after validation; poise's would count typos too.
+        manual_cooldowns: true,
         on_error: |error| Box::pin(on_error(error)),
         pre_command: |ctx| {
             Box::pin(async move {

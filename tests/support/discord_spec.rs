@@ -154,7 +154,11 @@ impl Spec {
             })
     }
 
-    fn validator(&self, op: &Operation, schema: &Value) -> Result<Arc<jsonschema::Validator>, String> {
+    fn validator(
+        &self,
+        op: &Operation,
+        schema: &Value,
+    ) -> Result<Arc<jsonschema::Validator>, String> {
         let key = format!("{} {}", op.method, op.template);
         let mut cache = self.validators.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(v) = cache.get(&key) {
@@ -220,7 +224,9 @@ fn request_segments(path: &str) -> Vec<String> {
 /// The spec's path template for a request (e.g. `/channels/{channel_id}/messages`), if the spec
 /// is present and has an operation for it.
 pub fn operation_template(method: &str, path: &str) -> Option<String> {
-    spec()?.operation(method, path).map(|op| op.template.clone())
+    spec()?
+        .operation(method, path)
+        .map(|op| op.template.clone())
 }
 
 /// Validates a JSON body (or a multipart request's parsed `payload_json`) sent to `path` with
@@ -253,7 +259,11 @@ pub fn validate(method: &str, path: &str, body: &Value) -> Result<(), Vec<String
             format!("{method_uc} {}: {at}: {e}", op.template)
         })
         .collect();
-    if errors.is_empty() { Ok(()) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 /// Patches the spec's `components.schemas` with the two documented relaxations (module docs).

@@ -20,8 +20,11 @@
 //! * Faults: per-route forced statuses (500, 429 with `retry_after`, ...), delays, and gateway
 //!   drops/closes/invalid sessions.
 //!
-//! Realism the bot may run into: an interaction must be acknowledged within 3 s
-//! ([`FakeDiscordConfig::interaction_ack_deadline`]) or its callback gets 404 Unknown
+//! Realism the bot may run into: the bot's own messages come back as MESSAGE_CREATE /
+//! MESSAGE_UPDATE / MESSAGE_DELETE (`echo_bot_messages`); with `members_as_discord_sends` the
+//! GUILD_CREATE of a bot without the GUILD_PRESENCES intent carries only its own member, as on
+//! Discord, so other members must be fetched over REST; an interaction must be acknowledged
+//! within 3 s ([`FakeDiscordConfig::interaction_ack_deadline`]) or its callback gets 404 Unknown
 //! Interaction; message content over 2000 characters, embeds over Discord's limits and files over
 //! the upload limit are rejected as Discord rejects them (400 / 413).
 //!
@@ -39,7 +42,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
-use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -222,6 +225,13 @@ pub struct FakeDiscordConfig {
     /// Per-file upload limit (also the interactions' `attachment_size_limit`); larger files are
     /// answered 413.
     pub upload_limit_bytes: usize,
+    /// Dispatch MESSAGE_CREATE / MESSAGE_UPDATE / MESSAGE_DELETE for the bot's own messages
+    /// (not ephemeral ones), as Discord does.
+    pub echo_bot_messages: bool,
+    /// When true, GUILD_CREATE's `members` is what Discord sends a bot that did not ask for the
+    /// GUILD_PRESENCES intent: only the bot's own member (everyone with that intent). Default
+    /// false: every member, so they are all in the bot's cache.
+    pub members_as_discord_sends: bool,
 }
 
 impl Default for FakeDiscordConfig {
@@ -233,6 +243,8 @@ impl Default for FakeDiscordConfig {
             privileged_intents_enabled: true,
             interaction_ack_deadline: Duration::from_secs(3),
             upload_limit_bytes: 10 * 1024 * 1024,
+            echo_bot_messages: true,
+            members_as_discord_sends: false,
         }
     }
 }
@@ -451,7 +463,7 @@ struct InteractionState {
 }
 
 #[derive(Default)]
-struct State {
+struct Store {
     messages: HashMap<u64, StoredMessage>,
     attachments: HashMap<u64, (String, Vec<u8>)>,
     interactions: HashMap<String, InteractionState>,
@@ -470,11 +482,14 @@ struct Shared {
     channels: Vec<FakeChannel>,
     last_id: Mutex<u64>,
     gw: Mutex<Gateway>,
-    state: Mutex<State>,
+    state: Mutex<Store>,
     requests: Mutex<Vec<RecordedRequest>>,
     faults: Mutex<Vec<Fault>>,
     model_errors: Mutex<Vec<String>>,
 }
+
+/// Largest request body read.
+const BODY_LIMIT: usize = 256 * 1024 * 1024;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -517,7 +532,7 @@ impl FakeDiscord {
             ws_url,
             last_id: Mutex::new(0),
             gw: Mutex::new(Gateway::default()),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(Store::default()),
             requests: Mutex::new(Vec::new()),
             faults: Mutex::new(Vec::new()),
             model_errors: Mutex::new(Vec::new()),
@@ -732,9 +747,9 @@ impl FakeDiscord {
             self.shared.channel(channel_id).is_some(),
             "fake_discord: slash command in unknown channel {channel_id}"
         );
-        let (id, payload) = self
-            .shared
-            .command_interaction(user_id, Some(channel_id), name, options);
+        let (id, payload) =
+            self.shared
+                .command_interaction(user_id, Some(channel_id), name, options);
         self.dispatch("INTERACTION_CREATE", payload);
         id
     }
@@ -768,7 +783,10 @@ impl FakeDiscord {
 
     /// Requests the fake did not expect (unknown route or an id that is not the fake's).
     pub fn unexpected_requests(&self) -> Vec<RecordedRequest> {
-        self.requests().into_iter().filter(|r| r.unexpected).collect()
+        self.requests()
+            .into_iter()
+            .filter(|r| r.unexpected)
+            .collect()
     }
 
     /// Completed `POST /channels/{channel}/messages`, in order.
@@ -808,7 +826,10 @@ impl FakeDiscord {
     ) -> Option<RecordedRequest> {
         let mut found = None;
         self.wait_until(timeout, || {
-            found = self.completed().find(|r| pred(r));
+            found = lock(&self.shared.requests)
+                .iter()
+                .find(|r| r.status != 0 && pred(r))
+                .cloned();
             found.is_some()
         });
         found
@@ -824,7 +845,11 @@ impl FakeDiscord {
     ) -> Vec<RecordedRequest> {
         let mut found = Vec::new();
         self.wait_until(timeout, || {
-            found = self.completed().filter(|r| pred(r)).collect();
+            found = lock(&self.shared.requests)
+                .iter()
+                .filter(|r| r.status != 0 && pred(r))
+                .cloned()
+                .collect();
             found.len() >= n
         });
         found
@@ -933,7 +958,14 @@ impl FakeDiscord {
     /// (route without `/api/v10`, `*` = one segment, e.g. `/channels/*/messages`) with `status`
     /// and a Discord-style error body.
     pub fn fail_next(&self, method: &str, route_pattern: &str, status: u16, times: usize) {
-        self.add_fault(method, route_pattern, times, Duration::ZERO, Some(status), None);
+        self.add_fault(
+            method,
+            route_pattern,
+            times,
+            Duration::ZERO,
+            Some(status),
+            None,
+        );
     }
 
     /// Answers the next `times` matching requests with 429 and `retry_after` (seconds), with
@@ -1003,7 +1035,7 @@ impl FakeDiscord {
 
     /// The GUILD_CREATE payload (`d`).
     pub fn guild_create_json(&self) -> Value {
-        self.shared.guild_create()
+        self.shared.guild_create(u64::MAX)
     }
 
     // ----- private --------------------------------------------------------------------------
@@ -1098,6 +1130,9 @@ fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/gateway", get(gateway_upgrade))
         .fallback(rest)
+        // Lifts axum's 2 MB default for the multipart parser (the fake enforces Discord's own
+        // upload limit instead).
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(shared)
 }
 
@@ -1106,18 +1141,23 @@ fn router(shared: Arc<Shared>) -> Router {
 // ---------------------------------------------------------------------------------------------
 
 fn fixture_users(extra: usize) -> Vec<FakeUser> {
-    let u = |id: u64, username: &str, global: Option<&str>, roles: Vec<u64>, joined: &str| {
-        FakeUser {
+    let u =
+        |id: u64, username: &str, global: Option<&str>, roles: Vec<u64>, joined: &str| FakeUser {
             id,
             username: username.to_string(),
             global_name: global.map(str::to_string),
             bot: false,
             roles,
             joined_at: joined.to_string(),
-        }
-    };
+        };
     let mut users = vec![
-        u(OWNER_ID, OWNER_USERNAME, Some("Olga"), vec![], OWNER_JOINED_AT),
+        u(
+            OWNER_ID,
+            OWNER_USERNAME,
+            Some("Olga"),
+            vec![],
+            OWNER_JOINED_AT,
+        ),
         u(
             ADMIN_ID,
             ADMIN_USERNAME,
@@ -1132,7 +1172,13 @@ fn fixture_users(extra: usize) -> Vec<FakeUser> {
             vec![MODERATOR_ROLE_ID],
             MODERATOR_JOINED_AT,
         ),
-        u(MEMBER_ID, MEMBER_USERNAME, Some("Alice"), vec![], MEMBER_JOINED_AT),
+        u(
+            MEMBER_ID,
+            MEMBER_USERNAME,
+            Some("Alice"),
+            vec![],
+            MEMBER_JOINED_AT,
+        ),
     ];
     // Extra members: accounts created every ~9 days from 2018-01-01, joined daily from 2022.
     for i in 0..extra {
@@ -1384,7 +1430,8 @@ impl Shared {
     }
 
     fn guild_base(&self) -> Value {
-        json!({
+        // Two halves: one json! this big exceeds the default macro recursion limit.
+        let mut g = json!({
             "id": GUILD_ID.to_string(),
             "name": GUILD_NAME,
             "icon": null,
@@ -1414,24 +1461,43 @@ impl Shared {
             "safety_alerts_channel_id": null,
             "max_presences": null,
             "max_members": 500_000,
-            "vanity_url_code": null,
-            "premium_tier": 0,
-            "premium_subscription_count": 0,
-            "preferred_locale": "en-US",
-            "max_video_channel_users": 25,
-            "max_stage_video_channel_users": 50,
-            "nsfw": false,
-            "nsfw_level": 0,
-            "premium_progress_bar_enabled": false,
-            "hub_type": null,
-            "incidents_data": null,
-            "latest_onboarding_question_id": null,
-            "home_header": null,
-        })
+        });
+        merge(
+            &mut g,
+            json!({
+                "vanity_url_code": null,
+                "premium_tier": 0,
+                "premium_subscription_count": 0,
+                "preferred_locale": "en-US",
+                "max_video_channel_users": 25,
+                "max_stage_video_channel_users": 50,
+                "nsfw": false,
+                "nsfw_level": 0,
+                "premium_progress_bar_enabled": false,
+                "hub_type": null,
+                "incidents_data": null,
+                "latest_onboarding_question_id": null,
+                "home_header": null,
+            }),
+        );
+        g
+    }
+
+    /// The members GUILD_CREATE carries for a bot that identified with `intents`.
+    fn guild_create_members(&self, intents: u64) -> Vec<&FakeUser> {
+        const GUILD_PRESENCES: u64 = 1 << 8;
+        self.users
+            .iter()
+            .filter(|u| {
+                !self.cfg.members_as_discord_sends
+                    || intents & GUILD_PRESENCES != 0
+                    || u.id == BOT_ID
+            })
+            .collect()
     }
 
     /// GUILD_CREATE's `d`: the guild with the gateway-only fields.
-    fn guild_create(&self) -> Value {
+    fn guild_create(&self, intents: u64) -> Value {
         let mut g = self.guild_base();
         let extra = json!({
             "joined_at": BOT_JOINED_AT,
@@ -1440,7 +1506,7 @@ impl Shared {
             "lazy": true,
             "member_count": self.users.len(),
             "voice_states": [],
-            "members": self.users.iter().map(|u| member_json(u, true)).collect::<Vec<_>>(),
+            "members": self.guild_create_members(intents).into_iter().map(|u| member_json(u, true)).collect::<Vec<_>>(),
             "channels": self.channels.iter().map(|c| channel_json(c, false)).collect::<Vec<_>>(),
             "threads": [],
             "presences": [],
@@ -1575,8 +1641,9 @@ impl Shared {
             })
             .collect();
         let can_everyone = self.member_permissions(author.id) & perms::MENTION_EVERYONE != 0;
-        let mention_everyone =
-            in_guild && can_everyone && (content.contains("@everyone") || content.contains("@here"));
+        let mention_everyone = in_guild
+            && can_everyone
+            && (content.contains("@everyone") || content.contains("@here"));
         let mut v = json!({
             "id": id.to_string(),
             "channel_id": channel_id.to_string(),
@@ -1642,7 +1709,7 @@ impl Shared {
         let channel_id = channel_id.unwrap_or_else(|| self.dm_channel_id(user_id));
         let id = self.new_id();
         let token = format!(
-            "aW50ZXJhY3Rpb246{id}:{:016x}{:016x}",
+            "aW50ZXJhY3Rpb246{id}OmZha2U6{:016x}{:016x}",
             rand::rng().random::<u64>(),
             rand::rng().random::<u64>()
         );
@@ -1653,9 +1720,11 @@ impl Shared {
         let mut resolved_members = serde_json::Map::new();
         for o in &options {
             if matches!(o.get("type").and_then(Value::as_u64), Some(6 | 9))
-                && let Some(uid) = o
-                    .get("value")
-                    .and_then(|v| v.as_str().map(str::to_string).or(v.as_u64().map(|n| n.to_string())))
+                && let Some(uid) = o.get("value").and_then(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .or(v.as_u64().map(|n| n.to_string()))
+                })
                 && let Some(u) = uid.parse().ok().and_then(|uid: u64| self.user(uid))
             {
                 resolved_users.insert(uid.clone(), user_json(u));
@@ -1767,12 +1836,12 @@ impl Shared {
                 self.check_model::<serenity::model::gateway::Ready>("READY", d);
             }
             "GUILD_CREATE" => {
-                if let Some(g) = self
-                    .check_model::<serenity::model::event::GuildCreateEvent>("GUILD_CREATE", d)
+                if let Some(g) =
+                    self.check_model::<serenity::model::event::GuildCreateEvent>("GUILD_CREATE", d)
                 {
                     // serenity skips channels that fail to deserialize with only a warning.
                     if g.guild.channels.len() != self.channels.len()
-                        || g.guild.members.len() != self.users.len()
+                        || g.guild.members.len() != d["members"].as_array().map_or(0, Vec::len)
                         || g.guild.roles.len() != self.roles.len()
                     {
                         self.record_model_error(format!(
@@ -1786,6 +1855,18 @@ impl Shared {
             }
             "MESSAGE_CREATE" => {
                 self.check_model::<serenity::model::channel::Message>("MESSAGE_CREATE", d);
+            }
+            "MESSAGE_UPDATE" => {
+                self.check_model::<serenity::model::event::MessageUpdateEvent>("MESSAGE_UPDATE", d);
+            }
+            "MESSAGE_DELETE" => {
+                self.check_model::<serenity::model::event::MessageDeleteEvent>("MESSAGE_DELETE", d);
+            }
+            "GUILD_MEMBERS_CHUNK" => {
+                self.check_model::<serenity::model::event::GuildMembersChunkEvent>(
+                    "GUILD_MEMBERS_CHUNK",
+                    d,
+                );
             }
             "INTERACTION_CREATE" => {
                 self.check_model::<serenity::model::application::Interaction>(
@@ -2030,7 +2111,12 @@ fn close(code: u16, reason: &str) -> WsMessage {
 }
 
 fn token_matches(expected: &Option<String>, got: &str) -> bool {
-    let strip = |t: &str| t.trim().strip_prefix("Bot ").unwrap_or(t.trim()).to_string();
+    let strip = |t: &str| {
+        t.trim()
+            .strip_prefix("Bot ")
+            .unwrap_or(t.trim())
+            .to_string()
+    };
     expected.as_ref().is_none_or(|e| strip(e) == strip(got))
 }
 
@@ -2043,9 +2129,10 @@ impl Shared {
     ) -> Result<(), (u16, &'static str)> {
         let token = d.get("token").and_then(Value::as_str).unwrap_or_default();
         let intents = d.get("intents").and_then(Value::as_u64).unwrap_or(0);
-        let shard = d.get("shard").and_then(Value::as_array).and_then(|a| {
-            Some((a.first()?.as_u64()?, a.get(1)?.as_u64()?))
-        });
+        let shard = d
+            .get("shard")
+            .and_then(Value::as_array)
+            .and_then(|a| Some((a.first()?.as_u64()?, a.get(1)?.as_u64()?)));
         {
             let mut gw = lock(&self.gw);
             gw.identifies.push(Identify {
@@ -2061,7 +2148,11 @@ impl Shared {
         if !self.cfg.privileged_intents_enabled && intents & PRIVILEGED_INTENTS != 0 {
             return Err((4014, "Disallowed intent(s)."));
         }
-        let session_id = format!("{:016x}{:016x}", rand::rng().random::<u64>(), rand::rng().random::<u64>());
+        let session_id = format!(
+            "{:016x}{:016x}",
+            rand::rng().random::<u64>(),
+            rand::rng().random::<u64>()
+        );
         {
             let mut gw = lock(&self.gw);
             if let Some(old) = gw.live.take() {
@@ -2081,7 +2172,7 @@ impl Shared {
         }
         let ready = self.ready(&session_id, shard);
         let _ = self.dispatch("READY", ready);
-        let _ = self.dispatch("GUILD_CREATE", self.guild_create());
+        let _ = self.dispatch("GUILD_CREATE", self.guild_create(intents));
         if let Some(s) = lock(&self.gw).session.as_mut() {
             s.readied = true;
         }
@@ -2099,7 +2190,10 @@ impl Shared {
         if !token_matches(&self.cfg.expected_token, token) {
             return Err((4004, "Authentication failed."));
         }
-        let session_id = d.get("session_id").and_then(Value::as_str).unwrap_or_default();
+        let session_id = d
+            .get("session_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let their_seq = d.get("seq").and_then(Value::as_u64).unwrap_or(0);
         let mut gw = lock(&self.gw);
         let Some(session) = gw.session.as_mut() else {
@@ -2149,7 +2243,11 @@ impl Shared {
                 .into_iter()
                 .collect(),
         });
-        let query = d.get("query").and_then(Value::as_str).unwrap_or_default().to_lowercase();
+        let query = d
+            .get("query")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_lowercase();
         let members: Vec<Value> = self
             .users
             .iter()
@@ -2251,7 +2349,7 @@ impl Req {
 async fn rest(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let at = Instant::now();
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, 256 * 1024 * 1024)
+    let bytes = axum::body::to_bytes(body, BODY_LIMIT)
         .await
         .unwrap_or_default();
     let method = parts.method.clone();
@@ -2276,7 +2374,7 @@ async fn rest(State(shared): State<Arc<Shared>>, req: Request) -> Response {
 
     let (mut json_body, mut json_error, mut multipart, mut payload_json) = (None, None, None, None);
     if content_type.starts_with("multipart/form-data") {
-        match parse_multipart(&content_type, bytes.clone()).await {
+        match parse_multipart(&content_type, bytes.clone(), parts.extensions.clone()).await {
             Ok(mp) => {
                 if let Some(p) = mp.iter().find(|p| p.name == "payload_json") {
                     match serde_json::from_slice::<Value>(&p.data) {
@@ -2382,13 +2480,18 @@ fn into_response(a: Answer) -> Response {
     resp.into_response()
 }
 
-async fn parse_multipart(content_type: &str, bytes: Bytes) -> Result<Vec<MultipartPart>, String> {
-    let req = Request::builder()
+async fn parse_multipart(
+    content_type: &str,
+    bytes: Bytes,
+    extensions: axum::http::Extensions,
+) -> Result<Vec<MultipartPart>, String> {
+    let mut req = Request::builder()
         .method(Method::POST)
         .uri("/")
         .header(header::CONTENT_TYPE, content_type)
         .body(Body::from(bytes))
         .map_err(|e| e.to_string())?;
+    *req.extensions_mut() = extensions;
     let mut mp = Multipart::from_request(req, &())
         .await
         .map_err(|e| e.to_string())?;
@@ -2465,7 +2568,7 @@ fn fault_answer(status: u16, retry_after: Option<f64>) -> Answer {
         404 => Answer::error(404, 0, "404: Not Found"),
         413 => Answer::error(413, 40005, "Request entity too large"),
         500 => Answer::error(500, 0, "500: Internal Server Error"),
-        502 | 503 | 504 => {
+        502..=504 => {
             let mut a = Answer::error(status, 0, "");
             a.json = None;
             a.raw = Some((
@@ -2480,7 +2583,13 @@ fn fault_answer(status: u16, retry_after: Option<f64>) -> Answer {
     a
 }
 
-async fn answer(shared: &Arc<Shared>, headers: &HeaderMap, req: Req, api: bool, bad_body: bool) -> Answer {
+async fn answer(
+    shared: &Arc<Shared>,
+    headers: &HeaderMap,
+    req: Req,
+    api: bool,
+    bad_body: bool,
+) -> Answer {
     if let Some(f) = take_fault(shared, &req.method, &req.route) {
         if !f.delay.is_zero() {
             tokio::time::sleep(f.delay).await;
@@ -2588,7 +2697,11 @@ impl Shared {
                 let rid = req
                     .payload()
                     .get("recipient_id")
-                    .and_then(|v| v.as_str().map(str::to_string).or(v.as_u64().map(|n| n.to_string())))
+                    .and_then(|v| {
+                        v.as_str()
+                            .map(str::to_string)
+                            .or(v.as_u64().map(|n| n.to_string()))
+                    })
                     .and_then(|s| s.parse::<u64>().ok());
                 match rid.and_then(|id| self.user(id)) {
                     Some(u) => {
@@ -2641,7 +2754,10 @@ impl Shared {
                 Answer::ok(v)
             }
             ("GET", ["guilds", g, "channels"]) if self.is_guild(g) => Answer::ok(Value::Array(
-                self.channels.iter().map(|c| channel_json(c, true)).collect(),
+                self.channels
+                    .iter()
+                    .map(|c| channel_json(c, true))
+                    .collect(),
             )),
             ("GET", ["guilds", g, "members"]) if self.is_guild(g) => {
                 let limit: usize = req
@@ -2654,10 +2770,15 @@ impl Shared {
                     .get("after")
                     .and_then(|l| l.parse().ok())
                     .unwrap_or(0);
-                let mut users: Vec<&FakeUser> = self.users.iter().filter(|u| u.id > after).collect();
+                let mut users: Vec<&FakeUser> =
+                    self.users.iter().filter(|u| u.id > after).collect();
                 users.sort_by_key(|u| u.id);
                 Answer::ok(Value::Array(
-                    users.into_iter().take(limit).map(|u| member_json(u, true)).collect(),
+                    users
+                        .into_iter()
+                        .take(limit)
+                        .map(|u| member_json(u, true))
+                        .collect(),
                 ))
             }
             ("GET", ["guilds", g, "members", u]) if self.is_guild(g) => {
@@ -2705,20 +2826,20 @@ impl Shared {
                 self.create_message(cid, &req, None)
             }
             ("GET", ["channels", c, "messages", mid]) if self.known_channel(c) => {
-                match parse_id(mid).and_then(|id| self.stored(id)) {
+                match self.message_in(c, mid).and_then(|id| self.stored(id)) {
                     Some(v) => Answer::ok(v),
                     None => Answer::error(404, 10008, "Unknown Message"),
                 }
             }
             ("PATCH", ["channels", c, "messages", mid]) if self.known_channel(c) => {
-                match parse_id(mid).filter(|id| self.stored(*id).is_some()) {
-                    Some(id) => self.edit_message(id, &req),
+                match self.message_in(c, mid) {
+                    Some(id) => self.edit_message(id, &req, false),
                     None => Answer::error(404, 10008, "Unknown Message"),
                 }
             }
             ("DELETE", ["channels", c, "messages", mid]) if self.known_channel(c) => {
-                match parse_id(mid).and_then(|id| lock(&self.state).messages.remove(&id)) {
-                    Some(_) => Answer::no_content(),
+                match self.message_in(c, mid) {
+                    Some(id) => self.delete_message(id),
                     None => Answer::error(404, 10008, "Unknown Message"),
                 }
             }
@@ -2727,8 +2848,12 @@ impl Shared {
             {
                 Answer::no_content()
             }
-            ("POST", ["interactions", iid, token, "callback"]) => self.interaction_callback(iid, token, &req),
-            (_, ["webhooks", app, token, ..]) if self.is_app(app) => self.webhook(token, &segs[3..], &req),
+            ("POST", ["interactions", iid, token, "callback"]) => {
+                self.interaction_callback(iid, token, &req)
+            }
+            (_, ["webhooks", app, token, ..]) if self.is_app(app) => {
+                self.webhook(token, &segs[3..], &req)
+            }
             _ => Answer::not_found(),
         }
     }
@@ -2742,7 +2867,8 @@ impl Shared {
     }
 
     fn known_channel(&self, s: &str) -> bool {
-        parse_id(s).is_some_and(|id| self.channel(id).is_some() || self.dm_channel_user(id).is_some())
+        parse_id(s)
+            .is_some_and(|id| self.channel(id).is_some() || self.dm_channel_user(id).is_some())
     }
 
     fn channel_json_any(&self, s: &str) -> Option<Value> {
@@ -2752,6 +2878,16 @@ impl Shared {
         }
         let user = self.dm_channel_user(id).and_then(|u| self.user(u))?;
         Some(self.dm_channel_json(user, id))
+    }
+
+    /// The id of a stored message `mid` that is in channel `c`.
+    fn message_in(&self, c: &str, mid: &str) -> Option<u64> {
+        let (c, mid) = (parse_id(c)?, parse_id(mid)?);
+        lock(&self.state)
+            .messages
+            .get(&mid)
+            .filter(|m| m.channel_id == c)
+            .map(|_| mid)
     }
 
     fn stored(&self, id: u64) -> Option<Value> {
@@ -2862,7 +2998,9 @@ impl Shared {
         let violations = limit_violations("POST", "/channels/0/messages", p);
         if !violations.is_empty() {
             let mut a = Answer::error(400, 50035, "Invalid Form Body");
-            a.json = Some(json!({ "message": "Invalid Form Body", "code": 50035, "errors": { "_errors": violations } }));
+            a.json = Some(
+                json!({ "message": "Invalid Form Body", "code": 50035, "errors": { "_errors": violations } }),
+            );
             return Err(a);
         }
         for f in &req.files {
@@ -2951,17 +3089,14 @@ impl Shared {
         let old: Vec<Value> = msg["attachments"].as_array().cloned().unwrap_or_default();
         let mut new_attachments = Vec::new();
         let mut used_files = Vec::new();
-        let file_for = |n: u64| {
-            req.files
-                .iter()
-                .find(|f| f.name == format!("files[{n}]"))
-        };
+        let file_for = |n: u64| req.files.iter().find(|f| f.name == format!("files[{n}]"));
         match p.get("attachments").and_then(Value::as_array) {
             Some(list) => {
                 for a in list {
-                    let aid = a
-                        .get("id")
-                        .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
+                    let aid = a.get("id").and_then(|v| {
+                        v.as_u64()
+                            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                    });
                     let Some(aid) = aid else { continue };
                     if let Some(f) = file_for(aid) {
                         used_files.push(f.name.clone());
@@ -3008,9 +3143,11 @@ impl Shared {
 
         // Replies.
         if let Some(r) = p.get("message_reference").filter(|r| !r.is_null()) {
-            let ref_id = r
-                .get("message_id")
-                .and_then(|v| v.as_str().and_then(|s| s.parse::<u64>().ok()).or(v.as_u64()));
+            let ref_id = r.get("message_id").and_then(|v| {
+                v.as_str()
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .or(v.as_u64())
+            });
             if let Some(ref_id) = ref_id {
                 let referenced = self.stored(ref_id);
                 msg["type"] = json!(19);
@@ -3022,7 +3159,10 @@ impl Shared {
                 msg["referenced_message"] = referenced.clone().unwrap_or(Value::Null);
                 let ping_reply = match p.get("allowed_mentions").filter(|v| !v.is_null()) {
                     None => true,
-                    Some(am) => am.get("replied_user").and_then(Value::as_bool).unwrap_or(false),
+                    Some(am) => am
+                        .get("replied_user")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
                 };
                 if ping_reply
                     && let Some(author) = referenced
@@ -3068,7 +3208,15 @@ impl Shared {
         a
     }
 
-    fn create_message(&self, channel_id: u64, req: &Req, webhook: Option<&InteractionState>) -> Answer {
+    fn create_message(
+        &self,
+        channel_id: u64,
+        req: &Req,
+        webhook: Option<&InteractionState>,
+    ) -> Answer {
+        if is_empty_message(&req.payload(), &req.files) {
+            return Answer::error(400, 50006, "Cannot send an empty message");
+        }
         let id = self.new_id();
         match self.build_message(id, channel_id, req, None, webhook) {
             Ok(msg) => {
@@ -3079,13 +3227,16 @@ impl Shared {
                         json: msg.clone(),
                     },
                 );
+                self.echo("MESSAGE_CREATE", channel_id, &msg);
                 Answer::ok(msg)
             }
             Err(a) => a,
         }
     }
 
-    fn edit_message(&self, id: u64, req: &Req) -> Answer {
+    /// Edits a stored message; `end_loading` clears the "thinking" flag of a deferred
+    /// interaction response.
+    fn edit_message(&self, id: u64, req: &Req, end_loading: bool) -> Answer {
         let Some((channel_id, existing)) = lock(&self.state)
             .messages
             .get(&id)
@@ -3094,21 +3245,59 @@ impl Shared {
             return Answer::error(404, 10008, "Unknown Message");
         };
         match self.build_message(id, channel_id, req, Some(&existing), None) {
-            Ok(msg) => {
+            Ok(mut msg) => {
+                if end_loading {
+                    let flags = msg["flags"].as_u64().unwrap_or(0) & !128;
+                    msg["flags"] = json!(flags);
+                }
                 if let Some(m) = lock(&self.state).messages.get_mut(&id) {
                     m.json = msg.clone();
                 }
+                self.echo("MESSAGE_UPDATE", channel_id, &msg);
                 Answer::ok(msg)
             }
             Err(a) => a,
         }
     }
 
+    fn delete_message(&self, id: u64) -> Answer {
+        let Some(m) = lock(&self.state).messages.remove(&id) else {
+            return Answer::error(404, 10008, "Unknown Message");
+        };
+        if self.cfg.echo_bot_messages {
+            let mut d = json!({ "id": id.to_string(), "channel_id": m.channel_id.to_string() });
+            if self.channel(m.channel_id).is_some() {
+                d["guild_id"] = json!(GUILD_ID.to_string());
+            }
+            let _ = self.dispatch("MESSAGE_DELETE", d);
+        }
+        Answer::no_content()
+    }
+
+    /// Dispatches what Discord sends every client for a message the bot created or edited
+    /// (not for ephemeral ones), when a gateway session exists.
+    fn echo(&self, event: &str, channel_id: u64, msg: &Value) {
+        if !self.cfg.echo_bot_messages || msg["flags"].as_u64().unwrap_or(0) & 64 != 0 {
+            return;
+        }
+        if lock(&self.gw).session.is_none() {
+            return;
+        }
+        let mut d = msg.clone();
+        if self.channel(channel_id).is_some() {
+            d["guild_id"] = json!(GUILD_ID.to_string());
+            d["member"] = member_json(self.bot(), false);
+        }
+        let _ = self.dispatch(event, d);
+    }
+
     fn interaction_callback(&self, iid: &str, token: &str, req: &Req) -> Answer {
         let (state_id, channel_id, created, already) = {
             let st = lock(&self.state);
             match st.interactions.get(token) {
-                Some(i) if Some(i.id) == parse_id(iid) => (i.id, i.channel_id, i.created, i.callback_type.is_some()),
+                Some(i) if Some(i.id) == parse_id(iid) => {
+                    (i.id, i.channel_id, i.created, i.callback_type.is_some())
+                }
                 _ => return Answer::unexpected(404, 10062, "Unknown interaction"),
             }
         };
@@ -3133,9 +3322,14 @@ impl Shared {
                 };
                 if kind == 5 {
                     // Deferred: a "thinking" placeholder; ephemeral when asked.
-                    let flags = payload.pointer("/data/flags").and_then(Value::as_u64).unwrap_or(0);
+                    let flags = payload
+                        .pointer("/data/flags")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0);
                     sub.json = Some(json!({ "flags": (flags & 64) | 128 }));
                     sub.files.clear();
+                } else if is_empty_message(&sub.payload(), &sub.files) {
+                    return Answer::error(400, 50006, "Cannot send an empty message");
                 }
                 match self.build_message(id, channel_id, &sub, None, snapshot.as_ref()) {
                     Ok(msg) => {
@@ -3143,9 +3337,10 @@ impl Shared {
                             id,
                             StoredMessage {
                                 channel_id,
-                                json: msg,
+                                json: msg.clone(),
                             },
                         );
+                        self.echo("MESSAGE_CREATE", channel_id, &msg);
                         Some(id)
                     }
                     Err(a) => return a,
@@ -3165,18 +3360,21 @@ impl Shared {
     }
 
     fn interaction_snapshot(&self, token: &str) -> Option<InteractionState> {
-        lock(&self.state).interactions.get(token).map(|i| InteractionState {
-            id: i.id,
-            token: i.token.clone(),
-            channel_id: i.channel_id,
-            user_id: i.user_id,
-            name: i.name.clone(),
-            guild: i.guild,
-            created: i.created,
-            callback_type: i.callback_type,
-            original: i.original,
-            followups: i.followups.clone(),
-        })
+        lock(&self.state)
+            .interactions
+            .get(token)
+            .map(|i| InteractionState {
+                id: i.id,
+                token: i.token.clone(),
+                channel_id: i.channel_id,
+                user_id: i.user_id,
+                name: i.name.clone(),
+                guild: i.guild,
+                created: i.created,
+                callback_type: i.callback_type,
+                original: i.original,
+                followups: i.followups.clone(),
+            })
     }
 
     /// `/webhooks/{app}/{token}/...` for interaction tokens; `rest` is what follows the token.
@@ -3189,7 +3387,8 @@ impl Shared {
             if which == "@original" {
                 inter.original
             } else {
-                parse_id(which).filter(|id| *id == inter.original.unwrap_or(0) || inter.followups.contains(id))
+                parse_id(which)
+                    .filter(|id| *id == inter.original.unwrap_or(0) || inter.followups.contains(id))
             }
         };
         match (m, rest) {
@@ -3198,7 +3397,12 @@ impl Shared {
                     return Answer::error(404, 10015, "Unknown Webhook");
                 }
                 let a = self.create_message(inter.channel_id, req, Some(&inter));
-                if let Some(id) = a.json.as_ref().and_then(|j| j.get("id")).and_then(Value::as_str).and_then(|s| s.parse().ok())
+                if let Some(id) = a
+                    .json
+                    .as_ref()
+                    .and_then(|j| j.get("id"))
+                    .and_then(Value::as_str)
+                    .and_then(|s| s.parse().ok())
                     && a.status == 200
                     && let Some(i) = lock(&self.state).interactions.get_mut(token)
                 {
@@ -3210,33 +3414,34 @@ impl Shared {
                 Some(v) => Answer::ok(v),
                 None => Answer::error(404, 10008, "Unknown Message"),
             },
+            // An edit of a deferred original ends its "thinking" state.
             ("PATCH", ["messages", which]) => match target(which) {
-                Some(id) => {
-                    let a = self.edit_message(id, req);
-                    // An edit of a deferred original ends the "thinking" state.
-                    if a.status == 200 && *which == "@original"
-                        && let Some(m) = lock(&self.state).messages.get_mut(&id)
-                    {
-                        let flags = m.json["flags"].as_u64().unwrap_or(0) & !128;
-                        m.json["flags"] = json!(flags);
-                        let mut out = a;
-                        out.json = Some(m.json.clone());
-                        return out;
-                    }
-                    a
-                }
+                Some(id) => self.edit_message(id, req, *which == "@original"),
                 None => Answer::error(404, 10008, "Unknown Message"),
             },
             ("DELETE", ["messages", which]) => match target(which) {
-                Some(id) => {
-                    lock(&self.state).messages.remove(&id);
-                    Answer::no_content()
-                }
+                Some(id) => self.delete_message(id),
                 None => Answer::error(404, 10008, "Unknown Message"),
             },
             _ => Answer::not_found(),
         }
     }
+}
+
+/// Discord's 50006: no content, embeds, files, components, stickers or poll.
+fn is_empty_message(p: &Value, files: &[MultipartPart]) -> bool {
+    let content = p.get("content").and_then(Value::as_str).unwrap_or_default();
+    let nonempty = |k: &str| {
+        p.get(k)
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+    };
+    content.is_empty()
+        && files.is_empty()
+        && !nonempty("embeds")
+        && !nonempty("components")
+        && !nonempty("sticker_ids")
+        && p.get("poll").is_none_or(Value::is_null)
 }
 
 /// Discord's limits on a message-like payload (`content`, `embeds`, `attachments`), also inside
@@ -3246,7 +3451,8 @@ pub fn limit_violations(method: &str, route: &str, payload: &Value) -> Vec<Strin
         || route_matches("/channels/*/messages/*", route)
         || route_matches("/interactions/*/*/callback", route)
         || route.starts_with("/webhooks/");
-    if !message_like || method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("DELETE") {
+    if !message_like || method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("DELETE")
+    {
         return Vec::new();
     }
     let p = if route.ends_with("/callback") {
@@ -3261,7 +3467,10 @@ pub fn limit_violations(method: &str, route: &str, payload: &Value) -> Vec<Strin
     let chars = |v: Option<&Value>| v.and_then(Value::as_str).map_or(0, |s| s.chars().count());
     let content = chars(p.get("content"));
     if content > limits::CONTENT {
-        out.push(format!("content has {content} characters (max {})", limits::CONTENT));
+        out.push(format!(
+            "content has {content} characters (max {})",
+            limits::CONTENT
+        ));
     }
     if let Some(embeds) = p.get("embeds").and_then(Value::as_array) {
         if embeds.len() > limits::EMBEDS {
@@ -3276,36 +3485,71 @@ pub fn limit_violations(method: &str, route: &str, payload: &Value) -> Vec<Strin
                 }
             };
             check("title", chars(e.get("title")), limits::EMBED_TITLE);
-            check("description", chars(e.get("description")), limits::EMBED_DESCRIPTION);
-            check("footer.text", chars(e.pointer("/footer/text")), limits::EMBED_FOOTER);
-            check("author.name", chars(e.pointer("/author/name")), limits::EMBED_AUTHOR);
-            let fields = e.get("fields").and_then(Value::as_array).cloned().unwrap_or_default();
+            check(
+                "description",
+                chars(e.get("description")),
+                limits::EMBED_DESCRIPTION,
+            );
+            check(
+                "footer.text",
+                chars(e.pointer("/footer/text")),
+                limits::EMBED_FOOTER,
+            );
+            check(
+                "author.name",
+                chars(e.pointer("/author/name")),
+                limits::EMBED_AUTHOR,
+            );
+            let fields = e
+                .get("fields")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             if fields.len() > limits::EMBED_FIELDS {
-                out.push(format!("embeds[{i}] has {} fields (max {})", fields.len(), limits::EMBED_FIELDS));
+                out.push(format!(
+                    "embeds[{i}] has {} fields (max {})",
+                    fields.len(),
+                    limits::EMBED_FIELDS
+                ));
             }
             for (j, f) in fields.iter().enumerate() {
                 let name = chars(f.get("name"));
                 let value = chars(f.get("value"));
                 total += name + value;
                 if name > limits::EMBED_FIELD_NAME {
-                    out.push(format!("embeds[{i}].fields[{j}].name has {name} characters (max {})", limits::EMBED_FIELD_NAME));
+                    out.push(format!(
+                        "embeds[{i}].fields[{j}].name has {name} characters (max {})",
+                        limits::EMBED_FIELD_NAME
+                    ));
                 }
                 if value > limits::EMBED_FIELD_VALUE {
-                    out.push(format!("embeds[{i}].fields[{j}].value has {value} characters (max {})", limits::EMBED_FIELD_VALUE));
+                    out.push(format!(
+                        "embeds[{i}].fields[{j}].value has {value} characters (max {})",
+                        limits::EMBED_FIELD_VALUE
+                    ));
                 }
                 if name == 0 || value == 0 {
-                    out.push(format!("embeds[{i}].fields[{j}] has an empty name or value"));
+                    out.push(format!(
+                        "embeds[{i}].fields[{j}] has an empty name or value"
+                    ));
                 }
             }
         }
         if total > limits::EMBED_TOTAL {
-            out.push(format!("embeds total {total} characters (max {})", limits::EMBED_TOTAL));
+            out.push(format!(
+                "embeds total {total} characters (max {})",
+                limits::EMBED_TOTAL
+            ));
         }
     }
     if let Some(a) = p.get("attachments").and_then(Value::as_array)
         && a.len() > limits::ATTACHMENTS
     {
-        out.push(format!("{} attachments (max {})", a.len(), limits::ATTACHMENTS));
+        out.push(format!(
+            "{} attachments (max {})",
+            a.len(),
+            limits::ATTACHMENTS
+        ));
     }
     out
 }

@@ -2,6 +2,8 @@
 //! pinned Sherlock installed once under `target/` by the binary's own `setup` command.
 #![allow(dead_code)]
 
+pub mod discord_spec;
+pub mod fake_discord;
 pub mod fake_sites;
 
 use std::path::{Path, PathBuf};

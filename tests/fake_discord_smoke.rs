@@ -1,0 +1,1175 @@
+//! Proves `tests/support/fake_discord.rs` against the real serenity 0.12.5: a minimal client
+//! built the way ARCHITECTURE.md §6 says (proxy + ratelimiter off + `new_with_http`) connects,
+//! sees READY and GUILD_CREATE with the guild in its cache, answers an injected "ping" with a
+//! "pong" that passes Discord's OpenAPI schema, receives an injected slash command with the
+//! right options and permissions, answers it through the interaction routes, and reconnects
+//! after the fake drops the gateway. Also unit-tests the spec validator and the REST fault
+//! knobs.
+
+#[path = "support/discord_spec.rs"]
+mod discord_spec;
+#[path = "support/fake_discord.rs"]
+mod fake_discord;
+
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::time::{Duration, Instant};
+
+use fake_discord::*;
+use serde_json::{Value, json};
+use serenity::all::{
+    ChannelId, Client, ClientBuilder, CommandDataOptionValue, Context, CreateAttachment,
+    CreateInteractionResponseFollowup, CreateMessage, EditInteractionResponse, EventHandler,
+    GatewayIntents, Guild, GuildId, HttpBuilder, Interaction, Message, Permissions, Ready,
+    ResumedEvent, UserId,
+};
+
+/// What the handler saw, in order.
+#[derive(Debug)]
+enum Seen {
+    Ready {
+        user: u64,
+        guilds: Vec<u64>,
+        session: String,
+    },
+    GuildCreate {
+        id: u64,
+        members: usize,
+        roles: usize,
+        channels: usize,
+        moderator_perms: Permissions,
+        member_perms: Permissions,
+        bot_perms_in_general: Permissions,
+        member_joined_at: Option<String>,
+    },
+    Message {
+        author: u64,
+        guild: Option<u64>,
+        content: String,
+        mentions: Vec<u64>,
+        member_roles: Option<Vec<u64>>,
+    },
+    Command {
+        name: String,
+        options: Vec<(String, String)>,
+        member_perms: Option<Permissions>,
+        app_perms: Option<Permissions>,
+        user: u64,
+        guild: Option<u64>,
+    },
+    Resumed,
+}
+
+struct Handler {
+    tx: Sender<Seen>,
+}
+
+#[serenity::async_trait]
+impl EventHandler for Handler {
+    async fn ready(&self, _ctx: Context, ready: Ready) {
+        let _ = self.tx.send(Seen::Ready {
+            user: ready.user.id.get(),
+            guilds: ready.guilds.iter().map(|g| g.id.get()).collect(),
+            session: ready.session_id.clone(),
+        });
+    }
+
+    async fn guild_create(&self, ctx: Context, guild: Guild, _is_new: Option<bool>) {
+        // Read back from the cache, as poise does for permission checks.
+        let seen = {
+            let Some(g) = ctx.cache.guild(guild.id) else {
+                return;
+            };
+            let perms_of = |id: u64| {
+                g.members
+                    .get(&UserId::new(id))
+                    .map(|m| g.member_permissions(m))
+                    .unwrap_or_else(Permissions::empty)
+            };
+            let bot_perms_in_general = match (
+                g.channels.get(&ChannelId::new(GENERAL_CHANNEL_ID)),
+                g.members.get(&UserId::new(BOT_ID)),
+            ) {
+                (Some(c), Some(m)) => g.user_permissions_in(c, m),
+                _ => Permissions::empty(),
+            };
+            Seen::GuildCreate {
+                id: g.id.get(),
+                members: g.members.len(),
+                roles: g.roles.len(),
+                channels: g.channels.len(),
+                moderator_perms: perms_of(MODERATOR_ID),
+                member_perms: perms_of(MEMBER_ID),
+                bot_perms_in_general,
+                member_joined_at: g
+                    .members
+                    .get(&UserId::new(MEMBER_ID))
+                    .and_then(|m| m.joined_at)
+                    .map(|t| t.to_rfc3339().unwrap_or_default()),
+            }
+        };
+        let _ = self.tx.send(seen);
+    }
+
+    async fn message(&self, ctx: Context, msg: Message) {
+        let _ = self.tx.send(Seen::Message {
+            author: msg.author.id.get(),
+            guild: msg.guild_id.map(|g| g.get()),
+            content: msg.content.clone(),
+            mentions: msg.mentions.iter().map(|u| u.id.get()).collect(),
+            member_roles: msg
+                .member
+                .as_ref()
+                .map(|m| m.roles.iter().map(|r| r.get()).collect()),
+        });
+        match msg.content.as_str() {
+            "ping" => {
+                if let Err(e) = msg.channel_id.say(&ctx.http, "pong").await {
+                    eprintln!("handler: say failed: {e}");
+                }
+            }
+            "file" => {
+                let reply = CreateMessage::new()
+                    .content("report attached")
+                    .add_file(CreateAttachment::bytes(
+                        b"site,url\nA,https://a\n".to_vec(),
+                        "r.csv",
+                    ))
+                    .add_file(CreateAttachment::bytes(b"{\"hits\":1}".to_vec(), "r.json"));
+                if let Err(e) = msg.channel_id.send_message(&ctx.http, reply).await {
+                    eprintln!("handler: send_message failed: {e}");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
+        let Interaction::Command(cmd) = interaction else {
+            return;
+        };
+        let options = cmd
+            .data
+            .options
+            .iter()
+            .map(|o| {
+                let v = match &o.value {
+                    CommandDataOptionValue::String(s) => s.clone(),
+                    CommandDataOptionValue::Integer(i) => i.to_string(),
+                    CommandDataOptionValue::User(u) => format!("user:{u}"),
+                    other => format!("{other:?}"),
+                };
+                (o.name.clone(), v)
+            })
+            .collect();
+        let _ = self.tx.send(Seen::Command {
+            name: cmd.data.name.clone(),
+            options,
+            member_perms: cmd.member.as_ref().and_then(|m| m.permissions),
+            app_perms: cmd.app_permissions,
+            user: cmd.user.id.get(),
+            guild: cmd.guild_id.map(|g| g.get()),
+        });
+        // Defer, edit the original, then a follow-up with a file (multipart on a webhook).
+        let result = async {
+            cmd.defer(&ctx.http).await?;
+            cmd.edit_response(
+                &ctx.http,
+                EditInteractionResponse::new().content("scan done"),
+            )
+            .await?;
+            cmd.create_followup(
+                &ctx.http,
+                CreateInteractionResponseFollowup::new()
+                    .content("files")
+                    .add_file(CreateAttachment::bytes(b"x".to_vec(), "r.txt")),
+            )
+            .await?;
+            Ok::<(), serenity::Error>(())
+        }
+        .await;
+        if let Err(e) = result {
+            eprintln!("handler: interaction answer failed: {e}");
+        }
+    }
+
+    async fn resume(&self, _ctx: Context, _: ResumedEvent) {
+        let _ = self.tx.send(Seen::Resumed);
+    }
+}
+
+fn intents() -> GatewayIntents {
+    GatewayIntents::GUILDS
+        | GatewayIntents::GUILD_MEMBERS
+        | GatewayIntents::GUILD_MESSAGES
+        | GatewayIntents::MESSAGE_CONTENT
+        | GatewayIntents::DIRECT_MESSAGES
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("test runtime")
+}
+
+/// Next event matching `pred` within `timeout` (others are skipped).
+fn next_seen(rx: &Receiver<Seen>, timeout: Duration, pred: impl Fn(&Seen) -> bool) -> Seen {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(s) if pred(&s) => return s,
+            Ok(_) => continue,
+            Err(e) => panic!("handler event not seen within {timeout:?}: {e}"),
+        }
+    }
+}
+
+const WAIT: Duration = Duration::from_secs(5);
+
+#[test]
+fn serenity_client_against_the_fake() {
+    let started = Instant::now();
+    let fake = FakeDiscord::start_with(FakeDiscordConfig {
+        expected_token: Some(BOT_TOKEN.to_string()),
+        ..FakeDiscordConfig::default()
+    });
+    let rt = runtime();
+    let (tx, rx) = channel();
+    let http = HttpBuilder::new(BOT_TOKEN)
+        .proxy(fake.base_url())
+        .ratelimiter_disabled(true)
+        .build();
+    let mut client: Client = rt
+        .block_on(async {
+            ClientBuilder::new_with_http(http, intents())
+                .event_handler(Handler { tx })
+                .await
+        })
+        .expect("build serenity client");
+    let shard_manager = client.shard_manager.clone();
+    let client_task = rt.spawn(async move { client.start().await });
+
+    // --- READY + GUILD_CREATE ---------------------------------------------------------------
+    assert!(
+        fake.wait_ready(Duration::from_secs(10)),
+        "bot never got READY"
+    );
+    let Seen::Ready {
+        user,
+        guilds,
+        session,
+    } = next_seen(&rx, WAIT, |s| matches!(s, Seen::Ready { .. }))
+    else {
+        unreachable!()
+    };
+    assert_eq!(user, BOT_ID);
+    assert_eq!(guilds, vec![GUILD_ID]);
+    assert_eq!(Some(session), fake.session_id());
+    let Seen::GuildCreate {
+        id,
+        members,
+        roles,
+        channels,
+        moderator_perms,
+        member_perms,
+        bot_perms_in_general,
+        member_joined_at,
+    } = next_seen(&rx, WAIT, |s| matches!(s, Seen::GuildCreate { .. }))
+    else {
+        unreachable!()
+    };
+    assert_eq!(id, GUILD_ID);
+    assert_eq!(members, 5, "owner, admin, moderator, member, bot");
+    assert_eq!(roles, 3);
+    assert_eq!(channels, 2);
+    assert!(moderator_perms.moderate_members());
+    assert!(!member_perms.moderate_members());
+    assert!(member_perms.send_messages() && member_perms.attach_files());
+    assert!(
+        bot_perms_in_general.contains(
+            Permissions::SEND_MESSAGES
+                | Permissions::EMBED_LINKS
+                | Permissions::ATTACH_FILES
+                | Permissions::READ_MESSAGE_HISTORY
+        ),
+        "{bot_perms_in_general:?}"
+    );
+    assert_eq!(
+        member_joined_at.as_deref(),
+        Some("2023-11-05T16:48:03.512Z"),
+        "joined_at reaches the cache"
+    );
+
+    let identify = fake.last_identify().expect("an IDENTIFY");
+    assert_eq!(identify.token.trim_start_matches("Bot "), BOT_TOKEN);
+    assert_eq!(identify.intents, intents().bits());
+    assert_eq!(identify.shard, Some((0, 1)));
+    assert_eq!(fake.identify_count(), 1);
+    assert!(fake.is_connected());
+
+    // --- MESSAGE_CREATE → POST /channels/{c}/messages ---------------------------------------
+    let ping = fake.send_message(GENERAL_CHANNEL_ID, MEMBER_ID, "ping");
+    let Seen::Message {
+        author,
+        guild,
+        member_roles,
+        ..
+    } = next_seen(
+        &rx,
+        WAIT,
+        |s| matches!(s, Seen::Message { content, .. } if content == "ping"),
+    )
+    else {
+        unreachable!()
+    };
+    assert_eq!((author, guild), (MEMBER_ID, Some(GUILD_ID)));
+    assert_eq!(member_roles, Some(vec![]));
+    let pong = fake
+        .wait_for(
+            |r| r.is("POST", &format!("/channels/{GENERAL_CHANNEL_ID}/messages")),
+            WAIT,
+        )
+        .expect("the pong reply");
+    assert_eq!(pong.content(), Some("pong"));
+    assert_eq!(pong.status, 200);
+    let pong_id = pong.message_id().expect("answered with a message");
+    assert!(pong_id > ping);
+    assert_eq!(
+        fake.message(pong_id)
+            .and_then(|m| m["content"].as_str().map(String::from)),
+        Some("pong".into())
+    );
+    assert_eq!(fake.messages_posted(GENERAL_CHANNEL_ID).len(), 1);
+    // Discord echoes the bot's own message over the gateway.
+    next_seen(
+        &rx,
+        WAIT,
+        |s| matches!(s, Seen::Message { author, content, .. } if *author == BOT_ID && content == "pong"),
+    );
+
+    // Mentions of known users are parsed into `mentions`.
+    fake.send_message(
+        GENERAL_CHANNEL_ID,
+        MODERATOR_ID,
+        &format!("look at <@{MEMBER_ID}> and <@!{ADMIN_ID}>, not <@1>"),
+    );
+    let Seen::Message { mentions, .. } = next_seen(
+        &rx,
+        WAIT,
+        |s| matches!(s, Seen::Message { content, .. } if content.starts_with("look")),
+    ) else {
+        unreachable!()
+    };
+    assert_eq!(mentions, vec![MEMBER_ID, ADMIN_ID]);
+
+    // A multipart reply: payload_json + files[N], integer attachment ids.
+    fake.send_message(GENERAL_CHANNEL_ID, MODERATOR_ID, "file");
+    let upload = fake
+        .wait_for(|r| r.content() == Some("report attached"), WAIT)
+        .expect("the multipart reply");
+    let files: Vec<(Option<&str>, &[u8])> = upload
+        .files()
+        .iter()
+        .map(|f| (f.filename.as_deref(), f.data.as_slice()))
+        .collect();
+    assert_eq!(
+        files,
+        vec![
+            (Some("r.csv"), &b"site,url\nA,https://a\n"[..]),
+            (Some("r.json"), &b"{\"hits\":1}"[..])
+        ]
+    );
+    assert!(upload.payload_json.is_some());
+    let answered = upload.response.clone().expect("a message answer");
+    let attachments = answered["attachments"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(attachments.len(), 2);
+    let first_id: u64 = attachments[0]["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    assert_eq!(
+        fake.attachment_bytes(first_id).as_deref(),
+        Some(&b"site,url\nA,https://a\n"[..])
+    );
+
+    // --- DM ---------------------------------------------------------------------------------
+    fake.send_dm(MEMBER_ID, "ping");
+    let Seen::Message { guild, .. } = next_seen(
+        &rx,
+        WAIT,
+        |s| matches!(s, Seen::Message { content, guild: None, .. } if content == "ping"),
+    ) else {
+        unreachable!()
+    };
+    assert_eq!(guild, None);
+    let dm = fake.dm_channel_id(MEMBER_ID);
+    let dm_pong = fake
+        .wait_for(|r| r.is("POST", &format!("/channels/{dm}/messages")), WAIT)
+        .expect("pong in the DM");
+    assert_eq!(dm_pong.content(), Some("pong"));
+
+    // --- INTERACTION_CREATE -----------------------------------------------------------------
+    let iid = fake.send_slash_command(
+        MODERATOR_ID,
+        GENERAL_CHANNEL_ID,
+        "scan",
+        json!({ "target": "alice" }),
+    );
+    let Seen::Command {
+        name,
+        options,
+        member_perms,
+        app_perms,
+        user,
+        guild,
+    } = next_seen(&rx, WAIT, |s| matches!(s, Seen::Command { .. }))
+    else {
+        unreachable!()
+    };
+    assert_eq!(name, "scan");
+    assert_eq!(options, vec![("target".to_string(), "alice".to_string())]);
+    assert_eq!((user, guild), (MODERATOR_ID, Some(GUILD_ID)));
+    assert!(member_perms.is_some_and(|p| p.moderate_members()));
+    assert!(app_perms.is_some_and(|p| p.send_messages() && p.attach_files()));
+    let answers = fake.wait_for_count(
+        |r| r.route.starts_with("/interactions/") || r.route.starts_with("/webhooks/"),
+        3,
+        WAIT,
+    );
+    let shapes: Vec<(String, u16)> = answers
+        .iter()
+        .map(|r| {
+            let route = r
+                .route
+                .replace(&fake.interaction_token(iid).unwrap_or_default(), "{token}");
+            (format!("{} {route}", r.method), r.status)
+        })
+        .collect();
+    assert_eq!(
+        shapes,
+        vec![
+            (format!("POST /interactions/{iid}/{{token}}/callback"), 204),
+            (
+                format!("PATCH /webhooks/{APPLICATION_ID}/{{token}}/messages/@original"),
+                200
+            ),
+            (format!("POST /webhooks/{APPLICATION_ID}/{{token}}"), 200),
+        ]
+    );
+    // serenity's defer is `{"type":5,"data":{"attachments":[]}}`.
+    assert_eq!(answers[0].payload().map(|p| &p["type"]), Some(&json!(5)));
+    assert_eq!(answers[1].content(), Some("scan done"));
+    assert_eq!(answers[2].files().len(), 1);
+    assert_eq!(fake.interaction_requests(iid).len(), 3);
+
+    // A user option gets `resolved` and arrives as a user id.
+    fake.send_slash_command(
+        ADMIN_ID,
+        GENERAL_CHANNEL_ID,
+        "scan",
+        json!([{ "name": "member", "type": 6, "value": MEMBER_ID.to_string() }]),
+    );
+    let Seen::Command { options, .. } = next_seen(&rx, WAIT, |s| matches!(s, Seen::Command { .. }))
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        options,
+        vec![("member".to_string(), format!("user:{MEMBER_ID}"))]
+    );
+
+    // --- reconnect after an abrupt drop -----------------------------------------------------
+    let seq_before = fake.sequence();
+    fake.drop_gateway();
+    assert!(!fake.is_connected());
+    assert!(
+        fake.wait_until(Duration::from_secs(10), || fake.is_ready()
+            && fake.resume_count() + fake.identify_count() >= 2),
+        "no reconnect after drop_gateway"
+    );
+    assert_eq!(fake.resume_count(), 1, "serenity resumes the session");
+    assert_eq!(fake.identify_count(), 1);
+    next_seen(&rx, WAIT, |s| matches!(s, Seen::Resumed));
+    assert!(fake.sequence() > seq_before, "RESUMED carries the next s");
+    fake.send_message(GENERAL_CHANNEL_ID, MEMBER_ID, "ping");
+    let pongs = fake.wait_for_count(
+        |r| {
+            r.is("POST", &format!("/channels/{GENERAL_CHANNEL_ID}/messages"))
+                && r.content() == Some("pong")
+        },
+        2,
+        WAIT,
+    );
+    assert_eq!(pongs.len(), 2, "events flow after the resume");
+
+    // --- nothing odd ------------------------------------------------------------------------
+    rt.block_on(shard_manager.shutdown_all());
+    let _ = rt.block_on(client_task);
+    fake.assert_clean();
+    let routes: Vec<String> = fake
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.route))
+        .collect();
+    assert!(routes.iter().any(|r| r == "GET /gateway"), "{routes:?}");
+    assert!(
+        fake.requests()
+            .iter()
+            .filter(|r| r.route != "/gateway")
+            .all(|r| r.header("authorization") == Some(&format!("Bot {BOT_TOKEN}"))),
+        "every REST call carries the bot token"
+    );
+    for r in fake.requests() {
+        eprintln!(
+            "  {} {} -> {} {}",
+            r.method,
+            r.route,
+            r.status,
+            r.payload().map(Value::to_string).unwrap_or_default()
+        );
+    }
+    rt.shutdown_timeout(Duration::from_secs(1));
+    let took = started.elapsed();
+    eprintln!("serenity smoke test took {took:?}");
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+}
+
+/// Starts a serenity client against `fake` on `rt`; returns its event receiver and shard
+/// manager.
+fn start_client(
+    fake: &FakeDiscord,
+    rt: &tokio::runtime::Runtime,
+) -> (
+    Receiver<Seen>,
+    std::sync::Arc<serenity::gateway::ShardManager>,
+) {
+    let (tx, rx) = channel();
+    let http = HttpBuilder::new(BOT_TOKEN)
+        .proxy(fake.base_url())
+        .ratelimiter_disabled(true)
+        .build();
+    let mut client = rt
+        .block_on(async {
+            ClientBuilder::new_with_http(http, intents())
+                .event_handler(Handler { tx })
+                .await
+        })
+        .expect("build serenity client");
+    let manager = client.shard_manager.clone();
+    rt.spawn(async move { client.start().await });
+    (rx, manager)
+}
+
+/// The fake's self-check flags a payload serenity would drop; DM slash commands arrive; a
+/// non-resumable INVALID_SESSION and a 4000 close are handled as Discord would.
+#[test]
+fn self_check_dm_commands_and_session_invalidation() {
+    let fake = FakeDiscord::start();
+    let rt = runtime();
+    let (rx, manager) = start_client(&fake, &rt);
+    assert!(fake.wait_ready(Duration::from_secs(10)));
+
+    fake.send_dm_slash_command(MEMBER_ID, "health", Value::Null);
+    let Seen::Command {
+        guild,
+        user,
+        member_perms,
+        ..
+    } = next_seen(&rx, WAIT, |s| matches!(s, Seen::Command { .. }))
+    else {
+        unreachable!()
+    };
+    assert_eq!((guild, user, member_perms), (None, MEMBER_ID, None));
+
+    assert!(fake.model_errors().is_empty(), "{:#?}", fake.model_errors());
+    fake.dispatch(
+        "MESSAGE_CREATE",
+        json!({ "id": "1", "content": "incomplete" }),
+    );
+    let errors = fake.model_errors();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("MESSAGE_CREATE") && e.contains("missing field")),
+        "{errors:#?}"
+    );
+
+    // Non-resumable invalid session: serenity identifies again.
+    fake.invalidate_session(false);
+    assert!(
+        fake.wait_until(Duration::from_secs(10), || fake.identify_count() == 2
+            && fake.is_ready()),
+        "no re-identify after INVALID_SESSION(false)"
+    );
+    next_seen(&rx, WAIT, |s| matches!(s, Seen::Ready { .. }));
+    // A 4000 close: serenity resumes.
+    fake.close_gateway(4000);
+    assert!(
+        fake.wait_until(Duration::from_secs(10), || fake.resume_count() == 1
+            && fake.is_ready()),
+        "no resume after close 4000"
+    );
+    fake.send_message(GENERAL_CHANNEL_ID, MEMBER_ID, "ping");
+    assert!(
+        fake.wait_for(|r| r.content() == Some("pong"), WAIT)
+            .is_some()
+    );
+    assert!(fake.unexpected_requests().is_empty());
+    assert!(
+        fake.spec_violations().is_empty(),
+        "{:#?}",
+        fake.spec_violations()
+    );
+
+    rt.block_on(manager.shutdown_all());
+    rt.shutdown_timeout(Duration::from_secs(1));
+}
+
+/// `members_as_discord_sends`: without GUILD_PRESENCES only the bot's member is cached, and
+/// other members are fetched over REST.
+#[test]
+fn members_as_discord_sends_them() {
+    let fake = FakeDiscord::start_with(FakeDiscordConfig {
+        members_as_discord_sends: true,
+        ..FakeDiscordConfig::default()
+    });
+    let rt = runtime();
+    let (rx, manager) = start_client(&fake, &rt);
+    let Seen::GuildCreate { members, .. } = next_seen(&rx, Duration::from_secs(10), |s| {
+        matches!(s, Seen::GuildCreate { .. })
+    }) else {
+        unreachable!()
+    };
+    assert_eq!(members, 1, "only the bot's own member");
+    let http = HttpBuilder::new(BOT_TOKEN)
+        .proxy(fake.base_url())
+        .ratelimiter_disabled(true)
+        .build();
+    let member = rt
+        .block_on(GuildId::new(GUILD_ID).member(&http, UserId::new(MEMBER_ID)))
+        .expect("member over REST");
+    assert_eq!(member.user.name, MEMBER_USERNAME);
+    assert!(
+        fake.requests()
+            .iter()
+            .any(|r| r.is("GET", &format!("/guilds/{GUILD_ID}/members/{MEMBER_ID}")))
+    );
+    fake.assert_clean();
+    rt.block_on(manager.shutdown_all());
+    rt.shutdown_timeout(Duration::from_secs(1));
+}
+
+/// A client built the wrong way (token not the expected one) is refused at IDENTIFY with 4004,
+/// which serenity reports as an error from `start()`.
+#[test]
+fn wrong_token_is_refused_at_identify() {
+    let fake = FakeDiscord::start_with(FakeDiscordConfig {
+        expected_token: Some(BOT_TOKEN.to_string()),
+        ..FakeDiscordConfig::default()
+    });
+    let rt = runtime();
+    let (tx, _rx) = channel();
+    let http = HttpBuilder::new("not-the-token")
+        .proxy(fake.base_url())
+        .ratelimiter_disabled(true)
+        .build();
+    let result = rt.block_on(async {
+        let mut client = ClientBuilder::new_with_http(http, intents())
+            .event_handler(Handler { tx })
+            .await
+            .expect("build client");
+        tokio::time::timeout(Duration::from_secs(10), client.start()).await
+    });
+    assert!(
+        matches!(result, Ok(Err(_))),
+        "start() should fail: {result:?}"
+    );
+    assert_eq!(fake.identify_count(), 1);
+    assert!(!fake.is_ready());
+    rt.shutdown_timeout(Duration::from_secs(1));
+}
+
+/// Faults, unexpected requests and the fixture payloads, through serenity's Http alone.
+#[test]
+fn rest_faults_and_unexpected_requests() {
+    let fake = FakeDiscord::start();
+    let rt = runtime();
+    let http = HttpBuilder::new(BOT_TOKEN)
+        .proxy(fake.base_url())
+        .ratelimiter_disabled(true)
+        .build();
+    rt.block_on(async {
+        fake.fail_next("GET", "/users/@me", 500, 1);
+        assert!(http.get_current_user().await.is_err());
+        let me = http.get_current_user().await.expect("second call passes");
+        assert_eq!(me.id.get(), BOT_ID);
+
+        fake.rate_limit_next("POST", "/channels/*/messages", 2.5, 1);
+        let err = ChannelId::new(GENERAL_CHANNEL_ID)
+            .say(&http, "hi")
+            .await
+            .expect_err("429");
+        assert!(err.to_string().contains("rate limited"), "{err}");
+        ChannelId::new(GENERAL_CHANNEL_ID)
+            .say(&http, "hi")
+            .await
+            .expect("then it passes");
+
+        let app = http.get_current_application_info().await.expect("app info");
+        assert_eq!(app.id.get(), APPLICATION_ID);
+        assert_eq!(app.owner.map(|o| o.id.get()), Some(OWNER_ID));
+        let member = http
+            .get_member(GuildId::new(GUILD_ID), UserId::new(MODERATOR_ID))
+            .await
+            .expect("member");
+        assert_eq!(
+            member.roles.iter().map(|r| r.get()).collect::<Vec<_>>(),
+            vec![MODERATOR_ROLE_ID]
+        );
+        let guild = http.get_guild(GuildId::new(GUILD_ID)).await.expect("guild");
+        assert_eq!(guild.owner_id.get(), OWNER_ID);
+        let user = http.get_user(UserId::new(MEMBER_ID)).await.expect("user");
+        assert_eq!(user.name, MEMBER_USERNAME);
+        assert!(
+            http.get_user(UserId::new(42)).await.is_err(),
+            "unknown user is 404"
+        );
+
+        // Not the fake's guild: unexpected.
+        assert!(http.get_guild(GuildId::new(1234)).await.is_err());
+
+        // Uploads above axum's 2 MB default parse; above Discord's limit they are refused.
+        let big = vec![b'x'; 3 * 1024 * 1024];
+        let sent = ChannelId::new(MOD_LOG_CHANNEL_ID)
+            .send_message(
+                &http,
+                CreateMessage::new().add_file(CreateAttachment::bytes(big.clone(), "big.csv")),
+            )
+            .await
+            .expect("3 MiB upload");
+        assert_eq!(sent.attachments[0].size as usize, big.len());
+        let too_big = vec![b'x'; 10 * 1024 * 1024 + 1];
+        let err = ChannelId::new(MOD_LOG_CHANNEL_ID)
+            .send_message(
+                &http,
+                CreateMessage::new().add_file(CreateAttachment::bytes(too_big, "huge.csv")),
+            )
+            .await
+            .expect_err("413");
+        assert!(err.to_string().contains("too large"), "{err}");
+        // Discord's 50006.
+        assert!(
+            ChannelId::new(MOD_LOG_CHANNEL_ID)
+                .say(&http, "")
+                .await
+                .is_err()
+        );
+    });
+    let uploads = fake.messages_posted(MOD_LOG_CHANNEL_ID);
+    assert_eq!(
+        uploads.iter().map(|r| r.status).collect::<Vec<_>>(),
+        vec![200, 413, 400]
+    );
+    assert_eq!(uploads[0].files()[0].data.len(), 3 * 1024 * 1024);
+    let unexpected = fake.unexpected_requests();
+    assert_eq!(unexpected.len(), 1, "{unexpected:#?}");
+    assert_eq!(unexpected[0].route, "/guilds/1234");
+    let statuses: Vec<(String, u16, bool)> = fake
+        .requests()
+        .iter()
+        .map(|r| (format!("{} {}", r.method, r.route), r.status, r.faulted))
+        .take(4)
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![
+            ("GET /users/@me".into(), 500, true),
+            ("GET /users/@me".into(), 200, false),
+            (
+                format!("POST /channels/{GENERAL_CHANNEL_ID}/messages"),
+                429,
+                true
+            ),
+            (
+                format!("POST /channels/{GENERAL_CHANNEL_ID}/messages"),
+                200,
+                false
+            ),
+        ]
+    );
+    assert!(
+        fake.spec_violations().is_empty(),
+        "{:#?}",
+        fake.spec_violations()
+    );
+    assert!(fake.model_errors().is_empty(), "{:#?}", fake.model_errors());
+    rt.shutdown_timeout(Duration::from_secs(1));
+}
+
+#[test]
+fn fixtures_are_plausible() {
+    assert_eq!(
+        snowflake_created_at(MODERATOR_ID),
+        "2017-05-02T18:45:00.000000+00:00"
+    );
+    assert_eq!(
+        snowflake_created_at(MEMBER_ID),
+        "2021-08-19T07:05:00.000000+00:00"
+    );
+    assert_eq!(
+        snowflake_created_at(GUILD_ID),
+        "2019-03-14T09:30:00.000000+00:00"
+    );
+    assert_eq!(EVERYONE_ROLE_ID, GUILD_ID);
+    assert_eq!(EVERYONE_PERMISSIONS & perms::MODERATE_MEMBERS, 0);
+    assert_ne!(MODERATOR_PERMISSIONS & perms::MODERATE_MEMBERS, 0);
+
+    let fake = FakeDiscord::start_with(FakeDiscordConfig {
+        extra_members: 20,
+        ..FakeDiscordConfig::default()
+    });
+    let extras = fake.extra_member_ids();
+    assert_eq!(extras.len(), 20);
+    assert_eq!(fake.username(extras[0]).as_deref(), Some("member01"));
+    assert_eq!(fake.member_ids().len(), 25);
+    let created: Vec<u64> = extras.iter().map(|id| snowflake_unix_ms(*id)).collect();
+    assert!(created.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(fake.member_permissions(OWNER_ID), perms::ALL);
+    assert_eq!(fake.member_permissions(MEMBER_ID), EVERYONE_PERMISSIONS);
+    let g = fake.guild_create_json();
+    let ev: serenity::model::event::GuildCreateEvent =
+        serde_json::from_value(g).expect("GUILD_CREATE deserializes");
+    assert_eq!(ev.guild.members.len(), 25);
+    assert_eq!(ev.guild.channels.len(), 2);
+}
+
+// -------------------------------------------------------------------------------------------
+// The spec validator
+// -------------------------------------------------------------------------------------------
+
+mod spec {
+    use super::discord_spec::*;
+    use super::*;
+
+    fn skip() -> bool {
+        if spec_available() {
+            false
+        } else {
+            eprintln!("note: spec absent, validator unit test skipped");
+            true
+        }
+    }
+
+    #[test]
+    fn route_prefixes_are_stripped() {
+        assert_eq!(
+            route_of("/api/v10/channels/1/messages?x=1"),
+            "/channels/1/messages"
+        );
+        assert_eq!(route_of("/api/channels/1"), "/channels/1");
+        assert_eq!(route_of("/channels/1"), "/channels/1");
+        assert_eq!(route_of("/api/v10"), "/");
+    }
+
+    #[test]
+    fn templates_prefer_literal_segments() {
+        if skip() {
+            return;
+        }
+        assert_eq!(
+            operation_template("PATCH", "/api/v10/webhooks/1/tok/messages/@original").as_deref(),
+            Some("/webhooks/{webhook_id}/{webhook_token}/messages/@original")
+        );
+        assert_eq!(
+            operation_template("PATCH", "/api/v10/webhooks/1/tok/messages/99").as_deref(),
+            Some("/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}")
+        );
+        assert_eq!(
+            operation_template("GET", "/api/v10/users/@me").as_deref(),
+            Some("/users/@me")
+        );
+        assert_eq!(
+            operation_template("POST", "/api/v10/channels/5/messages").as_deref(),
+            Some("/channels/{channel_id}/messages")
+        );
+    }
+
+    #[test]
+    fn valid_message_create_passes() {
+        if skip() {
+            return;
+        }
+        let body = json!({
+            "content": "pong",
+            "tts": false,
+            "embeds": [{
+                "title": "Results for alice",
+                "description": "3 hits",
+                "color": 3447003,
+                "fields": [{ "name": "Sites", "value": "[GitHub](https://github.com/alice)", "inline": false }],
+                "footer": { "text": "account-scanner" }
+            }],
+            "allowed_mentions": { "parse": [], "users": [], "roles": [], "replied_user": false },
+            "message_reference": { "message_id": "1200000000000000000", "fail_if_not_exists": false },
+            "attachments": [{ "id": 0, "filename": "alice.csv" }, { "id": "1", "filename": "alice.json" }]
+        });
+        assert_eq!(
+            validate("POST", "/api/v10/channels/123/messages", &body),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn content_as_a_number_fails() {
+        if skip() {
+            return;
+        }
+        let errors = validate(
+            "POST",
+            "/api/v10/channels/123/messages",
+            &json!({ "content": 42 }),
+        )
+        .expect_err("content must be a string");
+        assert!(errors.iter().any(|e| e.contains("/content")), "{errors:?}");
+    }
+
+    #[test]
+    fn bogus_allowed_mentions_parse_fails() {
+        if skip() {
+            return;
+        }
+        let body = json!({ "content": "hi", "allowed_mentions": { "parse": ["everybody"] } });
+        let errors = validate("POST", "/api/v10/channels/123/messages", &body)
+            .expect_err("'everybody' is not an allowed mention type");
+        assert!(
+            errors.iter().any(|e| e.contains("allowed_mentions")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn attachment_ids_relaxed_to_integers_only() {
+        if skip() {
+            return;
+        }
+        let path = "/api/v10/channels/1/messages/2";
+        assert_eq!(
+            validate("PATCH", path, &json!({ "attachments": [{ "id": 3 }] })),
+            Ok(())
+        );
+        assert!(validate("PATCH", path, &json!({ "attachments": [{ "id": -1 }] })).is_err());
+        assert!(validate("PATCH", path, &json!({ "attachments": [{ "id": 1.5 }] })).is_err());
+        assert!(validate("PATCH", path, &json!({ "attachments": [{ "id": "x" }] })).is_err());
+    }
+
+    #[test]
+    fn permission_strings_relaxed() {
+        if skip() {
+            return;
+        }
+        let cmds = |perm: Value| {
+            json!([{
+                "name": "scan",
+                "description": "Scan a username",
+                "type": 1,
+                "default_member_permissions": perm,
+                "options": [{ "type": 3, "name": "target", "description": "who", "required": true }]
+            }])
+        };
+        let path = "/api/v10/applications/1/guilds/2/commands";
+        assert_eq!(validate("PUT", path, &cmds(json!("1099511627776"))), Ok(()));
+        assert_eq!(
+            validate("PUT", path, &cmds(json!(1_099_511_627_776_u64))),
+            Ok(())
+        );
+        assert_eq!(validate("PUT", path, &cmds(Value::Null)), Ok(()));
+        assert!(validate("PUT", path, &cmds(json!("moderate"))).is_err());
+    }
+
+    #[test]
+    fn interaction_callbacks() {
+        if skip() {
+            return;
+        }
+        let path = "/api/v10/interactions/1/tok/callback";
+        assert_eq!(validate("POST", path, &json!({ "type": 5 })), Ok(()));
+        let message =
+            json!({ "type": 4, "data": { "content": "hi", "allowed_mentions": { "parse": [] } } });
+        assert_eq!(validate("POST", path, &message), Ok(()));
+        assert!(validate("POST", path, &json!({ "type": 42 })).is_err());
+    }
+
+    #[test]
+    fn unknown_routes_and_unexpected_bodies_are_violations() {
+        if skip() {
+            return;
+        }
+        assert!(validate("POST", "/api/v10/nope", &json!({})).is_err());
+        assert!(validate("GET", "/api/v10/users/@me", &json!({})).is_err());
+    }
+
+    #[test]
+    fn discord_limits() {
+        let long = "x".repeat(2001);
+        let v = fake_discord::limit_violations(
+            "POST",
+            "/channels/1/messages",
+            &json!({ "content": long }),
+        );
+        assert_eq!(v.len(), 1, "{v:?}");
+        let fields: Vec<Value> = (0..26)
+            .map(|i| json!({ "name": format!("f{i}"), "value": "v" }))
+            .collect();
+        let v = fake_discord::limit_violations(
+            "POST",
+            "/interactions/1/t/callback",
+            &json!({ "type": 4, "data": { "embeds": [{ "title": "t", "fields": fields }] } }),
+        );
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(
+            fake_discord::limit_violations(
+                "GET",
+                "/channels/1/messages",
+                &json!({ "content": "x".repeat(3000) })
+            )
+            .is_empty()
+        );
+    }
+}
+
+// -------------------------------------------------------------------------------------------
+// poise 0.7 on top: what the bot itself is built with
+// -------------------------------------------------------------------------------------------
+
+type PoiseError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Scan a username
+#[poise::command(
+    prefix_command,
+    slash_command,
+    guild_only,
+    required_permissions = "MODERATE_MEMBERS",
+    default_member_permissions = "MODERATE_MEMBERS"
+)]
+async fn scan(
+    ctx: poise::Context<'_, (), PoiseError>,
+    #[description = "Username or member"] target: String,
+) -> Result<(), PoiseError> {
+    ctx.defer().await?;
+    ctx.say(format!("scanning {target}")).await?;
+    Ok(())
+}
+
+/// poise's startup calls, guild command registration, prefix permission checks from the cache
+/// (a plain member is refused with poise's default text) and a slash command answered with
+/// defer + follow-up, all within the spec.
+#[test]
+fn poise_framework_against_the_fake() {
+    let fake = FakeDiscord::start();
+    let rt = runtime();
+    let http = HttpBuilder::new(BOT_TOKEN)
+        .proxy(fake.base_url())
+        .ratelimiter_disabled(true)
+        .build();
+    let framework = poise::Framework::builder()
+        .options(poise::FrameworkOptions {
+            commands: vec![scan()],
+            prefix_options: poise::PrefixFrameworkOptions {
+                prefix: Some("!".into()),
+                ..Default::default()
+            },
+            allowed_mentions: Some(serenity::all::CreateAllowedMentions::new()),
+            ..Default::default()
+        })
+        .setup(|ctx, _ready, framework| {
+            Box::pin(async move {
+                poise::builtins::register_in_guild(
+                    ctx,
+                    &framework.options().commands,
+                    GuildId::new(GUILD_ID),
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .build();
+    let mut client = rt
+        .block_on(async {
+            ClientBuilder::new_with_http(http, intents())
+                .framework(framework)
+                .await
+        })
+        .expect("build poise client");
+    let manager = client.shard_manager.clone();
+    rt.spawn(async move { client.start().await });
+    assert!(fake.wait_ready(Duration::from_secs(10)));
+    let put = fake
+        .wait_for(
+            |r| {
+                r.is(
+                    "PUT",
+                    &format!("/applications/{APPLICATION_ID}/guilds/{GUILD_ID}/commands"),
+                )
+            },
+            WAIT,
+        )
+        .expect("guild commands registered");
+    assert_eq!(
+        put.payload()
+            .and_then(|p| p.pointer("/0/default_member_permissions")),
+        Some(&json!("1099511627776"))
+    );
+    assert_eq!(fake.registered_guild_commands(GUILD_ID).len(), 1);
+
+    let messages = format!("/channels/{GENERAL_CHANNEL_ID}/messages");
+    fake.send_message(GENERAL_CHANNEL_ID, MODERATOR_ID, "!scan alice");
+    let ok = fake
+        .wait_for(|r| r.is("POST", &messages), WAIT)
+        .expect("moderator's scan answered");
+    assert_eq!(ok.content(), Some("scanning alice"));
+    assert_eq!(
+        ok.payload()
+            .and_then(|p| p.pointer("/allowed_mentions/parse")),
+        Some(&json!([]))
+    );
+
+    fake.send_message(GENERAL_CHANNEL_ID, MEMBER_ID, "!scan alice");
+    let refused = fake.wait_for_count(|r| r.is("POST", &messages), 2, WAIT);
+    assert_eq!(
+        refused.get(1).and_then(|r| r.content()),
+        Some("You're lacking permissions for `!scan`: Moderate Members")
+    );
+
+    let iid = fake.send_slash_command(
+        MODERATOR_ID,
+        GENERAL_CHANNEL_ID,
+        "scan",
+        json!({ "target": "alice" }),
+    );
+    let answers = fake.wait_for_count(
+        |r| r.route.starts_with("/interactions/") || r.route.starts_with("/webhooks/"),
+        2,
+        WAIT,
+    );
+    assert_eq!(answers.len(), 2, "{answers:#?}");
+    assert!(answers[0].is("POST", &format!("/interactions/{iid}/*/callback")));
+    assert!(answers[1].is("POST", &format!("/webhooks/{APPLICATION_ID}/*")));
+    assert_eq!(answers[1].content(), Some("scanning alice"));
+
+    rt.block_on(manager.shutdown_all());
+    fake.assert_clean();
+    let startup: Vec<String> = fake
+        .requests()
+        .iter()
+        .take(3)
+        .map(|r| format!("{} {}", r.method, r.route))
+        .collect();
+    eprintln!("poise startup calls: {startup:?}");
+    assert!(startup.contains(&"GET /oauth2/applications/@me".to_string()));
+    rt.shutdown_timeout(Duration::from_secs(1));
+}
