@@ -43,31 +43,33 @@ impl ScanQueue {
         self.slots.close();
     }
 
-    /// Joins the queue. The ticket says whether the scan starts at once or its place in line.
+    /// Joins the queue: takes a free slot at once if there is one, else a place in line.
     pub fn enqueue(&self) -> Result<Ticket<'_>, QueueClosed> {
-        if self.is_closed() {
-            return Err(QueueClosed);
+        match self.slots.clone().try_acquire_owned() {
+            Ok(permit) => Ok(Ticket {
+                queue: self,
+                slot: Some(permit),
+                position: None,
+            }),
+            Err(tokio::sync::TryAcquireError::Closed) => Err(QueueClosed),
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                let ahead = self.waiting.fetch_add(1, Ordering::SeqCst);
+                Ok(Ticket {
+                    queue: self,
+                    slot: None,
+                    position: Some(ahead + 1),
+                })
+            }
         }
-        let ahead = self.waiting.fetch_add(1, Ordering::SeqCst);
-        let position = if ahead == 0 && self.slots.available_permits() > 0 {
-            None
-        } else {
-            Some(ahead + 1)
-        };
-        Ok(Ticket {
-            queue: self,
-            position,
-            done_waiting: false,
-        })
     }
 }
 
-/// A place in the queue; dropping it leaves the queue.
+/// A place in the queue (or a slot already taken); dropping it leaves the queue.
 #[derive(Debug)]
 pub struct Ticket<'a> {
     queue: &'a ScanQueue,
+    slot: Option<OwnedSemaphorePermit>,
     position: Option<usize>,
-    done_waiting: bool,
 }
 
 impl Ticket<'_> {
@@ -76,12 +78,17 @@ impl Ticket<'_> {
         self.position
     }
 
-    /// Waits for a free slot (FIFO).
+    /// Waits for a free slot (FIFO) unless it already has one.
     pub async fn start(mut self) -> Result<Running, QueueClosed> {
-        let permit = self.queue.slots.clone().acquire_owned().await;
-        self.queue.waiting.fetch_sub(1, Ordering::SeqCst);
-        self.done_waiting = true;
-        let permit = permit.map_err(|_| QueueClosed)?;
+        let permit = match self.slot.take() {
+            Some(permit) => permit,
+            None => {
+                let permit = self.queue.slots.clone().acquire_owned().await;
+                self.queue.waiting.fetch_sub(1, Ordering::SeqCst);
+                self.position = None;
+                permit.map_err(|_| QueueClosed)?
+            }
+        };
         self.queue.running.fetch_add(1, Ordering::SeqCst);
         Ok(Running {
             _permit: permit,
@@ -92,7 +99,8 @@ impl Ticket<'_> {
 
 impl Drop for Ticket<'_> {
     fn drop(&mut self) {
-        if !self.done_waiting {
+        // Still in line (never started): leave it.
+        if self.slot.is_none() && self.position.is_some() {
             self.queue.waiting.fetch_sub(1, Ordering::SeqCst);
         }
     }

@@ -1,0 +1,597 @@
+//! The real `account-scanner bot` binary against the fake Discord, with the real Sherlock
+//! checking the fake sites. Every scenario is asserted from the requests the bot sent, and
+//! every body is validated against Discord's OpenAPI spec.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::fake_discord::{
+    ADMIN_ID, FakeDiscord, FakeDiscordConfig, GENERAL_CHANNEL_ID, MEMBER_ID, MODERATOR_ID,
+    RecordedRequest,
+};
+use support::fake_sites::{FakeSites, FakeSitesConfig};
+
+const CH: u64 = GENERAL_CHANNEL_ID;
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Bot {
+    discord: FakeDiscord,
+    _sites: FakeSites,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    stderr: Arc<Mutex<String>>,
+    started: Instant,
+}
+
+impl Bot {
+    fn start(env: &[(&str, &str)]) -> Bot {
+        Bot::start_with(FakeDiscordConfig::default(), env)
+    }
+
+    fn start_with(cfg: FakeDiscordConfig, env: &[(&str, &str)]) -> Bot {
+        support::sherlock();
+        let discord = FakeDiscord::start_with(cfg);
+        let sites = FakeSites::start(FakeSitesConfig::default());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let list = dir.path().join("sites.json");
+        sites.write_site_list(&list).expect("site list");
+        let mut cmd = support::scanner(dir.path());
+        cmd.env("DISCORD_BOT_TOKEN", support::fake_discord::BOT_TOKEN)
+            .env("DISCORD_API_BASE", discord.base_url())
+            .env("ADMIN_USER_IDS", ADMIN_ID.to_string())
+            .env("SCANS_DIR", dir.path().join("scans"))
+            .env("SHERLOCK_SITES", &list)
+            // HangSite answers never: every Sherlock run takes this long, so progress shows.
+            .env("SHERLOCK_SITE_TIMEOUT", "3")
+            .env("SHUTDOWN_GRACE", "20")
+            .env("RUST_LOG", "info")
+            .arg("bot")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let started = Instant::now();
+        let mut child = cmd.spawn().expect("start the bot");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = stderr.clone();
+        let pipe = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap_or_else(|e| e.into_inner());
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let bot = Bot {
+            discord,
+            _sites: sites,
+            dir,
+            child: Some(child),
+            stderr,
+            started,
+        };
+        assert!(
+            bot.discord.wait_ready(WAIT),
+            "the bot never became ready:\n{}",
+            bot.log()
+        );
+        assert!(
+            bot.discord
+                .wait_until(WAIT, || !bot.discord.registered_commands().is_empty()),
+            "slash commands were not registered:\n{}",
+            bot.log()
+        );
+        bot
+    }
+
+    fn log(&self) -> String {
+        self.stderr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn scans(&self) -> PathBuf {
+        self.dir.path().join("scans")
+    }
+
+    fn say(&self, author: u64, content: &str) -> u64 {
+        self.discord.send_message(CH, author, content)
+    }
+
+    /// The next message the bot posts in the channel after `after` requests, satisfying `pred`.
+    fn posted(&self, after: usize, pred: impl Fn(&RecordedRequest) -> bool) -> RecordedRequest {
+        self.discord
+            .wait_for(
+                |r| {
+                    r.index >= after
+                        && r.is("POST", "/channels/*/messages")
+                        && r.path.contains(&CH.to_string())
+                        && pred(r)
+                },
+                WAIT,
+            )
+            .unwrap_or_else(|| {
+                panic!(
+                    "no such message; bot sent: {:#?}\nlog:\n{}",
+                    self.discord
+                        .requests()
+                        .iter()
+                        .skip(after)
+                        .map(|r| (&r.method, &r.path, r.content()))
+                        .collect::<Vec<_>>(),
+                    self.log()
+                )
+            })
+    }
+
+    fn mark(&self) -> usize {
+        self.discord.requests().len()
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        let child = self.child.as_mut().expect("running");
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the bot did not exit in time:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().expect("try_wait").is_none())
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    fn assert_clean(&self) {
+        let violations = self.discord.spec_violations();
+        assert!(violations.is_empty(), "spec violations: {violations:#?}");
+        let unexpected = self.discord.unexpected_requests();
+        assert!(
+            unexpected.is_empty(),
+            "unexpected requests: {unexpected:#?}"
+        );
+        assert!(!self.log().contains("DISCORD_BOT_TOKEN="), "token in log");
+        assert!(
+            !self.log().contains(support::fake_discord::BOT_TOKEN),
+            "the token appeared in the log"
+        );
+    }
+}
+
+impl Drop for Bot {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn content(r: &RecordedRequest) -> String {
+    r.content().unwrap_or_default().to_string()
+}
+
+fn is_result(r: &RecordedRequest) -> bool {
+    !r.embeds().is_empty()
+}
+
+fn allowed_mentions_empty(r: &RecordedRequest) -> bool {
+    let Some(p) = r.payload() else {
+        return false;
+    };
+    let am = &p["allowed_mentions"];
+    am["parse"].as_array().is_some_and(|a| a.is_empty())
+        && am["users"].as_array().is_none_or(|a| a.is_empty())
+        && am["roles"].as_array().is_none_or(|a| a.is_empty())
+}
+
+fn report_files(bot: &Bot) -> Vec<(String, Vec<u8>)> {
+    support::files_in(&bot.scans())
+        .into_iter()
+        .map(|f| {
+            let bytes = std::fs::read(bot.scans().join(&f)).expect("read report");
+            (f, bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn a_moderator_scan_acknowledges_shows_progress_and_posts_embeds_with_the_files() {
+    let bot = Bot::start(&[]);
+    let mark = bot.mark();
+    bot.say(MODERATOR_ID, "!scan alice sherlock");
+
+    let ack = bot.posted(mark, |r| content(r).contains("Scanning **alice**"));
+    assert!(allowed_mentions_empty(&ack), "{:?}", ack.payload());
+    let ack_id = ack.message_id().expect("ack id");
+
+    let result = bot.posted(mark, is_result);
+    // At least one progress edit happened while Sherlock waited on the hanging site.
+    let edits: Vec<String> = bot
+        .discord
+        .message_edits(CH)
+        .iter()
+        .filter(|r| r.index > ack.index && r.path.ends_with(&ack_id.to_string()))
+        .map(content)
+        .collect();
+    assert!(
+        edits
+            .iter()
+            .any(|c| c.contains("sites") && c.contains("checked")),
+        "no progress edit: {edits:?}"
+    );
+    assert!(
+        edits
+            .last()
+            .is_some_and(|c| c.contains("✅ Scan of **alice** finished")),
+        "{edits:?}"
+    );
+
+    let embed = &result.embeds()[0];
+    assert_eq!(embed["title"], "Scan of alice");
+    let description = embed["description"].as_str().expect("description");
+    assert!(
+        description.contains("**Found on 3 site(s)**"),
+        "{description}"
+    );
+    let fields = embed["fields"].as_array().expect("fields");
+    let found = fields
+        .iter()
+        .find(|f| f["name"] == "Found (3)")
+        .expect("found field");
+    let base = bot._sites.base_url();
+    assert!(
+        found["value"]
+            .as_str()
+            .expect("value")
+            .contains(&format!("[StatusHit]({base}/status/alice)")),
+        "{found}"
+    );
+    assert!(allowed_mentions_empty(&result));
+
+    // The attachments are byte for byte the files written under SCANS_DIR.
+    let files = result.files();
+    let on_disk = report_files(&bot);
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert_eq!(on_disk.len(), 2, "{on_disk:?}");
+    for (name, bytes) in &on_disk {
+        let sent = files
+            .iter()
+            .find(|f| f.filename.as_deref() == Some(name.as_str()))
+            .unwrap_or_else(|| panic!("{name} not attached"));
+        assert_eq!(&sent.data, bytes, "{name} differs");
+    }
+    bot.assert_clean();
+}
+
+#[test]
+fn a_plain_member_is_refused_and_no_scan_starts() {
+    let bot = Bot::start(&[(
+        "LOG_CHANNEL_ID",
+        &support::fake_discord::MOD_LOG_CHANNEL_ID.to_string(),
+    )]);
+    let mark = bot.mark();
+    bot.say(MEMBER_ID, "!scan bob");
+    let refusal = bot.posted(mark, |r| content(r).contains("lacking permissions"));
+    assert_eq!(
+        content(&refusal),
+        "You're lacking permissions for `!scan`: Moderate Members"
+    );
+    // The refusal is audited in the log channel.
+    let audit = bot
+        .discord
+        .wait_for(
+            |r| {
+                r.is("POST", "/channels/*/messages")
+                    && r.path
+                        .contains(&support::fake_discord::MOD_LOG_CHANNEL_ID.to_string())
+            },
+            WAIT,
+        )
+        .expect("audit post");
+    assert!(
+        content(&audit).contains(&format!("<@{MEMBER_ID}> was refused `scan`")),
+        "{}",
+        content(&audit)
+    );
+    assert!(allowed_mentions_empty(&audit));
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!bot.scans().exists() || support::files_in(&bot.scans()).is_empty());
+    assert!(
+        !bot.discord
+            .requests()
+            .iter()
+            .skip(mark)
+            .any(|r| content(r).contains("Scanning")),
+        "a scan started"
+    );
+    bot.assert_clean();
+}
+
+#[test]
+fn bad_input_gets_the_validators_message_and_mentions_ping_nobody() {
+    let bot = Bot::start(&[]);
+    let mark = bot.mark();
+    bot.say(MODERATOR_ID, "!scan ../../etc");
+    let reply = bot.posted(mark, |r| content(r).contains("not a valid username"));
+    assert_eq!(
+        content(&reply),
+        "`../../etc` is not a valid username: usernames may not contain '/' (a path separator)"
+    );
+
+    let mark = bot.mark();
+    bot.say(MODERATOR_ID, "!scan @everyone");
+    let reply = bot.posted(mark, |r| content(r).contains("not a valid username"));
+    assert!(
+        content(&reply).contains("'@' cannot appear in a profile URL"),
+        "{}",
+        content(&reply)
+    );
+    assert!(allowed_mentions_empty(&reply), "{:?}", reply.payload());
+
+    let mark = bot.mark();
+    bot.say(MODERATOR_ID, "!scan alice deep");
+    let reply = bot.posted(mark, |r| content(r).contains("scan mode"));
+    assert_eq!(
+        content(&reply),
+        "`deep` is not a scan mode: use all, sherlock or reddit"
+    );
+    assert!(!bot.scans().exists() || support::files_in(&bot.scans()).is_empty());
+    bot.assert_clean();
+}
+
+#[test]
+fn a_second_scan_within_the_cooldown_is_told_to_wait() {
+    let bot = Bot::start(&[("SHERLOCK_SITE_TIMEOUT", "1")]);
+    let mark = bot.mark();
+    bot.say(MODERATOR_ID, "!scan alice sherlock");
+    bot.posted(mark, is_result);
+    let mark = bot.mark();
+    bot.say(MODERATOR_ID, "!scan alice sherlock");
+    let reply = bot.posted(mark, |r| content(r).contains("too fast"));
+    assert!(
+        content(&reply).starts_with("You're too fast. Please wait "),
+        "{}",
+        content(&reply)
+    );
+    // Another moderator is not affected by this one's cooldown.
+    let mark = bot.mark();
+    bot.say(ADMIN_ID, "!scan alice sherlock");
+    bot.posted(mark, |r| content(r).contains("Scanning **alice**"));
+    bot.assert_clean();
+}
+
+#[test]
+fn a_mentioned_member_is_scanned_by_username_with_their_dates() {
+    let bot = Bot::start(&[("SHERLOCK_SITE_TIMEOUT", "1")]);
+    let mark = bot.mark();
+    bot.say(MODERATOR_ID, &format!("!scan <@{MEMBER_ID}> sherlock"));
+    let result = bot.posted(mark, is_result);
+    let embed = &result.embeds()[0];
+    assert_eq!(embed["title"], "Scan of alice");
+    let member = embed["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .find(|f| f["name"] == "Discord member")
+        .expect("member field");
+    let created = &support::fake_discord::snowflake_created_at(MEMBER_ID)[..10];
+    let value = member["value"].as_str().expect("value");
+    assert!(
+        value.contains(&format!("account created {created}")),
+        "{value}"
+    );
+    assert!(value.contains("joined this server 2023-11-05"), "{value}");
+    // ... and in the JSON report.
+    let json = report_files(&bot)
+        .into_iter()
+        .find(|(n, _)| n.ends_with(".json"))
+        .expect("json");
+    let report: Value = serde_json::from_slice(&json.1).expect("report");
+    assert_eq!(
+        report["request"]["discord_member"]["user_id"],
+        MEMBER_ID.to_string()
+    );
+    assert_eq!(report["request"]["discord_member"]["username"], "alice");
+    bot.assert_clean();
+}
+
+#[test]
+fn a_slash_scan_is_deferred_and_answered_with_follow_ups() {
+    let bot = Bot::start(&[("SHERLOCK_SITE_TIMEOUT", "1")]);
+    let id = bot.discord.send_slash_command(
+        MODERATOR_ID,
+        CH,
+        "scan",
+        serde_json::json!({"target": "alice", "mode": "sherlock"}),
+    );
+    let token = bot.discord.interaction_token(id).expect("token");
+    let defer = bot
+        .discord
+        .wait_for(|r| r.path.contains(&format!("/interactions/{id}/")), WAIT)
+        .expect("callback");
+    assert_eq!(
+        defer.json.as_ref().map(|j| j["type"].clone()),
+        Some(Value::from(5))
+    );
+    let result = bot
+        .discord
+        .wait_for(
+            |r| r.is("POST", "/webhooks/*/*") && r.path.contains(&token) && is_result(r),
+            WAIT,
+        )
+        .unwrap_or_else(|| panic!("no follow-up result:\n{}", bot.log()));
+    assert_eq!(result.embeds()[0]["title"], "Scan of alice");
+    assert_eq!(result.files().len(), 2);
+    for (name, bytes) in report_files(&bot) {
+        let sent = result
+            .files()
+            .into_iter()
+            .find(|f| f.filename.as_deref() == Some(name.as_str()))
+            .expect("attached");
+        assert_eq!(sent.data, bytes);
+    }
+    bot.assert_clean();
+}
+
+#[test]
+fn dms_cannot_scan() {
+    let bot = Bot::start(&[]);
+    let mark = bot.mark();
+    bot.discord.send_dm(MODERATOR_ID, "!scan alice");
+    let reply = bot
+        .discord
+        .wait_for(
+            |r| {
+                r.index >= mark
+                    && r.is("POST", "/channels/*/messages")
+                    && content(r).contains("server channel only")
+            },
+            WAIT,
+        )
+        .expect("refusal in DM");
+    assert_eq!(
+        content(&reply),
+        "`scan` works in a server channel only, not in direct messages."
+    );
+    bot.assert_clean();
+}
+
+#[test]
+fn health_answers_anyone_and_non_admin_shutdown_is_refused() {
+    let mut bot = Bot::start(&[]);
+    let mark = bot.mark();
+    bot.say(MEMBER_ID, "!health");
+    let reply = bot.posted(mark, |r| content(r).contains("account-scanner"));
+    let text = content(&reply);
+    let version = format!("**account-scanner {}**", env!("CARGO_PKG_VERSION"));
+    for line in [
+        version.as_ref(),
+        "Gateway latency:",
+        "Sherlock: 0.16.2 (managed virtualenv)",
+        "Reddit:",
+        "Scans: 0 running, 0 queued (at most 2 at once)",
+        "Scans directory:",
+        "Memory:",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in {text}");
+    }
+
+    let mark = bot.mark();
+    bot.say(MODERATOR_ID, "!shutdown");
+    let refusal = bot.posted(mark, |r| content(r).contains("only the bot's admins"));
+    assert_eq!(
+        content(&refusal),
+        "Sorry, only the bot's admins can shut it down."
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(bot.is_running(), "a refused shutdown stopped the bot");
+    let mark = bot.mark();
+    bot.say(MEMBER_ID, "!health");
+    bot.posted(mark, |r| content(r).contains("account-scanner"));
+    assert!(bot.log().contains("refused"), "refusal not logged");
+    bot.assert_clean();
+}
+
+fn shutdown_while_scanning(trigger: impl FnOnce(&Bot)) {
+    let mut bot = Bot::start(&[]);
+    let mark = bot.mark();
+    bot.say(MODERATOR_ID, "!scan alice sherlock");
+    bot.posted(mark, |r| content(r).contains("Scanning **alice**"));
+    let asked = Instant::now();
+    trigger(&bot);
+    // The running scan still posts its result, then the process exits 0.
+    let result = bot.posted(mark, is_result);
+    assert_eq!(result.embeds()[0]["title"], "Scan of alice");
+    let status = bot.wait_exit(Duration::from_secs(25));
+    assert!(status.success(), "exit {status:?}:\n{}", bot.log());
+    assert!(asked.elapsed() < Duration::from_secs(25));
+    assert_eq!(report_files(&bot).len(), 2);
+    bot.assert_clean();
+}
+
+#[test]
+fn admin_shutdown_lets_the_running_scan_finish_then_exits_0() {
+    shutdown_while_scanning(|bot| {
+        let mark = bot.mark();
+        bot.say(ADMIN_ID, "!shutdown");
+        let confirm = bot.posted(mark, |r| content(r).contains("Shutting down"));
+        assert!(
+            content(&confirm).contains("1 running scan(s)"),
+            "{}",
+            content(&confirm)
+        );
+        // New scans are refused while shutting down.
+        let mark = bot.mark();
+        bot.say(ADMIN_ID, "!scan carol sherlock");
+        let refused = bot.posted(mark, |r| content(r).contains("shutting down"));
+        assert!(
+            content(&refused).contains("takes no new scans"),
+            "{}",
+            content(&refused)
+        );
+    });
+}
+
+#[test]
+fn sigterm_lets_the_running_scan_finish_then_exits_0() {
+    shutdown_while_scanning(|bot| {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(bot.pid() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .expect("SIGTERM");
+    });
+}
+
+#[test]
+fn a_third_scan_is_queued_and_still_completes() {
+    let bot = Bot::start(&[("MAX_CONCURRENT_SCANS", "2")]);
+    let mark = bot.mark();
+    bot.say(MODERATOR_ID, "!scan alice sherlock");
+    bot.say(ADMIN_ID, "!scan bob sherlock");
+    bot.discord.wait_for_count(
+        |r| r.index >= mark && content(r).contains("🔎 Scanning"),
+        2,
+        WAIT,
+    );
+    let third = support::fake_discord::OWNER_ID;
+    bot.say(third, "!scan carol sherlock");
+    let queued = bot.posted(mark, |r| content(r).contains("Queued"));
+    assert_eq!(
+        content(&queued),
+        "⏳ Queued: **carol** (mode `sherlock`) is number 1 in line; the scan starts when a slot frees up."
+    );
+    let results = bot.discord.wait_for_count(
+        |r| r.index >= mark && is_result(r),
+        3,
+        Duration::from_secs(60),
+    );
+    let titles: Vec<_> = results
+        .iter()
+        .map(|r| r.embeds()[0]["title"].clone())
+        .collect();
+    assert!(titles.contains(&Value::from("Scan of carol")), "{titles:?}");
+    bot.assert_clean();
+}
