@@ -26,7 +26,6 @@ struct Bot {
     dir: tempfile::TempDir,
     child: Option<Child>,
     stderr: Arc<Mutex<String>>,
-    started: Instant,
 }
 
 impl Bot {
@@ -57,7 +56,6 @@ impl Bot {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let started = Instant::now();
         let mut child = cmd.spawn().expect("start the bot");
         let stderr = Arc::new(Mutex::new(String::new()));
         let sink = stderr.clone();
@@ -75,7 +73,6 @@ impl Bot {
             dir,
             child: Some(child),
             stderr,
-            started,
         };
         assert!(
             bot.discord.wait_ready(WAIT),
