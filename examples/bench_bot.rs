@@ -1,0 +1,158 @@
+//! Measures the bot against the fake Discord (run by `scripts/bench`; prints one JSON object).
+//!
+//! ```text
+//! bench_bot --bin target/release/account-scanner --data-home DIR [--scans 3] [--max-concurrent 2]
+//! ```
+//!
+//! Start to READY handled (slash commands registered), `!health` latency (MESSAGE_CREATE sent →
+//! reply request received, median of 10), RSS idle after READY, peak RSS while `--scans` scans
+//! run at once (VmHWM of the bot process; Sherlock's children are separate processes).
+
+#[path = "../tests/support/discord_spec.rs"]
+mod discord_spec;
+#[path = "../tests/support/fake_discord.rs"]
+mod fake_discord;
+#[path = "../tests/support/fake_sites.rs"]
+mod fake_sites;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fake_discord::{FakeDiscord, FakeDiscordConfig, GENERAL_CHANNEL_ID};
+use fake_sites::{FakeSites, FakeSitesConfig};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn proc_kib(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    let bin = std::fs::canonicalize(arg("--bin").expect("--bin PATH")).expect("--bin exists");
+    let data_home = std::fs::canonicalize(arg("--data-home").expect("--data-home DIR"))
+        .expect("--data-home exists");
+    let scans: usize = arg("--scans").and_then(|v| v.parse().ok()).unwrap_or(3);
+    let max_concurrent = arg("--max-concurrent").unwrap_or_else(|| "2".into());
+
+    let discord = FakeDiscord::start_with(FakeDiscordConfig::default());
+    let sites = FakeSites::start(FakeSitesConfig {
+        bulk_sites: 100,
+        latency_ms: (100, 300),
+        hang_secs: 1,
+        ..Default::default()
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let list = dir.path().join("sites.json");
+    sites.write_site_list(&list).expect("site list");
+
+    let started = Instant::now();
+    let mut child = Command::new(&bin)
+        .arg("bot")
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", dir.path())
+        .env("XDG_DATA_HOME", &data_home)
+        .env("DISCORD_BOT_TOKEN", fake_discord::BOT_TOKEN)
+        .env("DISCORD_API_BASE", discord.base_url())
+        .env("SCANS_DIR", dir.path().join("scans"))
+        .env("SHERLOCK_SITES", &list)
+        .env("SHERLOCK_SITE_TIMEOUT", "5")
+        .env("SCAN_COOLDOWN", "0")
+        .env("MAX_CONCURRENT_SCANS", &max_concurrent)
+        .env("RUST_LOG", "warn")
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start bot");
+    let pid = child.id();
+    let registered = discord.wait_for(|r| r.method == "PUT" && r.path.contains("/commands"), WAIT);
+    let ready_ms = registered
+        .map(|r| r.at.duration_since(started).as_secs_f64() * 1000.0)
+        .expect("bot never registered its commands");
+
+    std::thread::sleep(Duration::from_secs(2));
+    let idle_rss_kib = proc_kib(pid, "VmRSS:");
+
+    let mut health_ms = Vec::new();
+    for _ in 0..10 {
+        let mark = discord.requests().len();
+        let sent = Instant::now();
+        discord.send_message(GENERAL_CHANNEL_ID, fake_discord::MEMBER_ID, "!health");
+        let reply = discord
+            .wait_for(
+                |r| {
+                    r.index >= mark
+                        && r.method == "POST"
+                        && r.content().is_some_and(|c| c.contains("account-scanner"))
+                },
+                WAIT,
+            )
+            .expect("health reply");
+        health_ms.push(reply.at.duration_since(sent).as_secs_f64() * 1000.0);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    health_ms.sort_by(f64::total_cmp);
+
+    // SCAN_COOLDOWN=0, so the three members allowed to scan can start any number of scans.
+    let moderators = [
+        fake_discord::MODERATOR_ID,
+        fake_discord::ADMIN_ID,
+        fake_discord::OWNER_ID,
+    ];
+    let mark = discord.requests().len();
+    let scan_start = Instant::now();
+    for i in 0..scans {
+        discord.send_message(
+            GENERAL_CHANNEL_ID,
+            moderators[i % moderators.len()],
+            "!scan alice sherlock",
+        );
+    }
+    let mut peak_rss_kib = 0;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        peak_rss_kib = peak_rss_kib.max(proc_kib(pid, "VmRSS:"));
+        let done = discord
+            .requests()
+            .iter()
+            .filter(|r| r.index >= mark && !r.embeds().is_empty())
+            .count();
+        if done >= scans || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let scans_s = scan_start.elapsed().as_secs_f64();
+    let hwm_kib = proc_kib(pid, "VmHWM:");
+    let _ = child.kill();
+    let _ = child.wait();
+    println!(
+        "{}",
+        serde_json::json!({
+            "ready_ms": ready_ms,
+            "health_ms_median": health_ms[health_ms.len() / 2],
+            "health_ms_max": health_ms[health_ms.len() - 1],
+            "idle_rss_mib": idle_rss_kib as f64 / 1024.0,
+            "scans": scans,
+            "max_concurrent": max_concurrent,
+            "scans_wall_s": scans_s,
+            "peak_rss_sampled_mib": peak_rss_kib as f64 / 1024.0,
+            "peak_rss_hwm_mib": hwm_kib as f64 / 1024.0,
+        })
+    );
+}
