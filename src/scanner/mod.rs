@@ -113,8 +113,14 @@ enum RedditSetup {
 impl Scanner {
     /// `install` is `None` when Sherlock is not available: Sherlock scans then fail politely.
     pub fn new(config: Config, install: Option<SherlockInstall>) -> Self {
-        let sherlock = install.map(|i| SherlockRunner::new(i, &config.sherlock));
         let limits = Limits::from_config(&config);
+        Self::with_limits(config, install, limits)
+    }
+
+    /// [`Scanner::new`] with limiters made elsewhere: to share one API quota between several
+    /// scanners of a process, or to test pacing on a shorter window than a minute.
+    pub fn with_limits(config: Config, install: Option<SherlockInstall>, limits: Limits) -> Self {
+        let sherlock = install.map(|i| SherlockRunner::new(i, &config.sherlock));
         let http = limits::http_client(config.http_timeout);
         let reddit = match (&config.reddit, &http) {
             (None, _) => RedditSetup::NotConfigured,

@@ -2,6 +2,9 @@
 //! pinned Sherlock installed once under `target/` by the binary's own `setup` command.
 #![allow(dead_code)]
 
+pub mod fake_perspective;
+pub mod fake_reddit;
+pub mod fake_server;
 pub mod fake_sites;
 
 use std::path::{Path, PathBuf};
