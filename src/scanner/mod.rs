@@ -106,7 +106,7 @@ pub struct Scanner {
 /// The Reddit client, if credentials are configured and the HTTP client could be built.
 enum RedditSetup {
     NotConfigured,
-    Ready(RedditClient),
+    Ready(Box<RedditClient>),
     Broken(String),
 }
 
@@ -121,20 +121,23 @@ impl Scanner {
     /// scanners of a process, or to test pacing on a shorter window than a minute.
     pub fn with_limits(config: Config, install: Option<SherlockInstall>, limits: Limits) -> Self {
         let sherlock = install.map(|i| SherlockRunner::new(i, &config.sherlock));
-        let http = limits::http_client(config.http_timeout);
+        // Built only when some API will be called: loading the system's roots costs a few ms.
+        let http = (config.reddit.is_some() || config.perspective.is_some())
+            .then(|| limits::http_client(config.http_timeout));
         let reddit = match (&config.reddit, &http) {
-            (None, _) => RedditSetup::NotConfigured,
-            (Some(_), Err(e)) => {
+            (None, _) | (Some(_), None) => RedditSetup::NotConfigured,
+            (Some(_), Some(Err(e))) => {
                 RedditSetup::Broken(format!("the HTTP client could not be set up: {e}"))
             }
-            (Some(r), Ok(http)) => {
+            (Some(r), Some(Ok(http))) => {
                 match RedditClient::new(r.clone(), http.clone(), limits.reddit.clone()) {
-                    Ok(client) => RedditSetup::Ready(client),
+                    Ok(client) => RedditSetup::Ready(Box::new(client)),
                     Err(e) => RedditSetup::Broken(e.to_string()),
                 }
             }
         };
-        let scorer = toxicity::from_config(&config, http.as_ref().ok(), &limits);
+        let http = http.and_then(Result::ok);
+        let scorer = toxicity::from_config(&config, http.as_ref(), &limits);
         Scanner {
             config,
             sherlock,

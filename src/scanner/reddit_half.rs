@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::report::HalfStatus;
 use crate::report::reddit::{
@@ -80,6 +81,15 @@ impl RedditHalf<'_> {
             section.summary = Some(RedditSummary::of(&section, self.threshold));
         }
         section.duration_ms = millis(clock.elapsed());
+        tracing::info!(
+            status = section.status.as_str(),
+            account = section.account.as_ref().map(|a| a.status.as_str()),
+            comments = section.comments.len(),
+            posts = section.posts.len(),
+            scored = section.summary.as_ref().map(|s| s.scored),
+            duration_ms = section.duration_ms,
+            "reddit finished"
+        );
         (section, stopped)
     }
 
@@ -181,10 +191,13 @@ impl RedditHalf<'_> {
                     .collect();
                 let scorer = Arc::clone(self.scorer);
                 let task_refs = refs.clone();
-                let task = in_flight.spawn(async move {
-                    let result = scorer.score(&texts).await;
-                    (task_refs, result)
-                });
+                let task = in_flight.spawn(
+                    async move {
+                        let result = scorer.score(&texts).await;
+                        (task_refs, result)
+                    }
+                    .instrument(tracing::Span::current()),
+                );
                 batches.insert(task.id(), refs);
             }
             if !open && in_flight.is_empty() && (queue.is_empty() || failed.is_some()) {
