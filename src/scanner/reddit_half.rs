@@ -321,3 +321,18 @@ pub(crate) fn partial_note(section: &RedditSection) -> String {
         section.posts.len()
     )
 }
+
+#[cfg(test)]
+mod send_check {
+    use super::*;
+    #[allow(dead_code)]
+    fn assert_send<T: Send>(_: T) {}
+    #[allow(dead_code)]
+    fn half_is_send(h: &RedditHalf<'_>, u: &Username, c: &CancellationToken) {
+        assert_send(h.run(u, Instant::now(), c));
+    }
+    #[allow(dead_code)]
+    fn scan_is_send(s: &crate::scanner::Scanner, r: crate::scanner::ScanRequest) {
+        assert_send(s.scan(r, EventSink::none(), CancellationToken::new()));
+    }
+}

@@ -141,6 +141,8 @@ struct Controls {
     exhaust_once: Option<f64>,
     tokens: HashSet<String>,
     issued: usize,
+    /// Every API request answers 401, whatever its token.
+    reject_tokens: bool,
 }
 
 struct Shared {
@@ -238,6 +240,11 @@ impl FakeReddit {
         self.shared.controls().exhaust_once = Some(reset_secs);
     }
 
+    /// Every API request answers 401 from now on, even with a fresh token.
+    pub fn reject_tokens(&self) {
+        self.shared.controls().reject_tokens = true;
+    }
+
     /// Every token issued so far stops working (the next API call gets a 401).
     pub fn revoke_tokens(&self) {
         self.shared.controls().tokens.clear();
@@ -308,7 +315,7 @@ fn answer(shared: &Shared, r: &Recorded) -> Result<Response, String> {
         .and_then(|a| a.strip_prefix("Bearer "))
         .ok_or_else(|| "no bearer token".to_string())?;
     let mut c = shared.controls();
-    if !c.tokens.contains(token) {
+    if c.reject_tokens || !c.tokens.contains(token) {
         return Ok((
             StatusCode::UNAUTHORIZED,
             [(
