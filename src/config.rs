@@ -28,6 +28,19 @@ pub const VARIABLES: &[&str] = &[
     "MAX_CONCURRENT_SCANS",
     "SHUTDOWN_GRACE",
     "DISCORD_API_BASE",
+    "REDDIT_CLIENT_ID",
+    "REDDIT_CLIENT_SECRET",
+    "REDDIT_USER_AGENT",
+    "REDDIT_AUTH_BASE",
+    "REDDIT_API_BASE",
+    "REDDIT_MAX_COMMENTS",
+    "REDDIT_MAX_POSTS",
+    "REDDIT_RATE_PER_MIN",
+    "PERSPECTIVE_API_KEY",
+    "PERSPECTIVE_API_BASE",
+    "PERSPECTIVE_QPS",
+    "TOXICITY_THRESHOLD",
+    "HTTP_TIMEOUT",
     "RUST_LOG",
     // Read by `setup` only: the Python that creates the managed virtualenv.
     "PYTHON",
@@ -119,6 +132,44 @@ pub struct Config {
     pub scan_timeout: Duration,
     pub sherlock: SherlockConfig,
     pub discord: DiscordConfig,
+    /// `None` when no Reddit credentials are set: the Reddit half reports "not configured".
+    pub reddit: Option<RedditConfig>,
+    /// `None` when `PERSPECTIVE_API_KEY` is unset: items are left unscored.
+    pub perspective: Option<PerspectiveConfig>,
+    /// Items scoring at or above this toxicity are counted and flagged in the report.
+    pub toxicity_threshold: f64,
+    /// Timeout of every outbound HTTP request (Reddit, Perspective), connecting included.
+    pub http_timeout: Duration,
+}
+
+/// Reddit's app-only OAuth client (all three credentials set).
+#[derive(Debug, Clone)]
+pub struct RedditConfig {
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub user_agent: String,
+    /// Where tokens come from (`{auth_base}/api/v1/access_token`), no trailing slash.
+    pub auth_base: String,
+    /// Where the API lives (`{api_base}/user/...`), no trailing slash.
+    pub api_base: String,
+    pub max_comments: usize,
+    pub max_posts: usize,
+    pub rate_per_min: u32,
+}
+
+pub const REDDIT_CREDENTIALS: [&str; 3] = [
+    "REDDIT_CLIENT_ID",
+    "REDDIT_CLIENT_SECRET",
+    "REDDIT_USER_AGENT",
+];
+
+#[derive(Debug, Clone)]
+pub struct PerspectiveConfig {
+    pub api_key: Secret,
+    /// No trailing slash.
+    pub api_base: String,
+    /// Requests per second (may be fractional).
+    pub qps: f64,
 }
 
 /// One invalid variable and why.
@@ -188,7 +239,7 @@ impl Config {
         };
         let site_timeout = env.seconds("SHERLOCK_SITE_TIMEOUT", 10, 1, 600);
         let nsfw = env.boolean("SHERLOCK_NSFW", false);
-        let workers = env.number("SHERLOCK_WORKERS", 64, 1, 512);
+        let workers = env.count("SHERLOCK_WORKERS", 64, 1, 512) as u32;
         let control_check = env.boolean("SHERLOCK_CONTROL_CHECK", true);
         let control_ttl = env.seconds("SHERLOCK_CONTROL_TTL", 86_400, 0, 30 * 86_400);
 
@@ -198,9 +249,9 @@ impl Config {
             admin_user_ids: env.ids("ADMIN_USER_IDS"),
             log_channel_id: env.ids("LOG_CHANNEL_ID").first().copied(),
             scan_cooldown: env.seconds("SCAN_COOLDOWN", 30, 0, 86_400),
-            max_concurrent_scans: env.number("MAX_CONCURRENT_SCANS", 2, 1, 32) as usize,
+            max_concurrent_scans: env.count("MAX_CONCURRENT_SCANS", 2, 1, 32),
             shutdown_grace: env.seconds("SHUTDOWN_GRACE", 25, 0, 600),
-            api_base: env.base_url("DISCORD_API_BASE"),
+            api_base: env.optional_base_url("DISCORD_API_BASE"),
         };
         if env
             .string("LOG_CHANNEL_ID")
@@ -208,6 +259,10 @@ impl Config {
         {
             env.invalid("LOG_CHANNEL_ID", "give one channel id, not a list".into());
         }
+        let reddit = reddit_config(&mut env);
+        let perspective = perspective_config(&mut env);
+        let toxicity_threshold = env.number("TOXICITY_THRESHOLD", 0.7, 0.0, 1.0);
+        let http_timeout = env.seconds("HTTP_TIMEOUT", 30, 1, 600);
 
         if !env.problems.is_empty() {
             return Err(ConfigError {
@@ -227,8 +282,93 @@ impl Config {
                 control_ttl,
             },
             discord,
+            reddit,
+            perspective,
+            toxicity_threshold,
+            http_timeout,
         })
     }
+}
+
+/// All three Reddit credentials, or none; the optional settings are read either way so a typo in
+/// them is reported even before credentials are added.
+fn reddit_config<F: Fn(&str) -> Option<String>>(env: &mut Reader<'_, F>) -> Option<RedditConfig> {
+    let client_id = env.string("REDDIT_CLIENT_ID");
+    let client_secret = env.string("REDDIT_CLIENT_SECRET").map(Secret::new);
+    let user_agent = env.string("REDDIT_USER_AGENT");
+    if user_agent
+        .as_deref()
+        .is_some_and(|ua| reqwest::header::HeaderValue::from_str(ua).is_err())
+    {
+        env.invalid(
+            "REDDIT_USER_AGENT",
+            "contains characters that cannot be sent in an HTTP header".to_string(),
+        );
+    }
+    let auth_base = env.base_url("REDDIT_AUTH_BASE", "https://www.reddit.com");
+    let api_base = env.base_url("REDDIT_API_BASE", "https://oauth.reddit.com");
+    let max_comments = env.count("REDDIT_MAX_COMMENTS", 50, 0, 1000);
+    let max_posts = env.count("REDDIT_MAX_POSTS", 25, 0, 1000);
+    let rate_per_min = env.count("REDDIT_RATE_PER_MIN", 60, 1, 60_000) as u32;
+    match (client_id, client_secret, user_agent) {
+        (Some(client_id), Some(client_secret), Some(user_agent)) => Some(RedditConfig {
+            client_id,
+            client_secret,
+            user_agent,
+            auth_base,
+            api_base,
+            max_comments,
+            max_posts,
+            rate_per_min,
+        }),
+        (None, None, None) => None,
+        (id, secret, agent) => {
+            let set = [id.is_some(), secret.is_some(), agent.is_some()];
+            let given: Vec<&str> = REDDIT_CREDENTIALS
+                .iter()
+                .zip(set)
+                .filter_map(|(name, set)| set.then_some(*name))
+                .collect();
+            for (name, set) in REDDIT_CREDENTIALS.iter().zip(set) {
+                if !set {
+                    env.invalid(
+                        name,
+                        format!(
+                            "is not set, but {} is: Reddit needs all three of REDDIT_CLIENT_ID, REDDIT_CLIENT_SECRET and REDDIT_USER_AGENT (or none of them)",
+                            given.join(" and ")
+                        ),
+                    );
+                }
+            }
+            None
+        }
+    }
+}
+
+fn perspective_config<F: Fn(&str) -> Option<String>>(
+    env: &mut Reader<'_, F>,
+) -> Option<PerspectiveConfig> {
+    let api_key = env.string("PERSPECTIVE_API_KEY").map(Secret::new);
+    // The value itself is never echoed: it is a secret.
+    if api_key
+        .as_ref()
+        .is_some_and(|k| reqwest::header::HeaderValue::from_str(k.expose()).is_err())
+    {
+        env.invalid(
+            "PERSPECTIVE_API_KEY",
+            "contains characters that cannot be sent in an HTTP header".to_string(),
+        );
+    }
+    let api_base = env.base_url(
+        "PERSPECTIVE_API_BASE",
+        "https://commentanalyzer.googleapis.com",
+    );
+    let qps = env.number("PERSPECTIVE_QPS", 1.0, 0.01, 1000.0);
+    api_key.map(|api_key| PerspectiveConfig {
+        api_key,
+        api_base,
+        qps,
+    })
 }
 
 struct Reader<'a, F: Fn(&str) -> Option<String>> {
@@ -277,17 +417,17 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
         }
     }
 
-    fn number(&mut self, variable: &'static str, default: u32, min: u32, max: u32) -> u32 {
+    fn count(&mut self, variable: &'static str, default: usize, min: usize, max: usize) -> usize {
         let Some(raw) = self.string(variable) else {
             return default;
         };
-        match raw.parse::<u32>() {
+        match raw.parse::<usize>() {
             Ok(n) if (min..=max).contains(&n) => n,
             _ => {
                 self.invalid(
                     variable,
                     format!(
-                        "`{}` is not a whole number from {min} to {max}",
+                        "`{}` is not allowed: use a whole number from {min} to {max}",
                         shorten(&raw)
                     ),
                 );
@@ -336,26 +476,54 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
         raw
     }
 
-    /// An `http://` or `https://` origin, without a trailing slash.
-    fn base_url(&mut self, variable: &'static str) -> Option<String> {
-        let raw = self.string(variable)?;
-        let url = raw.trim_end_matches('/');
-        let rest = url
-            .strip_prefix("http://")
-            .or_else(|| url.strip_prefix("https://"));
-        match rest {
-            Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => {
-                Some(url.to_string())
+    /// Like [`Self::base_url`] for a variable that has no default: unset means `None`.
+    fn optional_base_url(&mut self, variable: &'static str) -> Option<String> {
+        self.string(variable)?;
+        Some(self.base_url(variable, "")).filter(|u| !u.is_empty())
+    }
+
+    fn number(&mut self, variable: &'static str, default: f64, min: f64, max: f64) -> f64 {
+        let Some(raw) = self.string(variable) else {
+            return default;
+        };
+        match raw.parse::<f64>() {
+            Ok(n) if n.is_finite() && (min..=max).contains(&n) => n,
+            _ => {
+                self.invalid(
+                    variable,
+                    format!(
+                        "`{}` is not allowed: use a number from {min} to {max}",
+                        shorten(&raw)
+                    ),
+                );
+                default
+            }
+        }
+    }
+
+    /// An `http://` or `https://` URL without query or fragment; returned without a trailing `/`.
+    fn base_url(&mut self, variable: &'static str, default: &str) -> String {
+        let Some(raw) = self.string(variable) else {
+            return default.to_string();
+        };
+        match reqwest::Url::parse(&raw) {
+            Ok(url)
+                if matches!(url.scheme(), "http" | "https")
+                    && url.has_host()
+                    && url.query().is_none()
+                    && url.fragment().is_none() =>
+            {
+                raw.trim_end_matches('/').to_string()
             }
             _ => {
                 self.invalid(
                     variable,
                     format!(
-                        "`{}` is not an http(s) URL such as http://127.0.0.1:8080",
+                        "`{}` is not a base URL: use http(s)://host[:port][/path]",
                         shorten(&raw)
                     ),
                 );
-                None
+                default.to_string()
             }
         }
     }
@@ -487,6 +655,81 @@ mod tests {
         let cfg = load(&[("SHERLOCK_BIN", "  "), ("SHERLOCK_SITES", "remote")]).expect("valid");
         assert!(cfg.sherlock.bin.is_none());
         assert_eq!(cfg.sherlock.sites, SiteList::Remote);
+    }
+
+    #[test]
+    fn reddit_and_perspective_are_off_by_default() {
+        let cfg = load(&[]).expect("defaults are valid");
+        assert!(cfg.reddit.is_none());
+        assert!(cfg.perspective.is_none());
+        assert_eq!(cfg.toxicity_threshold, 0.7);
+        assert_eq!(cfg.http_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn reddit_settings_with_defaults() {
+        let cfg = load(&[
+            ("REDDIT_CLIENT_ID", "id"),
+            ("REDDIT_CLIENT_SECRET", "shh"),
+            (
+                "REDDIT_USER_AGENT",
+                "linux:account-scanner:v0.1.0 (by /u/me)",
+            ),
+            ("REDDIT_API_BASE", "http://127.0.0.1:9/"),
+        ])
+        .expect("valid");
+        let r = cfg.reddit.expect("configured");
+        assert_eq!(r.client_secret.expose(), "shh");
+        assert_eq!(r.auth_base, "https://www.reddit.com");
+        assert_eq!(r.api_base, "http://127.0.0.1:9", "trailing slash dropped");
+        assert_eq!((r.max_comments, r.max_posts, r.rate_per_min), (50, 25, 60));
+        assert!(!format!("{r:?}").contains("shh"));
+    }
+
+    #[test]
+    fn partial_reddit_credentials_name_what_is_missing() {
+        let err = load(&[("REDDIT_CLIENT_ID", "id")]).expect_err("partial");
+        let names: Vec<_> = err.problems.iter().map(|p| p.variable).collect();
+        assert_eq!(names, ["REDDIT_CLIENT_SECRET", "REDDIT_USER_AGENT"]);
+        assert!(
+            err.to_string().contains(
+                "REDDIT_USER_AGENT: is not set, but REDDIT_CLIENT_ID is: Reddit needs all three"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn perspective_and_threshold_values_are_checked() {
+        let cfg = load(&[
+            ("PERSPECTIVE_API_KEY", "k3y"),
+            ("PERSPECTIVE_QPS", "0.5"),
+            ("TOXICITY_THRESHOLD", "0.9"),
+        ])
+        .expect("valid");
+        let p = cfg.perspective.expect("configured");
+        assert_eq!(p.qps, 0.5);
+        assert_eq!(p.api_base, "https://commentanalyzer.googleapis.com");
+        assert_eq!(cfg.toxicity_threshold, 0.9);
+        let err = load(&[
+            ("PERSPECTIVE_API_KEY", "bad\nkey"),
+            ("PERSPECTIVE_QPS", "0"),
+            ("PERSPECTIVE_API_BASE", "ftp://x"),
+            ("TOXICITY_THRESHOLD", "1.5"),
+            ("REDDIT_MAX_COMMENTS", "lots"),
+        ])
+        .expect_err("invalid");
+        let text = err.to_string();
+        for name in [
+            "PERSPECTIVE_API_KEY: contains characters",
+            "PERSPECTIVE_QPS: `0` is not allowed",
+            "PERSPECTIVE_API_BASE: `ftp://x` is not a base URL",
+            "TOXICITY_THRESHOLD: `1.5` is not allowed",
+            "REDDIT_MAX_COMMENTS: `lots` is not allowed",
+        ] {
+            assert!(text.contains(name), "{name}: {text}");
+        }
+        assert!(!text.contains("bad"), "the key is never echoed: {text}");
     }
 
     #[test]

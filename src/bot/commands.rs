@@ -266,6 +266,9 @@ async fn show_progress(
                         }
                     }
                     ScanEvent::SherlockFinished { .. } => p.sherlock_done = true,
+                    ScanEvent::RedditAccount { status, .. } => p.reddit_account = Some(status.as_str()),
+                    ScanEvent::RedditFetched { comments, posts } => p.reddit_fetched = comments + posts,
+                    ScanEvent::RedditScored { done, .. } => p.reddit_scored = done,
                     ScanEvent::RedditFinished { .. } => p.reddit_done = true,
                 }
                 dirty = true;
@@ -364,8 +367,26 @@ pub async fn health(ctx: Context<'_>) -> Result<(), BotError> {
         uptime: state.started.elapsed(),
         gateway_latency: Some(ctx.ping().await),
         sherlock,
-        reddit: "not configured".into(),
-        toxicity: "not configured".into(),
+        reddit: match &state.config.reddit {
+            Some(r) => format!(
+                "configured · up to {} comments and {} posts · {} requests/min",
+                r.max_comments, r.max_posts, r.rate_per_min
+            ),
+            None => "not configured".into(),
+        },
+        toxicity: {
+            let info = state.scanner.scorer_info();
+            if info.configured {
+                format!(
+                    "{} ({}){}",
+                    info.name,
+                    info.model,
+                    if info.heuristic { ", heuristic" } else { "" }
+                )
+            } else {
+                "not configured (Reddit items are left unscored)".into()
+            }
+        },
         running: state.queue.running(),
         queued: state.queue.waiting(),
         max_concurrent: state.config.discord.max_concurrent_scans,

@@ -92,6 +92,9 @@ pub struct Progress {
     pub sites_total: Option<usize>,
     pub claimed: usize,
     pub sherlock_done: bool,
+    pub reddit_account: Option<&'static str>,
+    pub reddit_fetched: usize,
+    pub reddit_scored: usize,
     pub reddit_done: bool,
 }
 
@@ -184,14 +187,7 @@ pub fn result_embeds(report: &ScanReport) -> Vec<Embed> {
     if let Some(m) = &report.request.discord_member {
         e.fields.push(("Discord member".into(), member_facts(m)));
     }
-    if report.reddit.status != HalfStatus::Skipped {
-        let text = match &report.reddit.message {
-            Some(m) => format!("{}: {}", report.reddit.status.as_str(), escape(m)),
-            None => report.reddit.status.as_str().to_string(),
-        };
-        e.fields
-            .push(("Reddit".into(), truncate(&text, FIELD_VALUE_MAX)));
-    }
+    let reddit = (report.reddit.status != HalfStatus::Skipped).then(|| reddit_embed(report));
     e.description = truncate(&d, DESCRIPTION_MAX);
     e.footer = truncate(
         &format!(
@@ -202,8 +198,130 @@ pub fn result_embeds(report: &ScanReport) -> Vec<Embed> {
         ),
         FOOTER_MAX,
     );
-    add_grouped_links(&mut e, "Found", found);
-    vec![e]
+    let reserved = reddit.as_ref().map(Embed::text_len).unwrap_or(0);
+    add_grouped_links(&mut e, "Found", found, reserved);
+    let mut embeds = vec![e];
+    embeds.extend(reddit);
+    embeds
+}
+
+/// The Reddit half: who the account is, what it wrote where, and how toxic it was.
+fn reddit_embed(report: &ScanReport) -> Embed {
+    use crate::report::reddit::AccountStatus;
+    let r = &report.reddit;
+    let mut e = Embed {
+        colour: GREY,
+        ..Embed::default()
+    };
+    let name = r
+        .account
+        .as_ref()
+        .map(|a| a.name.as_str())
+        .unwrap_or(&report.request.username);
+    e.title = truncate(&format!("Reddit: u/{}", escape(name)), TITLE_MAX);
+    let mut d = String::new();
+    if let Some(err) = &r.error {
+        let _ = writeln!(d, "**Reddit could not be scanned:** {}", escape(err));
+    }
+    match &r.account {
+        Some(a) if a.status == AccountStatus::Found => {
+            let created = a
+                .created_utc
+                .map(|c| {
+                    let years = (report.started_at - c).num_days() as f64 / 365.25;
+                    format!("created {} ({years:.1} years ago)", c.format("%Y-%m-%d"))
+                })
+                .unwrap_or_else(|| "creation date unknown".into());
+            let karma = match (a.total_karma, a.link_karma, a.comment_karma) {
+                (Some(t), Some(l), Some(c)) => format!("karma {t} (posts {l}, comments {c})"),
+                (Some(t), _, _) => format!("karma {t}"),
+                _ => "karma unknown".into(),
+            };
+            let verified = match a.has_verified_email {
+                Some(true) => " · verified email",
+                _ => "",
+            };
+            let _ = writeln!(d, "Account {created} · {karma}{verified}");
+        }
+        Some(a) => {
+            let _ = writeln!(d, "Account: **{}**", a.status.as_str());
+        }
+        None => {}
+    }
+    if let Some(m) = &r.message {
+        let _ = writeln!(d, "{}", escape(m));
+    }
+    if let Some(summary) = &r.summary {
+        let subs: Vec<String> = summary
+            .top_subreddits
+            .iter()
+            .map(|s| format!("r/{} ({})", escape(&s.subreddit), s.items))
+            .collect();
+        let mut activity = format!("{} comments, {} posts", summary.comments, summary.posts);
+        if !subs.is_empty() {
+            let _ = write!(activity, " · most active in {}", subs.join(", "));
+        }
+        e.fields
+            .push(("Activity".into(), truncate(&activity, FIELD_VALUE_MAX)));
+        if let Some(scoring) = &r.scoring {
+            let label = format!(
+                "Toxicity ({}, {}{})",
+                escape(&scoring.backend),
+                escape(&scoring.model),
+                if scoring.heuristic { ", heuristic" } else { "" }
+            );
+            let stats = match (summary.mean_toxicity, summary.max_toxicity) {
+                (Some(mean), Some(max)) => format!(
+                    "mean {mean:.2} · max {max:.2} · {} at or above {:.2} · {} of {} scored",
+                    summary.at_or_above_threshold,
+                    summary.threshold,
+                    summary.scored,
+                    summary.scored + summary.unscored
+                ),
+                _ => format!(
+                    "nothing scored ({} items){}",
+                    summary.unscored,
+                    scoring
+                        .error
+                        .as_ref()
+                        .map(|e| format!(": {}", escape(e)))
+                        .unwrap_or_default()
+                ),
+            };
+            e.fields
+                .push((truncate(&label, 256), truncate(&stats, FIELD_VALUE_MAX)));
+            if summary.max_toxicity.unwrap_or(0.0) >= summary.threshold {
+                e.colour = RED;
+            }
+        }
+        let toxic: Vec<String> = summary
+            .most_toxic
+            .iter()
+            .map(|t| {
+                let excerpt: String = t.excerpt.chars().take(90).collect();
+                format!(
+                    "{:.2} · {} in r/{}: {}",
+                    t.toxicity,
+                    link(t.kind.as_str(), Some(&t.permalink)),
+                    escape(&t.subreddit),
+                    escape(&excerpt)
+                )
+            })
+            .collect();
+        if !toxic.is_empty() {
+            let mut value = String::new();
+            for line in toxic {
+                if value.chars().count() + line.chars().count() + 1 > FIELD_VALUE_MAX {
+                    break;
+                }
+                value.push_str(&line);
+                value.push('\n');
+            }
+            e.fields.push(("Most toxic".into(), value));
+        }
+    }
+    e.description = truncate(&d, DESCRIPTION_MAX);
+    e
 }
 
 fn member_facts(m: &DiscordMember) -> String {
@@ -233,14 +351,14 @@ fn link(site: &str, url: Option<&str>) -> String {
 /// Puts links in fields of at most 1024 characters, as many as the limits allow (25 fields,
 /// 6000 characters in all); what does not fit is counted in a "+N more in the attached files"
 /// field.
-fn add_grouped_links(e: &mut Embed, label: &str, links: Vec<String>) {
+fn add_grouped_links(e: &mut Embed, label: &str, links: Vec<String>, reserved: usize) {
     if links.is_empty() {
         return;
     }
     // Showing fewer links never makes the embed longer, so the most that fit is a binary search.
     let fits = |shown: usize| {
         let candidate = with_links(e, label, &links, shown);
-        candidate.text_len() <= EMBEDS_TOTAL_MAX && candidate.fields.len() <= FIELDS_MAX
+        candidate.text_len() + reserved <= EMBEDS_TOTAL_MAX && candidate.fields.len() <= FIELDS_MAX
     };
     let (mut lo, mut hi) = (0, links.len());
     while lo < hi {

@@ -88,9 +88,36 @@ pub async fn run() -> u8 {
             "excluded"
         }
     );
-    println!(
-        "reddit: not configured (needs REDDIT_CLIENT_ID, REDDIT_CLIENT_SECRET, REDDIT_USER_AGENT)"
-    );
+    match &config.reddit {
+        Some(r) => println!(
+            "reddit: configured (client id {}, user agent {:?}; API {}, auth {}; up to {} comments and {} posts; {} requests/min)",
+            r.client_id,
+            r.user_agent,
+            r.api_base,
+            r.auth_base,
+            r.max_comments,
+            r.max_posts,
+            r.rate_per_min
+        ),
+        None => println!(
+            "reddit: not configured (needs REDDIT_CLIENT_ID, REDDIT_CLIENT_SECRET, REDDIT_USER_AGENT)"
+        ),
+    }
+    let scorer = scanner.scorer_info();
+    match &config.perspective {
+        Some(p) if scorer.configured => println!(
+            "toxicity: {} ({}{}; {}, {} requests/s; threshold {})",
+            scorer.name,
+            scorer.model,
+            if scorer.heuristic { ", heuristic" } else { "" },
+            p.api_base,
+            p.qps,
+            config.toxicity_threshold
+        ),
+        _ => println!(
+            "toxicity: not configured (set PERSPECTIVE_API_KEY; until then Reddit items are left unscored)"
+        ),
+    }
     if problems > 0 {
         exit::CONFIGURATION
     } else {

@@ -29,10 +29,12 @@ pub mod exit {
 
 const EXIT_CODES_HELP: &str = "Exit codes:
   0  done (a scan stopped at its deadline is done: its report says partial)
-  1  the scan failed (e.g. Sherlock could not run), or its report could not be written;
-     for `bot`: the Discord connection failed
+  1  the scan failed (e.g. Sherlock could not run, Reddit kept answering 500: the report
+     still holds the other half), or its report could not be written; for `bot`: the
+     Discord connection failed
   2  bad usage or input (e.g. an invalid username)
-  3  configuration problem (an invalid variable, an unusable scans directory, a bad SHERLOCK_BIN)";
+  3  configuration problem (an invalid variable, an unusable scans directory, a bad SHERLOCK_BIN,
+     --mode reddit without Reddit credentials)";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -167,7 +169,7 @@ async fn scan(args: ScanArgs) -> u8 {
             return exit::CONFIGURATION;
         }
     };
-    if mode == ScanMode::Reddit {
+    if mode == ScanMode::Reddit && config.reddit.is_none() {
         eprintln!(
             "error: {}",
             crate::report::RedditSection::not_configured()
@@ -194,7 +196,7 @@ async fn scan(args: ScanArgs) -> u8 {
     let on_ctrl_c = cancel.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\ninterrupted: stopping Sherlock and writing what was found so far");
+            eprintln!("\ninterrupted: stopping the scan and writing what was found so far");
             on_ctrl_c.cancel();
         }
     });
@@ -221,7 +223,7 @@ async fn scan(args: ScanArgs) -> u8 {
     if !args.json {
         print!("{}", summary::render(&report, Some(&saved)));
     }
-    if report.sherlock.status == HalfStatus::Failed {
+    if report.sherlock.status == HalfStatus::Failed || report.reddit.status == HalfStatus::Failed {
         return exit::SCAN_FAILED;
     }
     exit::DONE

@@ -3,9 +3,10 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use tokio::sync::mpsc::UnboundedReceiver;
 
+use crate::report::reddit::AccountStatus;
 use crate::scanner::ScanEvent;
 use crate::scanner::sherlock::SiteStatus;
 
@@ -28,6 +29,9 @@ impl Style {
 
 /// Renders events until the scan drops its sender.
 pub async fn render(mut rx: UnboundedReceiver<ScanEvent>, style: Style) {
+    // Both halves may show a bar at once: they share one MultiProgress.
+    let multi = MultiProgress::new();
+    let mut reddit = RedditProgress::default();
     let mut bar: Option<ProgressBar> = None;
     let mut found = 0usize;
     let mut last_line_at = 0usize;
@@ -43,6 +47,7 @@ pub async fn render(mut rx: UnboundedReceiver<ScanEvent>, style: Style) {
                             Some(n) => ProgressBar::new(n as u64).with_style(bar_style()),
                             None => ProgressBar::new_spinner().with_style(spinner_style()),
                         };
+                        let b = multi.add(b);
                         b.enable_steady_tick(Duration::from_millis(120));
                         b.set_message("0 found");
                         bar = Some(b);
@@ -92,8 +97,37 @@ pub async fn render(mut rx: UnboundedReceiver<ScanEvent>, style: Style) {
                     eprintln!("sherlock: {}", status.as_str());
                 }
             }
-            ScanEvent::RedditFinished { status } => {
+            ScanEvent::RedditAccount { status, name } => {
+                let line = match status {
+                    AccountStatus::Found => format!("reddit: account {name} found"),
+                    other => format!("reddit: {name}: {}", other.as_str()),
+                };
+                reddit.say(&multi, style, line);
+            }
+            ScanEvent::RedditFetched { comments, posts } => {
+                reddit.fetched = (comments, posts);
                 if style == Style::Lines {
+                    eprintln!("reddit: fetched {comments} comments, {posts} posts");
+                }
+                reddit.refresh(&multi, style);
+            }
+            ScanEvent::RedditScored { done, total } => {
+                reddit.scored = (done, total);
+                if style == Style::Lines && done / 10 > reddit.last_line / 10 {
+                    reddit.last_line = done;
+                    eprintln!("reddit: {done}/{total} items scored");
+                }
+                reddit.refresh(&multi, style);
+            }
+            ScanEvent::RedditFinished { status } => {
+                if let Some(b) = reddit.bar.take() {
+                    b.finish_and_clear();
+                }
+                if style == Style::Lines {
+                    let (done, total) = reddit.scored;
+                    if total > 0 && done != reddit.last_line {
+                        eprintln!("reddit: {done}/{total} items scored");
+                    }
                     eprintln!("reddit: {}", status.as_str());
                 }
             }
@@ -102,6 +136,50 @@ pub async fn render(mut rx: UnboundedReceiver<ScanEvent>, style: Style) {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    if let Some(b) = reddit.bar {
+        b.finish_and_clear();
+    }
+}
+
+#[derive(Default)]
+struct RedditProgress {
+    bar: Option<ProgressBar>,
+    fetched: (usize, usize),
+    scored: (usize, usize),
+    last_line: usize,
+}
+
+impl RedditProgress {
+    fn say(&mut self, multi: &MultiProgress, style: Style, line: String) {
+        match style {
+            Style::Lines => eprintln!("{line}"),
+            Style::Bar => {
+                let _ = multi.println(format!("  {line}"));
+                self.refresh(multi, style);
+            }
+        }
+    }
+
+    fn refresh(&mut self, multi: &MultiProgress, style: Style) {
+        if style != Style::Bar {
+            return;
+        }
+        let bar = self.bar.get_or_insert_with(|| {
+            let b = multi.add(ProgressBar::new_spinner().with_style(reddit_style()));
+            b.enable_steady_tick(Duration::from_millis(120));
+            b
+        });
+        let (comments, posts) = self.fetched;
+        let (done, total) = self.scored;
+        bar.set_message(format!(
+            "{comments} comments, {posts} posts fetched · {done}/{total} scored"
+        ));
+    }
+}
+
+fn reddit_style() -> ProgressStyle {
+    ProgressStyle::with_template("{spinner} reddit {msg} · {elapsed}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
 }
 
 fn bar_style() -> ProgressStyle {

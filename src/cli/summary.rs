@@ -3,9 +3,11 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
+use crate::report::reddit::{AccountStatus, RedditSection};
 use crate::report::store::SavedReport;
 use crate::report::{HalfStatus, ScanReport};
 use crate::scanner::sherlock::SiteStatus;
+use crate::scanner::toxicity::NOT_CONFIGURED;
 
 pub fn render(report: &ScanReport, saved: Option<&SavedReport>) -> String {
     let mut out = String::new();
@@ -120,13 +122,9 @@ pub fn render(report: &ScanReport, saved: Option<&SavedReport>) -> String {
         let _ = writeln!(out, "  {}", parts.join(" · "));
     }
 
-    let r = &report.reddit;
-    if r.status != HalfStatus::Skipped {
+    if report.reddit.status != HalfStatus::Skipped {
         let _ = writeln!(out);
-        let _ = match &r.message {
-            Some(m) => writeln!(out, "Reddit: {}: {m}", r.status.as_str()),
-            None => writeln!(out, "Reddit: {}", r.status.as_str()),
-        };
+        reddit(&mut out, &report.reddit);
     }
 
     if let Some(saved) = saved {
@@ -136,4 +134,134 @@ pub fn render(report: &ScanReport, saved: Option<&SavedReport>) -> String {
         }
     }
     out
+}
+
+/// The Reddit part: the account, counts, toxicity and the items that stand out.
+fn reddit(out: &mut String, r: &RedditSection) {
+    let mut head = format!("Reddit: {}", r.status.as_str());
+    if let Some(a) = &r.account {
+        head = format!(
+            "Reddit · {}: {} · {}",
+            one_line(&a.name, 40),
+            a.status.as_str(),
+            r.status.as_str()
+        );
+    }
+    let _ = writeln!(out, "{head}");
+    if let Some(m) = &r.message {
+        let _ = writeln!(out, "  {m}");
+    }
+    if let Some(e) = &r.error {
+        let _ = writeln!(out, "  error: {e}");
+    }
+    if let Some(a) = r
+        .account
+        .as_ref()
+        .filter(|a| a.status == AccountStatus::Found)
+    {
+        let mut facts = Vec::new();
+        if let Some(created) = a.created_utc {
+            facts.push(format!("created {}", created.format("%Y-%m-%d")));
+        }
+        if let Some(total) = a
+            .total_karma
+            .or_else(|| Some(a.link_karma? + a.comment_karma?))
+        {
+            facts.push(format!(
+                "karma {total} (posts {}, comments {})",
+                a.link_karma.unwrap_or(0),
+                a.comment_karma.unwrap_or(0)
+            ));
+        }
+        if a.verified == Some(true) {
+            facts.push("verified".to_string());
+        }
+        match a.has_verified_email {
+            Some(true) => facts.push("verified email".to_string()),
+            Some(false) => facts.push("email not verified".to_string()),
+            None => {}
+        }
+        if !facts.is_empty() {
+            let _ = writeln!(out, "  {}", facts.join(" · "));
+        }
+    }
+    let Some(s) = &r.summary else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "  {} comments, {} posts · {} scored, {} unscored",
+        s.comments, s.posts, s.scored, s.unscored
+    );
+    if let Some(scoring) = &r.scoring {
+        if scoring.configured {
+            let heuristic = if scoring.heuristic { ", heuristic" } else { "" };
+            let _ = writeln!(
+                out,
+                "  scorer: {} ({}{heuristic})",
+                scoring.backend, scoring.model
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "  scorer: none ({NOT_CONFIGURED}: set PERSPECTIVE_API_KEY)"
+            );
+        }
+        if let Some(e) = &scoring.error {
+            let _ = writeln!(out, "  scoring stopped: {e}");
+        }
+    }
+    if let (Some(mean), Some(max)) = (s.mean_toxicity, s.max_toxicity) {
+        let _ = writeln!(
+            out,
+            "  toxicity: mean {mean:.2}, max {max:.2} · {} at or above {:.2}",
+            s.at_or_above_threshold, s.threshold
+        );
+    }
+    if !s.top_subreddits.is_empty() {
+        let subs: Vec<String> = s
+            .top_subreddits
+            .iter()
+            .map(|c| format!("r/{} {}", one_line(&c.subreddit, 30), c.items))
+            .collect();
+        let _ = writeln!(out, "  top subreddits: {}", subs.join(", "));
+    }
+    if !s.most_toxic.is_empty() {
+        let _ = writeln!(out, "  most toxic:");
+        for t in &s.most_toxic {
+            let _ = writeln!(
+                out,
+                "    {:.2}  {:7}  r/{}  {}",
+                t.toxicity,
+                t.kind.as_str(),
+                one_line(&t.subreddit, 30),
+                one_line(&t.permalink, 120)
+            );
+            let _ = writeln!(out, "          \"{}\"", one_line(&t.excerpt, 100));
+        }
+    }
+}
+
+/// Remote text made safe for a terminal: one line, no control characters (no escape
+/// sequences), at most `max` characters.
+fn one_line(text: &str, max: usize) -> String {
+    let mut s: String = text
+        .chars()
+        .map(|c| {
+            if c.is_control() || is_bidi_or_invisible(c) {
+                ' '
+            } else {
+                c
+            }
+        })
+        .take(max)
+        .collect();
+    if text.chars().nth(max).is_some() {
+        s.push('…');
+    }
+    s
+}
+
+fn is_bidi_or_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }

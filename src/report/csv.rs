@@ -38,6 +38,70 @@ pub fn sherlock_csv(report: &ScanReport) -> Result<Vec<u8>, csv::Error> {
     w.into_inner().map_err(|e| e.into_error().into())
 }
 
+/// Columns of `<name>_reddit.csv`, one row per comment or post: comments first, then posts, each
+/// newest first. `categories` holds the per-category scores as `name=0.123` pairs, sorted by
+/// name and separated by spaces, so the columns stay the same whatever the backend.
+pub const REDDIT_COLUMNS: &[&str] = &[
+    "username",
+    "kind",
+    "id",
+    "subreddit",
+    "created_utc",
+    "permalink",
+    "score",
+    "title",
+    "text",
+    "url",
+    "over_18",
+    "edited",
+    "toxicity",
+    "at_or_above_threshold",
+    "categories",
+    "truncated",
+    "unscored_reason",
+];
+
+pub fn reddit_csv(report: &ScanReport) -> Result<Vec<u8>, csv::Error> {
+    let reddit = &report.reddit;
+    let threshold = reddit.scoring.as_ref().map(|s| s.threshold);
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(REDDIT_COLUMNS)?;
+    for item in reddit.items() {
+        let t = &item.toxicity;
+        let categories: Vec<String> = t
+            .categories
+            .iter()
+            .map(|(name, v)| format!("{name}={v:.3}"))
+            .collect();
+        let flagged = match (t.toxicity, threshold) {
+            (Some(v), Some(th)) => (v >= th).to_string(),
+            _ => String::new(),
+        };
+        w.write_record([
+            safe_cell(&report.request.username),
+            item.kind.as_str().to_string(),
+            safe_cell(&item.id),
+            safe_cell(&item.subreddit),
+            item.created_utc
+                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default(),
+            safe_cell(&item.permalink),
+            item.score.to_string(),
+            safe_cell(item.title.as_deref().unwrap_or("")),
+            safe_cell(&item.text),
+            safe_cell(item.url.as_deref().unwrap_or("")),
+            item.over_18.to_string(),
+            item.edited.to_string(),
+            t.toxicity.map(|v| format!("{v:.3}")).unwrap_or_default(),
+            flagged,
+            categories.join(" "),
+            t.truncated.to_string(),
+            safe_cell(t.unscored_reason.as_deref().unwrap_or("")),
+        ])?;
+    }
+    w.into_inner().map_err(|e| e.into_error().into())
+}
+
 /// Spreadsheets run cells that start with `=`, `+`, `-`, `@` (and tab/CR) as formulas; a leading
 /// apostrophe keeps such text inert. Text from remote sites must never execute when opened.
 pub fn safe_cell(value: &str) -> String {

@@ -1,6 +1,7 @@
 //! The scan report: everything a scan knows, serialised as versioned JSON and as CSV.
 
 pub mod csv;
+pub mod reddit;
 pub mod store;
 
 use chrono::{DateTime, Utc};
@@ -9,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::scanner::ScanMode;
 use crate::scanner::sherlock::control::ControlResult;
 use crate::scanner::sherlock::{SiteResult, SiteStatus};
+pub use reddit::RedditSection;
 
 /// Bumped whenever a field changes meaning or disappears (adding a field does not bump it).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -160,31 +162,6 @@ impl SherlockSection {
         self.sites
             .iter()
             .filter(|s| s.status == SiteStatus::Claimed && s.unreliable)
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RedditSection {
-    pub status: HalfStatus,
-    pub message: Option<String>,
-}
-
-impl RedditSection {
-    pub fn skipped() -> Self {
-        RedditSection {
-            status: HalfStatus::Skipped,
-            message: None,
-        }
-    }
-
-    pub fn not_configured() -> Self {
-        RedditSection {
-            status: HalfStatus::NotConfigured,
-            message: Some(
-                "Reddit scanning is not configured (it needs REDDIT_CLIENT_ID, REDDIT_CLIENT_SECRET and REDDIT_USER_AGENT)"
-                    .to_string(),
-            ),
-        }
     }
 }
 

@@ -41,12 +41,14 @@ pub enum StoreError {
 pub struct SavedReport {
     pub json: PathBuf,
     pub sherlock_csv: Option<PathBuf>,
+    pub reddit_csv: Option<PathBuf>,
 }
 
 impl SavedReport {
     pub fn paths(&self) -> Vec<&Path> {
         std::iter::once(self.json.as_path())
             .chain(self.sherlock_csv.as_deref())
+            .chain(self.reddit_csv.as_deref())
             .collect()
     }
 }
@@ -111,13 +113,18 @@ impl ReportStore {
         }
     }
 
-    /// Writes the report's files: the Sherlock CSV (when Sherlock ran), then the JSON report.
+    /// Writes the report's files: the Sherlock CSV (when Sherlock ran), the Reddit CSV (when
+    /// Reddit was asked), then the JSON report.
     /// Names come only from the validated username and the scan's UTC start time.
     pub fn save(&self, report: &ScanReport) -> Result<SavedReport, StoreError> {
         let stamp = report.started_at.format("%Y%m%dT%H%M%S%.3fZ").to_string();
         let base = format!("{}_{stamp}", report.request.username);
         let with_sherlock = !report.sherlock.sites.is_empty()
             || report.sherlock.status != crate::report::HalfStatus::Skipped;
+        let with_reddit = !matches!(
+            report.reddit.status,
+            crate::report::HalfStatus::Skipped | crate::report::HalfStatus::NotConfigured
+        );
 
         for attempt in 1..=100u32 {
             let stem = if attempt == 1 {
@@ -127,7 +134,11 @@ impl ReportStore {
             };
             let json_name = format!("{stem}.json");
             let csv_name = format!("{stem}_sherlock.csv");
-            if self.dir.join(&json_name).exists() || self.dir.join(&csv_name).exists() {
+            let reddit_name = format!("{stem}_reddit.csv");
+            if self.dir.join(&json_name).exists()
+                || self.dir.join(&csv_name).exists()
+                || self.dir.join(&reddit_name).exists()
+            {
                 continue;
             }
             let mut saved = SavedReport::default();
@@ -148,6 +159,28 @@ impl ReportStore {
                     }
                 }
             }
+            if with_reddit {
+                let written = crate::report::csv::reddit_csv(report)
+                    .map_err(io::Error::other)
+                    .and_then(|bytes| {
+                        write_atomic(&self.dir, &reddit_name, |f| f.write_all(&bytes))
+                    });
+                match written {
+                    Ok(path) => saved.reddit_csv = Some(path),
+                    Err(e) => {
+                        if let Some(csv) = &saved.sherlock_csv {
+                            let _ = fs::remove_file(csv);
+                        }
+                        if e.kind() == io::ErrorKind::AlreadyExists {
+                            continue;
+                        }
+                        return Err(StoreError::Write {
+                            path: self.dir.join(&reddit_name),
+                            source: e,
+                        });
+                    }
+                }
+            }
             let json = report.to_json();
             match write_atomic(&self.dir, &json_name, |f| f.write_all(&json)) {
                 Ok(path) => {
@@ -155,8 +188,11 @@ impl ReportStore {
                     return Ok(saved);
                 }
                 Err(source) => {
-                    // The JSON is the report of record: without it, drop the CSV too.
-                    if let Some(csv) = &saved.sherlock_csv {
+                    // The JSON is the report of record: without it, drop the CSVs too.
+                    for csv in [&saved.sherlock_csv, &saved.reddit_csv]
+                        .into_iter()
+                        .flatten()
+                    {
                         let _ = fs::remove_file(csv);
                     }
                     if source.kind() == io::ErrorKind::AlreadyExists {

@@ -3,6 +3,7 @@
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::report::HalfStatus;
+use crate::report::reddit::AccountStatus;
 use crate::scanner::sherlock::SiteResult;
 
 #[derive(Debug, Clone)]
@@ -19,6 +20,21 @@ pub enum ScanEvent {
     },
     SherlockFinished {
         status: HalfStatus,
+    },
+    /// What Reddit said about the name (before any history is fetched).
+    RedditAccount {
+        status: AccountStatus,
+        name: String,
+    },
+    /// Another page of history arrived; running totals.
+    RedditFetched {
+        comments: usize,
+        posts: usize,
+    },
+    /// More items have a final score (or a reason for none); `total` is the items fetched so far.
+    RedditScored {
+        done: usize,
+        total: usize,
     },
     RedditFinished {
         status: HalfStatus,

@@ -2,11 +2,16 @@
 //! out, and a [`ScanReport`] at the end. Halves that fail are reported, not raised.
 
 pub mod events;
+pub mod limits;
+pub mod reddit;
+mod reddit_half;
 pub mod sherlock;
+pub mod toxicity;
 pub mod username;
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -21,8 +26,11 @@ use crate::report::{
     StatusCounts, ToolVersions,
 };
 pub use events::{EventSink, ScanEvent};
+use limits::Limits;
+use reddit::RedditClient;
 use sherlock::control::{self, ControlCache};
 use sherlock::{RunOutcome, SherlockError, SherlockInstall, SherlockRunner, StopReason};
+use toxicity::ToxicityScorer;
 pub use username::{Username, UsernameError};
 
 /// Which halves a scan runs.
@@ -92,17 +100,70 @@ pub struct Scanner {
     config: Config,
     sherlock: Option<SherlockRunner>,
     sherlock_version: OnceCell<Option<String>>,
+    /// One limiter per API for the whole process: create one `Scanner` and share it.
+    limits: Limits,
+    reddit: RedditSetup,
+    scorer: Arc<dyn ToxicityScorer>,
+}
+
+/// The Reddit client, if credentials are configured and the HTTP client could be built.
+enum RedditSetup {
+    NotConfigured,
+    Ready(Box<RedditClient>),
+    Broken(String),
 }
 
 impl Scanner {
     /// `install` is `None` when Sherlock is not available: Sherlock scans then fail politely.
     pub fn new(config: Config, install: Option<SherlockInstall>) -> Self {
+        let limits = Limits::from_config(&config);
+        Self::with_limits(config, install, limits)
+    }
+
+    /// [`Scanner::new`] with limiters made elsewhere: to share one API quota between several
+    /// scanners of a process, or to test pacing on a shorter window than a minute.
+    pub fn with_limits(config: Config, install: Option<SherlockInstall>, limits: Limits) -> Self {
         let sherlock = install.map(|i| SherlockRunner::new(i, &config.sherlock));
+        // Built only when some API will be called: loading the system's roots costs a few ms.
+        let http = (config.reddit.is_some() || config.perspective.is_some())
+            .then(|| limits::http_client(config.http_timeout));
+        let reddit = match (&config.reddit, &http) {
+            (None, _) | (Some(_), None) => RedditSetup::NotConfigured,
+            (Some(_), Some(Err(e))) => {
+                RedditSetup::Broken(format!("the HTTP client could not be set up: {e}"))
+            }
+            (Some(r), Some(Ok(http))) => {
+                match RedditClient::new(r.clone(), http.clone(), limits.reddit.clone()) {
+                    Ok(client) => RedditSetup::Ready(Box::new(client)),
+                    Err(e) => RedditSetup::Broken(e.to_string()),
+                }
+            }
+        };
+        let http = http.and_then(Result::ok);
+        let scorer = toxicity::from_config(&config, http.as_ref(), &limits);
         Scanner {
             config,
             sherlock,
             sherlock_version: OnceCell::new(),
+            limits,
+            reddit,
+            scorer,
         }
+    }
+
+    /// The process-wide API limiters (for their wait counters).
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Whether the Reddit half can run (credentials set).
+    pub fn reddit_configured(&self) -> bool {
+        !matches!(self.reddit, RedditSetup::NotConfigured)
+    }
+
+    /// The toxicity backend's name, model and heuristic flag.
+    pub fn scorer_info(&self) -> toxicity::ScorerInfo {
+        self.scorer.info()
     }
 
     pub fn config(&self) -> &Config {
@@ -166,13 +227,15 @@ impl Scanner {
         };
         let reddit_half = async {
             if !request.mode.runs_reddit() {
-                return RedditSection::skipped();
+                return (RedditSection::skipped(), None);
             }
-            let section = RedditSection::not_configured();
+            let (section, stopped) = self
+                .run_reddit(&request.username, deadline, &cancel, &events)
+                .await;
             events.emit(ScanEvent::RedditFinished {
                 status: section.status,
             });
-            section
+            (section, stopped)
         };
         let version = async {
             if request.mode.runs_sherlock() {
@@ -181,10 +244,16 @@ impl Scanner {
                 None
             }
         };
-        let ((sherlock, stopped), reddit, sherlock_version) =
+        let ((sherlock, stopped), (reddit, reddit_stopped), sherlock_version) =
             tokio::join!(sherlock_half, reddit_half, version);
 
-        let partial_reason = stopped.map(|why| partial_reason(why, &sherlock, request.timeout));
+        let partial_reason = stopped
+            .map(|why| partial_reason(why, &sherlock, request.timeout))
+            .or_else(|| reddit_stopped.map(|why| stop_reason_text(why, request.timeout)))
+            .map(|reason| match reddit_stopped {
+                Some(_) => format!("{reason}; {}", reddit_half::partial_note(&reddit)),
+                None => reason,
+            });
         let report = ScanReport {
             schema_version: SCHEMA_VERSION,
             scan_id,
@@ -283,6 +352,39 @@ impl Scanner {
             control_error,
         };
         (section, stopped)
+    }
+}
+
+impl Scanner {
+    async fn run_reddit(
+        &self,
+        username: &Username,
+        deadline: Instant,
+        cancel: &CancellationToken,
+        events: &EventSink,
+    ) -> (RedditSection, Option<StopReason>) {
+        let client = match &self.reddit {
+            RedditSetup::NotConfigured => return (RedditSection::not_configured(), None),
+            RedditSetup::Broken(e) => return (RedditSection::failed(e.clone()), None),
+            RedditSetup::Ready(client) => client,
+        };
+        let half = reddit_half::RedditHalf {
+            client,
+            scorer: &self.scorer,
+            threshold: self.config.toxicity_threshold,
+            events,
+        };
+        half.run(username, deadline, cancel).await
+    }
+}
+
+fn stop_reason_text(why: StopReason, timeout: Duration) -> String {
+    match why {
+        StopReason::Deadline => format!(
+            "the scan reached its {}s deadline (SCAN_TIMEOUT)",
+            timeout.as_secs()
+        ),
+        StopReason::Cancelled => "the scan was interrupted".to_string(),
     }
 }
 

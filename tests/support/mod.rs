@@ -4,6 +4,9 @@
 
 pub mod discord_spec;
 pub mod fake_discord;
+pub mod fake_perspective;
+pub mod fake_reddit;
+pub mod fake_server;
 pub mod fake_sites;
 
 use std::path::{Path, PathBuf};

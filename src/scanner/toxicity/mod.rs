@@ -1,0 +1,203 @@
+//! Toxicity scoring behind one trait, one file per backend.
+//!
+//! A backend takes a batch of texts and returns one [`TextScore`] per text, in order: a headline
+//! `toxicity` in 0..1 plus per-category scores, or "unscored" with the reason. A failure of the
+//! backend as a whole (bad key, service down after retries) is a [`ScorerError`]; the scan then
+//! leaves the remaining items unscored and says why. Texts that are empty, `[deleted]` or
+//! `[removed]` never reach a backend ([`not_sent_reason`]).
+//!
+//! Adding a backend (OpenAI moderation, a local model) means one more file implementing
+//! [`ToxicityScorer`] and one more arm in [`from_config`].
+
+pub mod perspective;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::scanner::limits::{ApiError, Limits};
+
+/// The reason given for every item when no backend is configured.
+pub const NOT_CONFIGURED: &str = "no toxicity backend configured";
+
+/// Who scored: shown in every report next to the scores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScorerInfo {
+    /// Backend name, e.g. `perspective`.
+    pub name: String,
+    /// What the backend says about its model (version, attributes).
+    pub model: String,
+    /// True for heuristics (word lists, small local models).
+    pub heuristic: bool,
+    /// False for the stand-in used when no backend is configured.
+    pub configured: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scores {
+    /// 0..1, the backend's main toxicity score.
+    pub toxicity: f64,
+    /// 0..1 per category, lowercase names (`toxicity`, `insult`, `threat`, ...).
+    pub categories: BTreeMap<String, f64>,
+    /// Only the beginning of the text was scored (it was over the backend's size limit).
+    pub truncated: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TextScore {
+    Scored(Scores),
+    Unscored { reason: String },
+}
+
+impl TextScore {
+    pub fn unscored(reason: impl Into<String>) -> Self {
+        TextScore::Unscored {
+            reason: reason.into(),
+        }
+    }
+}
+
+/// The backend cannot score anything more.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScorerError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("{backend} refused the API key ({status}): {message}")]
+    Rejected {
+        backend: &'static str,
+        status: reqwest::StatusCode,
+        message: String,
+    },
+    #[error("{backend} answered {status}: {message}")]
+    Unexpected {
+        backend: &'static str,
+        status: reqwest::StatusCode,
+        message: String,
+    },
+    #[error("{backend} is not usable: {message}")]
+    Setup {
+        backend: &'static str,
+        message: String,
+    },
+}
+
+pub type ScoreFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Vec<TextScore>, ScorerError>> + Send + 'a>>;
+
+pub trait ToxicityScorer: Send + Sync {
+    fn info(&self) -> ScorerInfo;
+
+    /// How many texts suit one call (Perspective takes one text per request; batch APIs more).
+    fn batch_size(&self) -> usize {
+        1
+    }
+
+    /// How many calls a scan may have in flight; the backend's limiter still paces requests.
+    fn concurrency(&self) -> usize {
+        1
+    }
+
+    /// One result per text, in the same order. Texts arrive already filtered by
+    /// [`not_sent_reason`]; size limits are the backend's to enforce (and mark as truncated).
+    fn score<'a>(&'a self, texts: &'a [String]) -> ScoreFuture<'a>;
+}
+
+/// The stand-in when no backend is configured: every text unscored, nothing sent anywhere.
+#[derive(Debug, Clone, Default)]
+pub struct NotConfigured;
+
+impl ToxicityScorer for NotConfigured {
+    fn info(&self) -> ScorerInfo {
+        ScorerInfo {
+            name: "none".to_string(),
+            model: String::new(),
+            heuristic: false,
+            configured: false,
+        }
+    }
+
+    fn batch_size(&self) -> usize {
+        usize::MAX
+    }
+
+    fn score<'a>(&'a self, texts: &'a [String]) -> ScoreFuture<'a> {
+        Box::pin(async move {
+            Ok(texts
+                .iter()
+                .map(|_| TextScore::unscored(NOT_CONFIGURED))
+                .collect())
+        })
+    }
+}
+
+/// The configured backend: Perspective when its key is set, else none.
+pub fn from_config(
+    config: &Config,
+    http: Option<&reqwest::Client>,
+    limits: &Limits,
+) -> Arc<dyn ToxicityScorer> {
+    match (&config.perspective, http) {
+        (Some(p), Some(http)) => Arc::new(perspective::PerspectiveScorer::new(
+            p,
+            http.clone(),
+            limits.perspective.clone(),
+        )),
+        _ => Arc::new(NotConfigured),
+    }
+}
+
+/// Why a text is not worth sending: it has no words of its author's left.
+pub fn not_sent_reason(text: &str) -> Option<&'static str> {
+    match text.trim() {
+        "" => Some("empty"),
+        "[deleted]" => Some("deleted"),
+        "[removed]" => Some("removed"),
+        _ => None,
+    }
+}
+
+/// The longest prefix of `text` of at most `max_bytes` bytes that ends on a character boundary,
+/// and whether anything was cut.
+pub fn truncate_utf8(text: &str, max_bytes: usize) -> (&str, bool) {
+    if text.len() <= max_bytes {
+        return (text, false);
+    }
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    (&text[..end], true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_not_sent() {
+        assert_eq!(not_sent_reason(""), Some("empty"));
+        assert_eq!(not_sent_reason("  \n"), Some("empty"));
+        assert_eq!(not_sent_reason("[deleted]"), Some("deleted"));
+        assert_eq!(not_sent_reason("[removed]"), Some("removed"));
+        assert_eq!(not_sent_reason("[deleted] but not really"), None);
+    }
+
+    #[test]
+    fn truncation_keeps_whole_characters() {
+        assert_eq!(truncate_utf8("abc", 3), ("abc", false));
+        assert_eq!(truncate_utf8("abcd", 3), ("abc", true));
+        // "é" is two bytes: a cut in its middle moves back before it.
+        assert_eq!(truncate_utf8("aéb", 2), ("a", true));
+        assert_eq!(truncate_utf8("🦀🦀", 5), ("🦀", true));
+    }
+
+    #[tokio::test]
+    async fn not_configured_leaves_every_text_unscored() {
+        let texts = vec!["a".to_string(), "b".to_string()];
+        let scores = NotConfigured.score(&texts).await.expect("never fails");
+        assert_eq!(scores, vec![TextScore::unscored(NOT_CONFIGURED); 2]);
+        assert!(!NotConfigured.info().configured);
+    }
+}
