@@ -28,6 +28,11 @@ pub const VARIABLES: &[&str] = &[
     "MAX_CONCURRENT_SCANS",
     "SHUTDOWN_GRACE",
     "DISCORD_API_BASE",
+    "SHARD_COUNT",
+    "HEALTH_PORT",
+    "LOG_FORMAT",
+    "SCAN_RETENTION_DAYS",
+    "MIN_FREE_SPACE_MB",
     "REDDIT_CLIENT_ID",
     "REDDIT_CLIENT_SECRET",
     "REDDIT_USER_AGENT",
@@ -110,6 +115,34 @@ pub struct SherlockConfig {
     pub control_ttl: Duration,
 }
 
+/// How many gateway shards the bot runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardCount {
+    Fixed(u32),
+    /// Discord's recommended count (`GET /gateway/bot`).
+    Auto,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    /// One JSON object per line, span fields (scan id, guild, requester, target) included.
+    Json,
+}
+
+/// Operations: health endpoint, logs, retention, disk floor, sharding.
+#[derive(Debug, Clone)]
+pub struct OpsConfig {
+    /// Serve `/healthz` and `/metrics` on 0.0.0.0:PORT; unset, no endpoint.
+    pub health_port: Option<u16>,
+    pub log_format: LogFormat,
+    /// Report files older than this are removed at start and daily; zero keeps them forever.
+    pub retention_days: u32,
+    /// A scan refuses to start when the scans directory has less free space than this.
+    pub min_free_bytes: u64,
+    pub shards: ShardCount,
+}
+
 /// The Discord bot's settings (`account-scanner bot`).
 #[derive(Debug, Clone)]
 pub struct DiscordConfig {
@@ -132,6 +165,7 @@ pub struct Config {
     pub scan_timeout: Duration,
     pub sherlock: SherlockConfig,
     pub discord: DiscordConfig,
+    pub ops: OpsConfig,
     /// `None` when no Reddit credentials are set: the Reddit half reports "not configured".
     pub reddit: Option<RedditConfig>,
     /// `None` when `PERSPECTIVE_API_KEY` is unset: items are left unscored.
@@ -243,6 +277,28 @@ impl Config {
         let control_check = env.boolean("SHERLOCK_CONTROL_CHECK", true);
         let control_ttl = env.seconds("SHERLOCK_CONTROL_TTL", 86_400, 0, 30 * 86_400);
 
+        let ops = OpsConfig {
+            health_port: env
+                .string("HEALTH_PORT")
+                .map(|_| env.count("HEALTH_PORT", 8080, 1, 65_535) as u16),
+            log_format: match env.string("LOG_FORMAT").as_deref() {
+                None | Some("text") => LogFormat::Text,
+                Some("json") => LogFormat::Json,
+                Some(other) => {
+                    env.invalid(
+                        "LOG_FORMAT",
+                        format!("`{}` is not a log format: use text or json", shorten(other)),
+                    );
+                    LogFormat::Text
+                }
+            },
+            retention_days: env.count("SCAN_RETENTION_DAYS", 30, 0, 36_500) as u32,
+            min_free_bytes: env.count("MIN_FREE_SPACE_MB", 200, 0, 1_000_000) as u64 * 1024 * 1024,
+            shards: match env.string("SHARD_COUNT").as_deref() {
+                Some("auto") => ShardCount::Auto,
+                _ => ShardCount::Fixed(env.count("SHARD_COUNT", 1, 1, 1024) as u32),
+            },
+        };
         let discord = DiscordConfig {
             token: env.string("DISCORD_BOT_TOKEN").map(Secret::new),
             prefix: env.prefix("COMMAND_PREFIX", "!"),
@@ -282,6 +338,7 @@ impl Config {
                 control_ttl,
             },
             discord,
+            ops,
             reddit,
             perspective,
             toxicity_threshold,

@@ -5,6 +5,8 @@
 pub mod bot;
 pub mod cli;
 pub mod config;
+pub mod health;
 pub mod report;
 pub mod scanner;
 pub mod sysinfo;
+pub mod telemetry;

@@ -96,6 +96,12 @@ pub async fn scan(
     let state = ctx.data().clone();
     let mode = parse_mode(mode.as_deref())?;
     let (username, member) = resolve_target(ctx, parse_target(&target)?).await?;
+    if let Err(e) = state.store.check_free_space(state.config.ops.min_free_bytes) {
+        tracing::error!(error = %e, "scan refused: low disk space");
+        return Err(BotError::user(
+            "Sorry, the bot's disk is almost full, so no scan can start now. An admin can see the details in the log.",
+        ));
+    }
     check_cooldown(ctx, &state)?;
     if let poise::Context::Application(_) = ctx {
         ctx.defer().await?;
@@ -131,10 +137,18 @@ pub async fn scan(
     ));
     request.discord_member = member;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let scan = state.scanner.scan(
-        request,
-        EventSink::channel(tx),
-        state.interrupt.child_token(),
+    let scan = tracing::Instrument::instrument(
+        state.scanner.scan(
+            request,
+            EventSink::channel(tx),
+            state.interrupt.child_token(),
+        ),
+        tracing::info_span!(
+            "discord_scan",
+            guild = ctx.guild_id().map(|g| g.get()),
+            channel = ctx.channel_id().get(),
+            requester = ctx.author().id.get()
+        ),
     );
     let progress = show_progress(ctx, &ack, &username, mode, rx);
     let (report, ()) = tokio::join!(scan, progress);

@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use poise::serenity_prelude as serenity;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::{Config, ShardCount};
 use crate::report::store::ReportStore;
 use crate::scanner::Scanner;
 use crate::scanner::sherlock::SherlockInstall;
@@ -93,6 +93,8 @@ pub async fn run(config: Config, install: Option<SherlockInstall>) -> anyhow::Re
         http: OnceLock::new(),
         config,
     });
+    let metrics = crate::telemetry::install();
+    apply_retention(&state);
     // Learn Sherlock's version now, so `health` never waits for it.
     let warm = state.clone();
     tokio::spawn(async move { warm.scanner.sherlock_version().await });
@@ -137,12 +139,52 @@ pub async fn run(config: Config, install: Option<SherlockInstall>) -> anyhow::Re
         state.clone(),
         client.shard_manager.clone(),
     ));
-    client
-        .start()
-        .await
-        .context("the Discord connection failed")?;
+    if state.config.ops.retention_days > 0 {
+        let daily = state.clone();
+        tokio::spawn(async move {
+            let mut every_day = tokio::time::interval(Duration::from_secs(86_400));
+            every_day.tick().await;
+            loop {
+                every_day.tick().await;
+                apply_retention(&daily);
+            }
+        });
+    }
+    if let Some(port) = state.config.ops.health_port {
+        let health = crate::health::HealthState {
+            shards: client.shard_manager.clone(),
+            store: state.store.clone(),
+            metrics,
+        };
+        tokio::spawn(async move {
+            if let Err(e) = crate::health::serve(port, health).await {
+                tracing::error!(error = %e, port, "the health endpoint could not start");
+            }
+        });
+    }
+    let started = match state.config.ops.shards {
+        ShardCount::Auto => client.start_autosharded().await,
+        ShardCount::Fixed(1) => client.start().await,
+        ShardCount::Fixed(n) => client.start_shards(n).await,
+    };
+    started.context("the Discord connection failed")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Removes report files older than `SCAN_RETENTION_DAYS` (0 keeps them), logging each one.
+fn apply_retention(state: &BotState) {
+    let days = state.config.ops.retention_days;
+    if days == 0 {
+        return;
+    }
+    let removed = state
+        .store
+        .remove_older_than(Duration::from_secs(u64::from(days) * 86_400));
+    for file in &removed {
+        tracing::info!(file = %file.display(), days, "retention removed an old report");
+    }
+    tracing::info!(removed = removed.len(), days, "retention pass done");
 }
 
 async fn watch_signals(state: Arc<BotState>) {

@@ -13,25 +13,38 @@ pub struct QueueClosed;
 pub struct ScanQueue {
     // tokio's semaphore hands permits to waiters in the order they asked: that is the FIFO.
     slots: Arc<Semaphore>,
+    counts: Arc<Counts>,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
     waiting: AtomicUsize,
-    running: Arc<AtomicUsize>,
+    running: AtomicUsize,
+}
+
+impl Counts {
+    fn publish(&self) {
+        crate::telemetry::queue(
+            self.waiting.load(Ordering::SeqCst),
+            self.running.load(Ordering::SeqCst),
+        );
+    }
 }
 
 impl ScanQueue {
     pub fn new(max_concurrent: usize) -> Self {
         ScanQueue {
             slots: Arc::new(Semaphore::new(max_concurrent.max(1))),
-            waiting: AtomicUsize::new(0),
-            running: Arc::new(AtomicUsize::new(0)),
+            counts: Arc::new(Counts::default()),
         }
     }
 
     pub fn running(&self) -> usize {
-        self.running.load(Ordering::SeqCst)
+        self.counts.running.load(Ordering::SeqCst)
     }
 
     pub fn waiting(&self) -> usize {
-        self.waiting.load(Ordering::SeqCst)
+        self.counts.waiting.load(Ordering::SeqCst)
     }
 
     pub fn is_closed(&self) -> bool {
@@ -53,7 +66,8 @@ impl ScanQueue {
             }),
             Err(tokio::sync::TryAcquireError::Closed) => Err(QueueClosed),
             Err(tokio::sync::TryAcquireError::NoPermits) => {
-                let ahead = self.waiting.fetch_add(1, Ordering::SeqCst);
+                let ahead = self.counts.waiting.fetch_add(1, Ordering::SeqCst);
+                self.counts.publish();
                 Ok(Ticket {
                     queue: self,
                     slot: None,
@@ -84,15 +98,16 @@ impl Ticket<'_> {
             Some(permit) => permit,
             None => {
                 let permit = self.queue.slots.clone().acquire_owned().await;
-                self.queue.waiting.fetch_sub(1, Ordering::SeqCst);
+                self.queue.counts.waiting.fetch_sub(1, Ordering::SeqCst);
                 self.position = None;
                 permit.map_err(|_| QueueClosed)?
             }
         };
-        self.queue.running.fetch_add(1, Ordering::SeqCst);
+        self.queue.counts.running.fetch_add(1, Ordering::SeqCst);
+        self.queue.counts.publish();
         Ok(Running {
             _permit: permit,
-            running: self.queue.running.clone(),
+            counts: self.queue.counts.clone(),
         })
     }
 }
@@ -101,7 +116,8 @@ impl Drop for Ticket<'_> {
     fn drop(&mut self) {
         // Still in line (never started): leave it.
         if self.slot.is_none() && self.position.is_some() {
-            self.queue.waiting.fetch_sub(1, Ordering::SeqCst);
+            self.queue.counts.waiting.fetch_sub(1, Ordering::SeqCst);
+            self.queue.counts.publish();
         }
     }
 }
@@ -110,12 +126,13 @@ impl Drop for Ticket<'_> {
 #[derive(Debug)]
 pub struct Running {
     _permit: OwnedSemaphorePermit,
-    running: Arc<AtomicUsize>,
+    counts: Arc<Counts>,
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.running.fetch_sub(1, Ordering::SeqCst);
+        self.counts.running.fetch_sub(1, Ordering::SeqCst);
+        self.counts.publish();
     }
 }
 

@@ -125,6 +125,8 @@ pub fn main() -> ExitCode {
 }
 
 /// Logs go to stderr; by default `info` for the bot (an operator reads them), `warn` for the CLI.
+/// `LOG_FORMAT=json` writes one JSON object per line with the fields of the enclosing spans
+/// (scan id, target, mode; guild and requester for the bot's scans).
 fn init_tracing(bot: bool) {
     let default = if bot { "info" } else { "warn" };
     let filter = std::env::var("RUST_LOG")
@@ -132,11 +134,21 @@ fn init_tracing(bot: bool) {
         .filter(|v| !v.trim().is_empty())
         .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok())
         .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.trim() == "json");
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .try_init()
+    } else {
+        builder
+            .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+            .try_init()
+    };
 }
 
 fn load_config() -> Result<Config, u8> {
@@ -169,6 +181,10 @@ async fn scan(args: ScanArgs) -> u8 {
             return exit::CONFIGURATION;
         }
     };
+    if let Err(e) = store.check_free_space(config.ops.min_free_bytes) {
+        eprintln!("error: {e}");
+        return exit::CONFIGURATION;
+    }
     if mode == ScanMode::Reddit && config.reddit.is_none() {
         eprintln!(
             "error: {}",

@@ -28,6 +28,13 @@ pub enum StoreError {
         #[source]
         source: io::Error,
     },
+    #[error(
+        "the scans directory {} has only {} free (the floor is {}): free some space or lower MIN_FREE_SPACE_MB",
+        .dir.display(),
+        crate::sysinfo::human_bytes(*.free),
+        crate::sysinfo::human_bytes(*.min)
+    )]
+    LowSpace { dir: PathBuf, free: u64, min: u64 },
     #[error("writing {} failed: {source}", .path.display())]
     Write {
         path: PathBuf,
@@ -86,6 +93,51 @@ impl ReportStore {
                 dir: self.dir.clone(),
                 source,
             })
+    }
+
+    /// Refuses (before a scan starts, not halfway) when free space is under `min_bytes`.
+    pub fn check_free_space(&self, min_bytes: u64) -> Result<(), StoreError> {
+        match crate::sysinfo::free_space(&self.dir) {
+            Some(free) if free < min_bytes => Err(StoreError::LowSpace {
+                dir: self.dir.clone(),
+                free,
+                min: min_bytes,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes report files (the names `save` writes) last modified more than `max_age` ago,
+    /// and returns them. Hidden entries (the control cache, temp files) are left alone.
+    pub fn remove_older_than(&self, max_age: std::time::Duration) -> Vec<PathBuf> {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let now = std::time::SystemTime::now();
+        let mut removed = Vec::new();
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let is_report = !name.starts_with('.')
+                && (name.ends_with(".json")
+                    || name.ends_with("_sherlock.csv")
+                    || name.ends_with("_reddit.csv"));
+            let old = entry
+                .metadata()
+                .ok()
+                .filter(std::fs::Metadata::is_file)
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| now.duration_since(t).ok())
+                .is_some_and(|age| age > max_age);
+            if is_report && old {
+                match fs::remove_file(entry.path()) {
+                    Ok(()) => removed.push(entry.path()),
+                    Err(e) => tracing::warn!(file = %entry.path().display(), error = %e, "retention could not remove a file"),
+                }
+            }
+        }
+        removed.sort();
+        removed
     }
 
     fn remove_stale_temp_files(&self) {
@@ -258,6 +310,68 @@ mod tests {
             .map(|e| e.expect("entry").file_name())
             .collect();
         assert_eq!(names, ["a.json"]);
+    }
+
+    #[test]
+    fn retention_removes_exactly_the_old_report_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let day = std::time::Duration::from_secs(86_400);
+        let now = std::time::SystemTime::now();
+        let files = [
+            ("old_20250101T000000.000Z.json", 40),
+            ("old_20250101T000000.000Z_sherlock.csv", 40),
+            ("old_20250101T000000.000Z_reddit.csv", 31),
+            ("new_20261101T000000.000Z.json", 29),
+            ("new_20261101T000000.000Z_sherlock.csv", 1),
+            ("notes.txt", 400),
+            (".hidden.json", 400),
+        ];
+        for (name, age_days) in files {
+            let path = dir.path().join(name);
+            fs::write(&path, "x").expect("write");
+            File::options()
+                .write(true)
+                .open(&path)
+                .and_then(|f| f.set_modified(now - day * age_days))
+                .expect("mtime");
+        }
+        let store = ReportStore::open(dir.path()).expect("open");
+        let removed: Vec<String> = store
+            .remove_older_than(day * 30)
+            .iter()
+            .map(|p| p.file_name().expect("name").to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            removed,
+            [
+                "old_20250101T000000.000Z.json",
+                "old_20250101T000000.000Z_reddit.csv",
+                "old_20250101T000000.000Z_sherlock.csv"
+            ]
+        );
+        let mut left: Vec<String> = fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                ".hidden.json",
+                "new_20261101T000000.000Z.json",
+                "new_20261101T000000.000Z_sherlock.csv",
+                "notes.txt"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_floor_above_the_free_space_refuses() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = ReportStore::open(dir.path()).expect("open");
+        assert!(store.check_free_space(0).is_ok());
+        let err = store.check_free_space(u64::MAX).expect_err("no disk is that big");
+        assert!(err.to_string().contains("lower MIN_FREE_SPACE_MB"), "{err}");
     }
 
     #[test]

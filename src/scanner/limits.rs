@@ -207,6 +207,7 @@ impl ApiLimiter {
             }
         }
         let waited = start.elapsed();
+        crate::telemetry::limiter_wait(self.api, waited);
         if waited >= Duration::from_millis(1) {
             self.waits.fetch_add(1, Ordering::Relaxed);
             self.waited_nanos.fetch_add(
@@ -243,6 +244,7 @@ impl ApiLimiter {
             let failure = match build().send().await {
                 Ok(response) => {
                     let status = response.status();
+                    crate::telemetry::outbound_request(self.api, status.as_u16().to_string());
                     let retry_after = retry_after(response.headers());
                     if let Some(reset) = ratelimit_exhausted(response.headers()) {
                         tracing::debug!(
@@ -269,6 +271,7 @@ impl ApiLimiter {
                     retry_after
                 }
                 Err(e) => {
+                    crate::telemetry::outbound_request(self.api, "error".into());
                     let reason = describe(&e);
                     if attempt >= max {
                         return Err(ApiError::Unreachable {

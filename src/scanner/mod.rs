@@ -199,18 +199,32 @@ impl Scanner {
             .clone()
     }
 
+    /// Runs one scan to its end (or deadline, or `cancel`) and returns its report. Its log
+    /// lines carry the scan id, target and mode.
     pub async fn scan(
         &self,
         request: ScanRequest,
         events: EventSink,
         cancel: CancellationToken,
     ) -> ScanReport {
+        use tracing::Instrument;
         let scan_id = new_scan_id();
+        let span = tracing::info_span!("scan", scan_id = %scan_id, target = %request.username, mode = %request.mode);
+        self.run_scan(scan_id, request, events, cancel)
+            .instrument(span)
+            .await
+    }
+
+    async fn run_scan(
+        &self,
+        scan_id: String,
+        request: ScanRequest,
+        events: EventSink,
+        cancel: CancellationToken,
+    ) -> ScanReport {
         let started_at = Utc::now();
         let clock = Instant::now();
         let deadline = clock + request.timeout;
-        let span = tracing::info_span!("scan", scan_id = %scan_id, target = %request.username, mode = %request.mode);
-        let _enter = span.enter();
         tracing::info!("scan started");
 
         let sherlock_half = async {
@@ -282,6 +296,20 @@ impl Scanner {
             unverified = report.sherlock.counts.unverified,
             duration_ms = report.duration_ms,
             "scan finished"
+        );
+        let outcome = if report.sherlock.status == HalfStatus::Failed
+            || report.reddit.status == HalfStatus::Failed
+        {
+            "failed"
+        } else if report.partial {
+            "partial"
+        } else {
+            "completed"
+        };
+        crate::telemetry::scan_finished(
+            request.mode.as_str(),
+            outcome,
+            Duration::from_millis(report.duration_ms),
         );
         report
     }

@@ -188,6 +188,11 @@ impl SherlockRunner {
             Ok(outcome) => outcome,
             Err(error) => RunOutcome::Failed(error),
         };
+        crate::telemetry::sherlock_run(match outcome {
+            RunOutcome::Completed => "completed",
+            RunOutcome::Stopped(_) => "stopped",
+            RunOutcome::Failed(_) => "failed",
+        });
         SherlockRun {
             sites,
             sites_total,
