@@ -29,6 +29,7 @@ pub const VARIABLES: &[&str] = &[
     "SHUTDOWN_GRACE",
     "DISCORD_API_BASE",
     "SHARD_COUNT",
+    "SHARD_RANGE",
     "HEALTH_PORT",
     "LOG_FORMAT",
     "SCAN_RETENTION_DAYS",
@@ -141,6 +142,8 @@ pub struct OpsConfig {
     /// A scan refuses to start when the scans directory has less free space than this.
     pub min_free_bytes: u64,
     pub shards: ShardCount,
+    /// The shards this process runs (inclusive), for spreading one bot over several machines.
+    pub shard_range: Option<(u32, u32)>,
 }
 
 /// The Discord bot's settings (`account-scanner bot`).
@@ -298,6 +301,11 @@ impl Config {
                 Some("auto") => ShardCount::Auto,
                 _ => ShardCount::Fixed(env.count("SHARD_COUNT", 1, 1, 1024) as u32),
             },
+            shard_range: None,
+        };
+        let ops = OpsConfig {
+            shard_range: env.shard_range(ops.shards),
+            ..ops
         };
         let discord = DiscordConfig {
             token: env.string("DISCORD_BOT_TOKEN").map(Secret::new),
@@ -489,6 +497,36 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
                     ),
                 );
                 default
+            }
+        }
+    }
+
+    /// `FIRST-LAST` (inclusive) within a fixed `SHARD_COUNT`.
+    fn shard_range(&mut self, shards: ShardCount) -> Option<(u32, u32)> {
+        let raw = self.string("SHARD_RANGE")?;
+        let parsed = raw.split_once('-').and_then(|(a, b)| {
+            Some((a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?))
+        });
+        match (parsed, shards) {
+            (Some((first, last)), ShardCount::Fixed(count)) if first <= last && last < count => {
+                Some((first, last))
+            }
+            (Some(_), ShardCount::Auto) => {
+                self.invalid(
+                    "SHARD_RANGE",
+                    "needs a fixed SHARD_COUNT, not `auto`".into(),
+                );
+                None
+            }
+            _ => {
+                self.invalid(
+                    "SHARD_RANGE",
+                    format!(
+                        "`{}` is not a range FIRST-LAST of shard ids below SHARD_COUNT, e.g. 0-3",
+                        shorten(&raw)
+                    ),
+                );
+                None
             }
         }
     }

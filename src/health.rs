@@ -61,7 +61,11 @@ async fn healthz(State(state): State<Arc<HealthState>>) -> Response {
         reasons.push(e.to_string());
     }
     let body = Healthz {
-        status: if reasons.is_empty() { "ok" } else { "unhealthy" },
+        status: if reasons.is_empty() {
+            "ok"
+        } else {
+            "unhealthy"
+        },
         gateway_connected,
         scans_dir_writable: writable.is_ok(),
         free_bytes: crate::sysinfo::free_space(state.store.dir()),
@@ -82,6 +86,10 @@ async fn metrics(State(state): State<Arc<HealthState>>) -> Response {
             handle.render(),
         )
             .into_response(),
-        None => (StatusCode::SERVICE_UNAVAILABLE, "metrics recorder not installed").into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics recorder not installed",
+        )
+            .into_response(),
     }
 }

@@ -96,7 +96,10 @@ pub async fn scan(
     let state = ctx.data().clone();
     let mode = parse_mode(mode.as_deref())?;
     let (username, member) = resolve_target(ctx, parse_target(&target)?).await?;
-    if let Err(e) = state.store.check_free_space(state.config.ops.min_free_bytes) {
+    if let Err(e) = state
+        .store
+        .check_free_space(state.config.ops.min_free_bytes)
+    {
         tracing::error!(error = %e, "scan refused: low disk space");
         return Err(BotError::user(
             "Sorry, the bot's disk is almost full, so no scan can start now. An admin can see the details in the log.",

@@ -162,10 +162,13 @@ pub async fn run(config: Config, install: Option<SherlockInstall>) -> anyhow::Re
             }
         });
     }
-    let started = match state.config.ops.shards {
-        ShardCount::Auto => client.start_autosharded().await,
-        ShardCount::Fixed(1) => client.start().await,
-        ShardCount::Fixed(n) => client.start_shards(n).await,
+    let started = match (state.config.ops.shards, state.config.ops.shard_range) {
+        (ShardCount::Fixed(n), Some((first, last))) => {
+            client.start_shard_range(first..last + 1, n).await
+        }
+        (ShardCount::Auto, _) => client.start_autosharded().await,
+        (ShardCount::Fixed(1), None) => client.start().await,
+        (ShardCount::Fixed(n), None) => client.start_shards(n).await,
     };
     started.context("the Discord connection failed")?;
     tracing::info!("stopped");

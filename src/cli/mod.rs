@@ -146,9 +146,14 @@ fn init_tracing(bot: bool) {
             .try_init()
     } else {
         builder
-            .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+            .with_ansi(std::io::stderr().is_terminal() && !no_color())
             .try_init()
     };
+}
+
+/// The NO_COLOR convention: set and not empty.
+pub(crate) fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 
 fn load_config() -> Result<Config, u8> {

@@ -19,7 +19,7 @@ pub enum Style {
 impl Style {
     /// A bar only on an interactive terminal without `NO_COLOR`.
     pub fn detect() -> Style {
-        if std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        if std::io::stderr().is_terminal() && !super::no_color() {
             Style::Bar
         } else {
             Style::Lines

@@ -132,7 +132,9 @@ impl ReportStore {
             if is_report && old {
                 match fs::remove_file(entry.path()) {
                     Ok(()) => removed.push(entry.path()),
-                    Err(e) => tracing::warn!(file = %entry.path().display(), error = %e, "retention could not remove a file"),
+                    Err(e) => {
+                        tracing::warn!(file = %entry.path().display(), error = %e, "retention could not remove a file")
+                    }
                 }
             }
         }
@@ -370,7 +372,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = ReportStore::open(dir.path()).expect("open");
         assert!(store.check_free_space(0).is_ok());
-        let err = store.check_free_space(u64::MAX).expect_err("no disk is that big");
+        let err = store
+            .check_free_space(u64::MAX)
+            .expect_err("no disk is that big");
         assert!(err.to_string().contains("lower MIN_FREE_SPACE_MB"), "{err}");
     }
 

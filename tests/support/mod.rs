@@ -2,6 +2,7 @@
 //! pinned Sherlock installed once under `target/` by the binary's own `setup` command.
 #![allow(dead_code)]
 
+pub mod bot;
 pub mod discord_spec;
 pub mod fake_discord;
 pub mod fake_perspective;

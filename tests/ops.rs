@@ -1,0 +1,305 @@
+//! Operations: `.env.example` matches what the binary reads; `/healthz` and `/metrics` on the
+//! running bot; JSON logs; retention at start; the disk-space floor; sharding.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::net::TcpListener;
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+use support::bot::{Bot, WAIT, content, is_result};
+use support::fake_discord::{FakeDiscordConfig, MODERATOR_ID};
+
+/// Every `NAME=` line of `.env.example`.
+fn documented() -> BTreeSet<String> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example"))
+        .expect(".env.example");
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#') && l.contains('='))
+        .map(|l| l.split('=').next().unwrap_or_default().trim().to_string())
+        .collect()
+}
+
+/// The configuration's variables, plus every literal name the source reads directly with
+/// `std::env::var`/`var_os` (outside the configuration loader).
+fn read_by_the_binary() -> BTreeSet<String> {
+    let mut names: BTreeSet<String> = account_scanner::config::VARIABLES
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+    let mut stack = vec![std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src"
+    ))];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("src").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("source file");
+            for marker in ["env::var(\"", "env::var_os(\""] {
+                for (i, _) in text.match_indices(marker) {
+                    let rest = &text[i + marker.len()..];
+                    if let Some(end) = rest.find('"') {
+                        names.insert(rest[..end].to_string());
+                    }
+                }
+            }
+        }
+    }
+    // The system's own: the executable search path is not configuration.
+    names.remove("PATH");
+    names
+}
+
+#[test]
+fn env_example_lists_exactly_the_variables_the_binary_reads() {
+    let documented = documented();
+    let read = read_by_the_binary();
+    let undocumented: Vec<_> = read.difference(&documented).collect();
+    let unread: Vec<_> = documented.difference(&read).collect();
+    assert!(
+        undocumented.is_empty(),
+        "read but not in .env.example: {undocumented:?}"
+    );
+    assert!(
+        unread.is_empty(),
+        "in .env.example but never read: {unread:?}"
+    );
+    // And the README's configuration table names each of them.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let missing: Vec<_> = documented
+        .iter()
+        .filter(|v| !readme.contains(&format!("`{v}`")))
+        .collect();
+    assert!(missing.is_empty(), "not in the README: {missing:?}");
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A tiny HTTP/1.1 GET (the endpoint is plain HTTP on 127.0.0.1).
+fn get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn wait_for_status(port: u16, path: &str, want: u16) -> String {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        if let Ok(stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            drop(stream);
+            let (status, body) = get(port, path);
+            if status == want {
+                return body;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{path} never answered {want}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn metric(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn healthz_and_metrics_follow_the_bot() {
+    let port = free_port();
+    let port_s = port.to_string();
+    let bot = Bot::start(&[
+        ("HEALTH_PORT", &port_s),
+        ("LOG_FORMAT", "json"),
+        ("SHERLOCK_SITE_TIMEOUT", "1"),
+    ]);
+    let body = wait_for_status(port, "/healthz", 200);
+    let health: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["gateway_connected"], true);
+    assert_eq!(health["scans_dir_writable"], true);
+
+    let (_, before) = get(port, "/metrics");
+    let mark = bot.mark();
+    bot.say(MODERATOR_ID, "!scan alice sherlock");
+    bot.posted(mark, is_result);
+    let (status, after) = get(port, "/metrics");
+    assert_eq!(status, 200);
+    let scans = r#"scans_total{mode="sherlock",outcome="completed"}"#;
+    assert_eq!(metric(&before, scans), 0.0);
+    assert_eq!(metric(&after, scans), 1.0, "{after}");
+    assert!(
+        metric(&after, r#"sherlock_runs_total{outcome="completed"}"#) >= 1.0,
+        "{after}"
+    );
+    assert!(after.contains("scan_duration_seconds_bucket"), "{after}");
+    assert!(after.contains("scan_queue_depth"), "{after}");
+
+    // JSON logs: one object per line; the scan's lines carry its id, target, guild, requester.
+    let log = bot.log();
+    let scan_line = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["fields"]["message"] == "scan finished")
+        .unwrap_or_else(|| panic!("no JSON 'scan finished' line:\n{log}"));
+    let spans = scan_line["spans"].as_array().expect("spans");
+    let field = |name: &str| spans.iter().find_map(|s| s.get(name).cloned());
+    assert_eq!(field("target"), Some(Value::from("alice")));
+    assert!(field("scan_id").is_some_and(|v| v.as_str().is_some_and(|s| s.len() == 8)));
+    assert_eq!(field("requester"), Some(Value::from(MODERATOR_ID)));
+    assert_eq!(
+        field("guild"),
+        Some(Value::from(support::fake_discord::GUILD_ID))
+    );
+
+    // A scans directory that cannot be written to: 503 with the reason.
+    std::fs::remove_dir_all(bot.scans()).expect("remove scans dir");
+    std::fs::write(bot.scans(), b"not a directory").expect("file in its place");
+    let (status, body) = get(port, "/healthz");
+    assert_eq!(status, 503, "{body}");
+    let health: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(health["scans_dir_writable"], false);
+    assert!(
+        health["reasons"][0]
+            .as_str()
+            .is_some_and(|r| r.contains("not writable")),
+        "{health}"
+    );
+    std::fs::remove_file(bot.scans()).expect("remove file");
+    std::fs::create_dir(bot.scans()).expect("recreate");
+    wait_for_status(port, "/healthz", 200);
+
+    // The gateway gone for good (Discord unreachable): 503 while the bot retries.
+    // Swapping in a fresh fake on another port drops (stops) the one the bot talks to.
+    let mut bot = bot;
+    drop(std::mem::replace(
+        &mut bot.discord,
+        support::fake_discord::FakeDiscord::start(),
+    ));
+    let body = wait_for_status(port, "/healthz", 503);
+    let health: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(health["gateway_connected"], false, "{health}");
+}
+
+#[test]
+fn retention_at_start_removes_only_old_reports() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scans = dir.path().join("scans");
+    std::fs::create_dir_all(&scans).expect("mkdir");
+    let day = Duration::from_secs(86_400);
+    for (name, age) in [
+        ("old_20250101T000000.000Z.json", 10),
+        ("old_20250101T000000.000Z_sherlock.csv", 10),
+        ("recent_20261120T000000.000Z.json", 2),
+    ] {
+        let path = scans.join(name);
+        std::fs::write(&path, b"{}").expect("write");
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(SystemTime::now() - day * age))
+            .expect("mtime");
+    }
+    let scans_s = scans.to_str().expect("utf-8").to_string();
+    let bot = Bot::start(&[("SCANS_DIR", &scans_s), ("SCAN_RETENTION_DAYS", "7")]);
+    assert_eq!(
+        support::files_in(&scans),
+        ["recent_20261120T000000.000Z.json"]
+    );
+    assert!(
+        bot.log().contains("retention removed an old report"),
+        "{}",
+        bot.log()
+    );
+}
+
+#[test]
+fn scans_refuse_politely_below_the_disk_floor() {
+    let bot = Bot::start(&[("MIN_FREE_SPACE_MB", "1000000")]);
+    let mark = bot.mark();
+    bot.say(MODERATOR_ID, "!scan alice sherlock");
+    let reply = bot.posted(mark, |r| content(r).contains("disk is almost full"));
+    assert!(content(&reply).starts_with("Sorry, the bot's disk is almost full"));
+    assert!(support::files_in(&bot.scans()).is_empty());
+
+    // The CLI refuses the same way, before running anything.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = support::scanner(dir.path())
+        .env("MIN_FREE_SPACE_MB", "1000000")
+        .env("SHERLOCK_BIN", "/bin/false")
+        .args(["scan", "alice"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("free some space or lower MIN_FREE_SPACE_MB")
+    );
+}
+
+#[test]
+fn two_shards_identify_separately() {
+    let bot = Bot::start_with(FakeDiscordConfig::default(), &[("SHARD_COUNT", "2")]);
+    assert!(
+        bot.discord
+            .wait_until(WAIT, || bot.discord.identify_count() >= 2),
+        "{}",
+        bot.log()
+    );
+    let shards: BTreeSet<_> = bot.discord.identifies().iter().map(|i| i.shard).collect();
+    assert_eq!(shards, BTreeSet::from([Some((0, 2)), Some((1, 2))]));
+}
+
+#[test]
+fn a_shard_range_runs_only_its_shards() {
+    let bot = Bot::start_with(
+        FakeDiscordConfig::default(),
+        &[("SHARD_COUNT", "2"), ("SHARD_RANGE", "1-1")],
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let shards: Vec<String> = bot
+        .discord
+        .identifies()
+        .iter()
+        .map(|i| format!("{:?}", i.shard))
+        .collect();
+    assert_eq!(shards.len(), 1, "{shards:?}");
+    assert!(
+        shards[0].contains('1') && shards[0].contains('2'),
+        "{shards:?}"
+    );
+}

@@ -1,0 +1,210 @@
+//! The real `account-scanner bot` binary against the fake Discord and the fake sites, with
+//! the real Sherlock: a harness shared by the bot tests.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::fake_discord::{
+    ADMIN_ID, FakeDiscord, FakeDiscordConfig, GENERAL_CHANNEL_ID, RecordedRequest,
+};
+use super::fake_sites::{FakeSites, FakeSitesConfig};
+
+pub const CH: u64 = GENERAL_CHANNEL_ID;
+pub const WAIT: Duration = Duration::from_secs(30);
+
+pub struct Bot {
+    pub discord: FakeDiscord,
+    pub sites: FakeSites,
+    pub dir: tempfile::TempDir,
+    child: Option<Child>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Bot {
+    pub fn start(env: &[(&str, &str)]) -> Bot {
+        Bot::start_with(FakeDiscordConfig::default(), env)
+    }
+
+    pub fn start_with(cfg: FakeDiscordConfig, env: &[(&str, &str)]) -> Bot {
+        super::sherlock();
+        let discord = FakeDiscord::start_with(cfg);
+        let sites = FakeSites::start(FakeSitesConfig::default());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let list = dir.path().join("sites.json");
+        sites.write_site_list(&list).expect("site list");
+        let mut cmd = super::scanner(dir.path());
+        cmd.env("DISCORD_BOT_TOKEN", super::fake_discord::BOT_TOKEN)
+            .env("DISCORD_API_BASE", discord.base_url())
+            .env("ADMIN_USER_IDS", ADMIN_ID.to_string())
+            .env("SCANS_DIR", dir.path().join("scans"))
+            .env("SHERLOCK_SITES", &list)
+            // HangSite answers never: every Sherlock run takes this long, so progress shows.
+            .env("SHERLOCK_SITE_TIMEOUT", "3")
+            .env("SHUTDOWN_GRACE", "20")
+            .env("RUST_LOG", "info")
+            .arg("bot")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start the bot");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = stderr.clone();
+        let pipe = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap_or_else(|e| e.into_inner());
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        let bot = Bot {
+            discord,
+            sites,
+            dir,
+            child: Some(child),
+            stderr,
+        };
+        assert!(
+            bot.discord.wait_ready(WAIT),
+            "the bot never became ready:\n{}",
+            bot.log()
+        );
+        assert!(
+            bot.discord
+                .wait_until(WAIT, || !bot.discord.registered_commands().is_empty()),
+            "slash commands were not registered:\n{}",
+            bot.log()
+        );
+        bot
+    }
+
+    pub fn log(&self) -> String {
+        self.stderr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn scans(&self) -> PathBuf {
+        self.dir.path().join("scans")
+    }
+
+    pub fn say(&self, author: u64, content: &str) -> u64 {
+        self.discord.send_message(CH, author, content)
+    }
+
+    /// The next message the bot posts in the channel after `after` requests, satisfying `pred`.
+    pub fn posted(&self, after: usize, pred: impl Fn(&RecordedRequest) -> bool) -> RecordedRequest {
+        self.discord
+            .wait_for(
+                |r| {
+                    r.index >= after
+                        && r.is("POST", "/channels/*/messages")
+                        && r.path.contains(&CH.to_string())
+                        && pred(r)
+                },
+                WAIT,
+            )
+            .unwrap_or_else(|| {
+                panic!(
+                    "no such message; bot sent: {:#?}\nlog:\n{}",
+                    self.discord
+                        .requests()
+                        .iter()
+                        .skip(after)
+                        .map(|r| (&r.method, &r.path, r.content()))
+                        .collect::<Vec<_>>(),
+                    self.log()
+                )
+            })
+    }
+
+    pub fn mark(&self) -> usize {
+        self.discord.requests().len()
+    }
+
+    pub fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        let child = self.child.as_mut().expect("running");
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the bot did not exit in time:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().expect("try_wait").is_none())
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    pub fn assert_clean(&self) {
+        let violations = self.discord.spec_violations();
+        assert!(violations.is_empty(), "spec violations: {violations:#?}");
+        let unexpected = self.discord.unexpected_requests();
+        assert!(
+            unexpected.is_empty(),
+            "unexpected requests: {unexpected:#?}"
+        );
+        assert!(!self.log().contains("DISCORD_BOT_TOKEN="), "token in log");
+        assert!(
+            !self.log().contains(super::fake_discord::BOT_TOKEN),
+            "the token appeared in the log"
+        );
+    }
+}
+
+impl Drop for Bot {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn content(r: &RecordedRequest) -> String {
+    r.content().unwrap_or_default().to_string()
+}
+
+pub fn is_result(r: &RecordedRequest) -> bool {
+    !r.embeds().is_empty()
+}
+
+pub fn allowed_mentions_empty(r: &RecordedRequest) -> bool {
+    let Some(p) = r.payload() else {
+        return false;
+    };
+    let am = &p["allowed_mentions"];
+    am["parse"].as_array().is_some_and(|a| a.is_empty())
+        && am["users"].as_array().is_none_or(|a| a.is_empty())
+        && am["roles"].as_array().is_none_or(|a| a.is_empty())
+}
+
+pub fn report_files(bot: &Bot) -> Vec<(String, Vec<u8>)> {
+    super::files_in(&bot.scans())
+        .into_iter()
+        .map(|f| {
+            let bytes = std::fs::read(bot.scans().join(&f)).expect("read report");
+            (f, bytes)
+        })
+        .collect()
+}
