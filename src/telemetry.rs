@@ -25,7 +25,7 @@ pub fn install() -> Option<PrometheusHandle> {
                         &[0.01, 0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0],
                     )
                 })
-                .and_then(|b| b.install_recorder().map_err(Into::into));
+                .and_then(|b| b.install_recorder());
             match handle {
                 Ok(h) => {
                     describe();
