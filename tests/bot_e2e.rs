@@ -389,3 +389,79 @@ fn a_third_scan_is_queued_and_still_completes() {
     assert!(titles.contains(&Value::from("Scan of carol")), "{titles:?}");
     bot.assert_clean();
 }
+
+#[test]
+fn a_full_scan_shows_the_reddit_half_scored_for_toxicity() {
+    use support::fake_perspective::{FakePerspective, FakePerspectiveConfig};
+    use support::fake_reddit::{FakeAccount, FakeReddit, FakeRedditConfig};
+    let reddit = FakeReddit::start(FakeRedditConfig {
+        accounts: vec![
+            FakeAccount::new("alice")
+                .with_comments(3, |i| match i {
+                    0 => "you idiot @everyone <@123>".to_string(),
+                    n => format!("nice build number {n}"),
+                })
+                .with_posts(1, |_| "my first post".to_string()),
+        ],
+        ..FakeRedditConfig::default()
+    });
+    let perspective = FakePerspective::start(FakePerspectiveConfig::default());
+    let vars: Vec<(&str, String)> = reddit
+        .env()
+        .into_iter()
+        .chain(perspective.env())
+        .chain([
+            ("REDDIT_RATE_PER_MIN", "60000".to_string()),
+            ("PERSPECTIVE_QPS", "1000".to_string()),
+            ("SHERLOCK_SITE_TIMEOUT", "1".to_string()),
+        ])
+        .collect();
+    let env: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let bot = Bot::start(&env);
+    let mark = bot.mark();
+    bot.say(MODERATOR_ID, "!scan alice");
+    let result = bot.posted(mark, is_result);
+    let embeds = result.embeds();
+    assert_eq!(embeds.len(), 2, "{embeds:#?}");
+    let r = &embeds[1];
+    assert_eq!(r["title"], "Reddit: u/alice");
+    let field = |name: &str| {
+        r["fields"]
+            .as_array()
+            .expect("fields")
+            .iter()
+            .find(|f| f["name"].as_str().is_some_and(|n| n.starts_with(name)))
+            .unwrap_or_else(|| panic!("no {name} field in {r:#}"))["value"]
+            .as_str()
+            .expect("value")
+            .to_string()
+    };
+    assert!(
+        field("Activity").starts_with("3 comments, 1 posts"),
+        "{r:#}"
+    );
+    assert!(
+        field("Toxicity (perspective").contains("of 4 scored"),
+        "{r:#}"
+    );
+    let toxic = field("Most toxic");
+    assert!(
+        toxic.contains("you idiot @\u{200B}everyone \\<@\u{200B}123\\>"),
+        "{toxic}"
+    );
+    assert!(toxic.contains("](https://"), "linked: {toxic}");
+    assert!(allowed_mentions_empty(&result));
+    // Three report files, byte for byte.
+    let on_disk = report_files(&bot);
+    assert_eq!(on_disk.len(), 3, "{on_disk:?}");
+    for (name, bytes) in &on_disk {
+        let sent = result
+            .files()
+            .into_iter()
+            .find(|f| f.filename.as_deref() == Some(name.as_str()))
+            .unwrap_or_else(|| panic!("{name} not attached"));
+        assert_eq!(&sent.data, bytes);
+    }
+    reddit.assert_no_unexpected();
+    bot.assert_clean();
+}
