@@ -12,6 +12,8 @@
 mod discord_spec;
 #[path = "../tests/support/fake_discord.rs"]
 mod fake_discord;
+#[path = "../tests/support/fake_server.rs"]
+mod fake_server;
 #[path = "../tests/support/fake_sites.rs"]
 mod fake_sites;
 

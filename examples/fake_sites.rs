@@ -9,6 +9,8 @@
 //! Sherlock site list to `--out` (if given) and serves until killed. With
 //! `--stats`, prints `requests=N max_in_flight=M` to stderr whenever it changes.
 
+#[path = "../tests/support/fake_server.rs"]
+mod fake_server;
 #[path = "../tests/support/fake_sites.rs"]
 mod fake_sites;
 

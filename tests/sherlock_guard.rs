@@ -215,7 +215,9 @@ fn the_control_result_is_cached_per_list_and_expires() {
     let fx = Fixture::catch_all();
     let bin = fx.counting_sherlock();
     let bin = bin.to_str().expect("utf-8 path");
-    let env = [("SHERLOCK_BIN", bin), ("SHERLOCK_CONTROL_TTL", "3")];
+    // One hour: the expiry below is made by ageing the cached result, not by sleeping, so a
+    // slow machine cannot turn "within the TTL" into "after it".
+    let env = [("SHERLOCK_BIN", bin), ("SHERLOCK_CONTROL_TTL", "3600")];
 
     let first = fx.scan("alice", &env);
     assert_eq!(
@@ -244,7 +246,7 @@ fn the_control_result_is_cached_per_list_and_expires() {
     fx.scan("alice", &env);
     assert_eq!(fx.launches(), 5, "changed list: two runs");
 
-    std::thread::sleep(std::time::Duration::from_millis(3200));
+    age_control_cache(&fx.scans(), 3601);
     let expired = fx.scan("alice", &env);
     assert_eq!(fx.launches(), 7, "after the TTL: two runs");
     assert_eq!(expired["sherlock"]["control"]["from_cache"], false);
@@ -255,6 +257,26 @@ fn the_control_result_is_cached_per_list_and_expires() {
         &[("SHERLOCK_BIN", bin), ("SHERLOCK_CONTROL_TTL", "0")],
     );
     assert_eq!(fx.launches(), 9);
+}
+
+/// Moves every cached control result's `checked_at` back by `seconds`.
+fn age_control_cache(scans: &Path, seconds: i64) {
+    for entry in std::fs::read_dir(scans.join(".cache"))
+        .expect("cache dir")
+        .flatten()
+    {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let mut v: Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("json");
+        let at =
+            chrono::DateTime::parse_from_rfc3339(v["checked_at"].as_str().expect("checked_at"))
+                .expect("rfc3339");
+        v["checked_at"] = Value::from((at - chrono::TimeDelta::seconds(seconds)).to_rfc3339());
+        std::fs::write(&path, serde_json::to_vec(&v).expect("json")).expect("write");
+    }
 }
 
 #[test]

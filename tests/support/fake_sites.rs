@@ -5,16 +5,15 @@
 //! [`FakeSites::site_names`]); optional generated "bulk" sites with random
 //! latency are meant for concurrency/throughput benchmarks.
 //!
-//! The server runs on its own `std::thread` with its own multi-thread tokio
-//! runtime, so it can be started from plain `#[test]` functions as well as
-//! from inside `#[tokio::test]`.
+//! The server runs on its own thread and runtime (`fake_server::Server`), so it
+//! can be started from plain `#[test]` functions as well as from inside
+//! `#[tokio::test]`.
 #![allow(dead_code)]
 
-use std::net::{SocketAddr, TcpListener as StdTcpListener};
+use std::net::TcpListener as StdTcpListener;
 use std::path::Path as FsPath;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, mpsc};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -25,7 +24,8 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use rand::Rng;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
+
+use super::fake_server::Server;
 
 /// The username every site lists as `username_claimed`.
 pub const CLAIMED_USER: &str = "alice";
@@ -110,11 +110,9 @@ impl Shared {
 
 /// A running fake-sites server; stopped when dropped.
 pub struct FakeSites {
-    addr: SocketAddr,
+    server: Server,
     dead_port: u16,
     shared: Arc<Shared>,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl FakeSites {
@@ -139,39 +137,17 @@ impl FakeSites {
             .expect("fake_sites: bind dead port")
             .port();
 
-        let listener = StdTcpListener::bind("127.0.0.1:0").expect("fake_sites: bind listener");
-        listener
-            .set_nonblocking(true)
-            .expect("fake_sites: set_nonblocking");
-        let addr = listener.local_addr().expect("fake_sites: local_addr");
-
-        let app = router(shared.clone());
-        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-        let (ready_tx, ready_rx) = mpsc::channel::<std::io::Result<()>>();
-
-        let thread = std::thread::Builder::new()
-            .name("fake-sites".into())
-            .spawn(move || serve(listener, app, shutdown_rx, ready_tx))
-            .expect("fake_sites: spawn server thread");
-
-        match ready_rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => panic!("fake_sites: server failed to start: {e}"),
-            Err(_) => panic!("fake_sites: server thread died during startup"),
-        }
-
+        let server = Server::start("fake-sites", router(shared.clone()));
         FakeSites {
-            addr,
+            server,
             dead_port,
             shared,
-            shutdown: Some(shutdown_tx),
-            thread: Some(thread),
         }
     }
 
     /// "http://127.0.0.1:PORT" (no trailing slash).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.base_url()
     }
 
     /// The port DeadSite points at (nothing listens there).
@@ -313,54 +289,6 @@ impl FakeSites {
     pub fn site_names() -> Vec<&'static str> {
         FIXED_SITES.to_vec()
     }
-}
-
-impl Drop for FakeSites {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// Server thread body: runs until the shutdown signal, then drops the runtime,
-/// which cancels in-flight handlers (e.g. HangSite's long sleep) at once.
-fn serve(
-    listener: StdTcpListener,
-    app: Router,
-    shutdown: oneshot::Receiver<()>,
-    ready: mpsc::Sender<std::io::Result<()>>,
-) {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .thread_name("fake-sites-worker")
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            let _ = ready.send(Err(e));
-            return;
-        }
-    };
-    rt.block_on(async move {
-        let listener = match tokio::net::TcpListener::from_std(listener) {
-            Ok(l) => l,
-            Err(e) => {
-                let _ = ready.send(Err(e));
-                return;
-            }
-        };
-        let server = tokio::spawn(async move { axum::serve(listener, app).await });
-        let _ = ready.send(Ok(()));
-        // Err here means the FakeSites handle was dropped: stop as well.
-        let _ = shutdown.await;
-        server.abort();
-    });
-    rt.shutdown_timeout(Duration::from_secs(1));
 }
 
 fn router(shared: Arc<Shared>) -> Router {
