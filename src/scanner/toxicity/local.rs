@@ -126,14 +126,33 @@ static IMPERATIVE: LazyLock<Regex> = LazyLock::new(|| {
 static CENSORED_IMPERATIVE: LazyLock<Regex> =
     LazyLock::new(|| regex(r"\*[\W_]*\s+(off|up)\b"));
 const GROUPS: &str = r"(immigrants?|migrants?|refugees?|muslims?|jews?|christians?|blacks?|black people|whites|white people|asians?|mexicans?|arabs?|gays?|gay people|lesbians?|trans people|trannies|women|girls|females|disabled people|old people|boomers|fat people|poor people|those people|these people|you people|your kind|their kind|they|them)";
-static GROUP: LazyLock<Regex> = LazyLock::new(|| regex(&format!(r"\b{GROUPS}\b")));
+/// A group named by a noun (not "they"/"them", which also name a football team).
+static GROUP_NOUN: LazyLock<Regex> = LazyLock::new(|| {
+    regex(&format!(
+        r"\b{}\b",
+        GROUPS.trim_end_matches("|they|them)").to_string() + ")"
+    ))
+});
 
 /// Words that make a sentence addressed to someone an insult even when no word list knows them.
 static INSULT_WORDS: LazyLock<Regex> = LazyLock::new(|| {
     regex(
-        r"\b(worthless|pathetic|clown|waste of (space|oxygen|air)|embarrassment|disgrace|braindead|brain dead|trash|garbage|a joke|useless|scum|failure|dumber|dumbest|whiny|sad little|troll|freak|coward|loser|idiot|moron|stupid|dumb|ugly|disgusting|pig)\b",
+        r"\b(worthless|pathetic|pitiful|clown|muppet|tool|fool|joke|loser|idiot|moron|imbecile|halfwit|nitwit|dimwit|dunce|buffoon|numpty|plonker|prat|weirdo|creep|freak|troll|coward|liar|failure|disgrace|embarrassment|parasite|leech|pest|scum|trash|garbage|rubbish|slob|pig|cow|rat|snake|crybaby|whiny|sad little|waste of (space|oxygen|air|skin)|braindead|brain dead|brainless|clueless|spineless|gutless|hopeless|useless|ignorant|delusional|deranged|unhinged|vile|repulsive|revolting|disgusting|hideous|creepy|incompetent|inept|stupid|stupidest|dumb|dumber|dumbest|dense|ugly|iq of an?|disappointed in (you|u)|ashamed of (you|u)|laughing at (you|u))\b",
     )
 });
+
+/// Reported speech: a quotation with a verb of saying, or "called me …". What is reported is not
+/// the author's own abuse.
+static REPORTING: LazyLock<Regex> = LazyLock::new(|| {
+    regex(
+        r"\b(said|says|say|saying|commented|comments|wrote|writes|yells?|yelled|shouts?|shouted|lyrics?|quote|quoted|the word|the phrase|messaged|trailer|scene)\b",
+    )
+});
+static QUOTED_SPAN: LazyLock<Regex> = LazyLock::new(|| {
+    regex(r#"(^|[\s(:])['"\u{201c}\u{2018}][^'"\u{201c}\u{201d}\u{2018}\u{2019}]{2,}['"\u{201d}\u{2019}]($|[\s.,!?;:)])"#)
+});
+static CALLED_ME: LazyLock<Regex> =
+    LazyLock::new(|| regex(r"\b(called|calling|calls|call) (me|him|her|them|us)\b"));
 
 /// Threats with no swear word in them.
 static THREATS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
@@ -153,6 +172,12 @@ static THREATS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         r"\bend up (in a ditch|in (the|a) (hospital|grave|morgue|ditch|body bag)|dead)",
         r"\b(better hope|pray) (we|i) never meet",
         r"\bwon't see (it|the next \w+) coming",
+        r"\b(i|we)\b[^.!?]{0,30}\b(kill|hurt|stab|shoot|beat|break|smash|slit|burn|murder|strangle|choke|punch|hunt|bury|cripple|maim|torture|rape|strangle)\b[^.!?]{0,20}\b(you|your|u|ur)\b",
+        r"\b(you|u)('ll| will)? never (walk|see|breathe|wake up|talk) again",
+        r"\b(in an ambulance|in a body bag|six feet under|in a coffin|in a wheelchair)\b",
+        r"\bwhat happens to (your|ur) (car|house|home|family|kids|children|dog|cat|wife|husband|face)",
+        r"\bwhat's coming (to|for) (you|u)\b",
+        r"\bshow(ing|s)? up at (your|ur) (door|house|home|work|job|school|place)",
     ]
     .into_iter()
     .map(regex)
@@ -177,6 +202,12 @@ static HARASSMENT: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         r"\bdo (us|everyone|everybody|the world) a favou?r and",
         r"\bpost (your|ur) (photos|pics|pictures|nudes|address|number)",
         r"\bnew accounts until (you|u)\b",
+        r"\bunalive\b",
+        r"\b(nobody|no one|noone) (would|will) (miss|notice|care about) (you|u)\b",
+        r"\bashamed to (even )?(exist|be alive|breathe)",
+        r"\blog off (forever|for good)",
+        r"\beveryone at (your|ur) (job|work|school|office)",
+        r"\b(everyone|everybody|people) (is|are) laughing at (you|u)\b",
     ]
     .into_iter()
     .map(regex)
@@ -194,6 +225,12 @@ static DEHUMANISING: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         ),
         r"\bgo back to (your|ur) (own )?(country|countries)\b".to_string(),
         r"\b(get|go) back (in|to) the kitchen\b".to_string(),
+        format!(r"\b{GROUPS}\b[^.!?]{{0,20}}\b(belong|belongs) (in the kitchen|in a cage|in a zoo|in chains)"),
+        format!(r"\b{GROUPS}\b[^.!?]{{0,30}}\b(shouldn't|should not|mustn't) be allowed (to|near|in)\b"),
+        format!(r"\b{GROUPS}\b[^.!?]{{0,30}}\b(don't|do not|doesn't) deserve (rights|to live|respect|to exist)"),
+        r"\b(those|these|you|filthy|dirty|all the)\s+(savages|animals|vermin|parasites|leeches|rats|cockroaches|subhumans|apes|monkeys)\b".to_string(),
+        r"\b(fewer|less) of (them|those people|their kind)\b".to_string(),
+        format!(r"\b{GROUPS}\b[^.!?]{{0,40}}\b(are|is|r)\b[^.!?]{{0,20}}\b(leeches|savages|pests)\b"),
     ]
     .iter()
     .map(|p| regex(p))
@@ -247,6 +284,8 @@ pub struct Analysis {
     pub threat: bool,
     pub harassment: bool,
     pub dehumanising: bool,
+    /// Reported speech ("he called me …", a quotation with "said"): capped like undirected text.
+    pub reported: bool,
 }
 
 pub fn analyze(text: &str) -> Analysis {
@@ -256,7 +295,7 @@ pub fn analyze(text: &str) -> Analysis {
     let directed = second_person
         || IMPERATIVE.is_match(&norm)
         || CENSORED_IMPERATIVE.is_match(&censored.to_lowercase())
-        || GROUP.is_match(&norm);
+        || GROUP_NOUN.is_match(&norm);
     Analysis {
         model: LinearModel::embedded().probability(text),
         words: Wordlist::of(text),
@@ -265,6 +304,8 @@ pub fn analyze(text: &str) -> Analysis {
         threat: THREATS.iter().any(|r| r.is_match(&norm)),
         harassment: HARASSMENT.iter().any(|r| r.is_match(&norm)),
         dehumanising: DEHUMANISING.iter().any(|r| r.is_match(&norm)),
+        reported: CALLED_ME.is_match(&norm)
+            || (REPORTING.is_match(&norm) && QUOTED_SPAN.is_match(&norm)),
     }
 }
 
@@ -286,11 +327,14 @@ impl Analysis {
         let threat = flag(self.threat);
         let harassment = flag(self.harassment);
         let sexual = severity_score(w.sexual);
-        let toxicity = aimed
+        let mut toxicity = aimed
             .max(insult)
             .max(identity_attack)
             .max(threat)
             .max(harassment);
+        if self.reported {
+            toxicity = toxicity.min(UNDIRECTED_CAP);
+        }
         let categories = BTreeMap::from([
             ("toxicity".to_string(), toxicity),
             ("profanity".to_string(), profanity),
@@ -307,6 +351,7 @@ impl Analysis {
             ("rustrict_sexual".to_string(), f64::from(w.sexual)),
             ("rustrict_mean".to_string(), f64::from(w.mean)),
             ("directed".to_string(), f64::from(u8::from(self.directed))),
+            ("reported_speech".to_string(), f64::from(u8::from(self.reported))),
         ]);
         Scores {
             toxicity,
