@@ -24,7 +24,7 @@ use crate::config::{Config, ToxicityBackend};
 use crate::scanner::limits::{ApiError, Limits};
 
 /// The reason given for every item when no backend could be set up (the HTTP client failed).
-pub const NOT_CONFIGURED: &str = "no toxicity backend configured";
+pub const NOT_CONFIGURED: &str = "the toxicity backend could not be set up";
 
 /// Who scored: shown in every report next to the scores.
 #[derive(Debug, Clone, PartialEq, Eq)]
