@@ -194,6 +194,21 @@ mod tests {
         assert_eq!(t, ["bc", "d_e", "42", "x1"]);
     }
 
+    /// The embedded file is the one whose provenance `data/README.md` records.
+    #[test]
+    fn the_embedded_model_is_the_recorded_export() {
+        use sha2::{Digest, Sha256};
+        let digest: String = Sha256::digest(MODEL_GZ)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let readme = include_str!("../data/README.md");
+        assert!(
+            readme.contains(&format!("sha256 `{digest}`")),
+            "data/README.md does not record sha256 {digest}"
+        );
+    }
+
     #[test]
     fn the_embedded_model_loads() {
         let m = LinearModel::embedded();
