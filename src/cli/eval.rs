@@ -20,6 +20,18 @@ pub struct EvalArgs {
     /// Also list every text the backend got wrong, with its score.
     #[arg(long)]
     errors: bool,
+    /// Score with one part only, to compare: `model` (alt-profanity-check's linear model),
+    /// `wordlist` (rustrict's severity), `max` (the higher of the two) or `combined` (the backend).
+    #[arg(long, value_enum, default_value_t = Part::Combined)]
+    part: Part,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Part {
+    Model,
+    Wordlist,
+    Max,
+    Combined,
 }
 
 pub fn run(args: EvalArgs) -> u8 {
@@ -59,11 +71,33 @@ pub fn run(args: EvalArgs) -> u8 {
     };
     let _ = local::LinearModel::embedded();
     let started = Instant::now();
-    let evaluation = Evaluation::run(&set, threshold, |t| local::score_text(t).toxicity);
+    let part = args.part;
+    let evaluation = Evaluation::run(&set, threshold, |t| {
+        let scores = local::score_text(t);
+        let raw = |k: &str| scores.raw_categories.get(k).copied().unwrap_or(0.0);
+        let wordlist = local::severity_score(
+            ["rustrict_profane", "rustrict_offensive", "rustrict_sexual", "rustrict_mean"]
+                .iter()
+                .map(|k| raw(k) as u8)
+                .max()
+                .unwrap_or(0),
+        );
+        match part {
+            Part::Model => raw("alt_profanity_check"),
+            Part::Wordlist => wordlist,
+            Part::Max => raw("alt_profanity_check").max(wordlist),
+            Part::Combined => scores.toxicity,
+        }
+    });
     let elapsed = started.elapsed();
+    let what = match part {
+        Part::Combined => format!("local backend ({}, heuristic)", local::MODEL),
+        Part::Model => "alt-profanity-check's linear model alone".to_string(),
+        Part::Wordlist => "rustrict alone (severity mild 0.5, moderate 0.8, severe 0.95)".to_string(),
+        Part::Max => "the higher of alt-profanity-check and rustrict".to_string(),
+    };
     println!(
-        "local backend ({}, heuristic) on {name}: {} texts scored in {:.1} ms",
-        local::MODEL,
+        "{what} on {name}: {} texts scored in {:.1} ms",
         set.len(),
         elapsed.as_secs_f64() * 1000.0
     );

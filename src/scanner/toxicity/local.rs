@@ -87,7 +87,7 @@ pub const UNDIRECTED_CAP: f64 = 0.6;
 pub const PATTERN_SCORE: f64 = 0.85;
 
 /// rustrict's profane/sexual/offensive severity on 0..1.
-fn severity_score(level: u8) -> f64 {
+pub fn severity_score(level: u8) -> f64 {
     match level {
         0 => 0.0,
         1 => 0.5,
