@@ -953,4 +953,23 @@ mod tests {
         );
         assert!(!err.to_string().contains("bad"), "the key is never echoed");
     }
+
+    /// Every variable the binary reads is documented in `.env.example` and the README's table.
+    #[test]
+    fn every_variable_is_documented() {
+        let example = include_str!("../.env.example");
+        let readme = include_str!("../README.md");
+        for v in VARIABLES {
+            assert!(
+                example
+                    .lines()
+                    .any(|l| l.trim_start_matches(['#', ' ']).starts_with(&format!("{v}="))),
+                "{v} is missing from .env.example"
+            );
+            assert!(
+                readme.contains(&format!("| `{v}` |")),
+                "{v} is missing from the README's configuration table"
+            );
+        }
+    }
 }
