@@ -304,8 +304,7 @@ impl Config {
         let reddit = reddit_config(&mut env);
         let perspective = perspective_config(&mut env);
         let openai = openai_config(&mut env);
-        let toxicity_backend =
-            toxicity_backend(&mut env, perspective.is_some(), openai.is_some());
+        let toxicity_backend = toxicity_backend(&mut env, perspective.is_some(), openai.is_some());
         let toxicity_threshold = env.number("TOXICITY_THRESHOLD", 0.7, 0.0, 1.0);
         let http_timeout = env.seconds("HTTP_TIMEOUT", 30, 1, 600);
 
@@ -961,9 +960,9 @@ mod tests {
         let readme = include_str!("../README.md");
         for v in VARIABLES {
             assert!(
-                example
-                    .lines()
-                    .any(|l| l.trim_start_matches(['#', ' ']).starts_with(&format!("{v}="))),
+                example.lines().any(|l| l
+                    .trim_start_matches(['#', ' '])
+                    .starts_with(&format!("{v}="))),
                 "{v} is missing from .env.example"
             );
             assert!(

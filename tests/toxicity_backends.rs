@@ -23,10 +23,7 @@ use support::fake_reddit::{FakeAccount, FakeReddit, FakeRedditConfig};
 use tokio_util::sync::CancellationToken;
 
 fn config_from(pairs: Vec<(&str, String)>) -> Config {
-    let map: HashMap<String, String> = pairs
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+    let map: HashMap<String, String> = pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     Config::from_map(&map).expect("valid test configuration")
 }
 
@@ -149,7 +146,12 @@ async fn every_backend_meets_the_same_cases_in_order() {
                 row.name,
                 s.toxicity
             );
-            assert_eq!(s.categories.get("toxicity"), Some(&s.toxicity), "{}", row.name);
+            assert_eq!(
+                s.categories.get("toxicity"),
+                Some(&s.toxicity),
+                "{}",
+                row.name
+            );
             assert!(!s.truncated);
             match expect {
                 Expect::Toxic(category) => {
@@ -314,7 +316,11 @@ async fn openai_batch_size_is_configurable_and_requests_are_paced() {
     assert_eq!(report.reddit.summary.as_ref().map(|s| s.scored), Some(20));
     let times: Vec<Instant> = openai.requests().iter().map(|r| r.when).collect();
     assert_eq!(times.len(), 4, "20 texts at batch size 5");
-    let span = times.iter().max().expect("max").duration_since(*times.iter().min().expect("min"));
+    let span = times
+        .iter()
+        .max()
+        .expect("max")
+        .duration_since(*times.iter().min().expect("min"));
     assert!(
         span >= Duration::from_millis(590),
         "4 requests at 300/min are 200 ms apart: {span:?}"
@@ -374,7 +380,10 @@ async fn a_short_answer_leaves_that_batch_unscored_with_the_reason() {
         "{unscored:?}"
     );
     assert_eq!(r.summary.as_ref().map(|s| s.scored), Some(20));
-    assert!(r.scoring.as_ref().is_some_and(|s| s.error.is_none()), "the scan went on");
+    assert!(
+        r.scoring.as_ref().is_some_and(|s| s.error.is_none()),
+        "the scan went on"
+    );
 }
 
 #[tokio::test]
@@ -407,7 +416,11 @@ async fn a_failing_openai_gives_up_after_bounded_retries() {
     let report = scan(&scanner).await;
     assert_eq!(report.reddit.status, HalfStatus::Completed);
     assert_eq!(
-        report.reddit.scoring.as_ref().and_then(|s| s.error.as_deref()),
+        report
+            .reddit
+            .scoring
+            .as_ref()
+            .and_then(|s| s.error.as_deref()),
         Some("OpenAI answered 503 Service Unavailable after 4 attempts")
     );
     assert_eq!(openai.requests().len(), 4);

@@ -36,7 +36,10 @@ fn check_shows_the_backend_auto_picks_for_each_set_of_keys() {
     let o = ("OPENAI_API_KEY", "sk-test".to_string());
     for (keys, expected) in [
         (vec![], "toxicity: local (rustrict 0.7"),
-        (vec![p.clone()], "toxicity: perspective (Perspective API v1alpha1"),
+        (
+            vec![p.clone()],
+            "toxicity: perspective (Perspective API v1alpha1",
+        ),
         (
             vec![o.clone()],
             "toxicity: openai (OpenAI moderation omni-moderation-latest; https://api.openai.com, batches of 32, 60 requests/min; threshold 0.7)",
@@ -54,7 +57,10 @@ fn check_shows_the_backend_auto_picks_for_each_set_of_keys() {
                 .expect("run check");
             let all = text(&out);
             assert!(all.contains(expected), "{env:?}:\n{all}");
-            assert!(!all.contains("pk-test") && !all.contains("sk-test"), "{all}");
+            assert!(
+                !all.contains("pk-test") && !all.contains("sk-test"),
+                "{all}"
+            );
         }
     }
     // An explicit choice wins over auto.
@@ -93,7 +99,12 @@ fn a_bad_or_keyless_backend_is_a_configuration_error_naming_the_variable() {
     ] {
         for args in [&["check"][..], &["scan", "alice", "--mode", "sherlock"][..]] {
             let out = binary(dir.path(), &env).args(args).output().expect("run");
-            assert_eq!(out.status.code(), Some(3), "{env:?} {args:?}\n{}", text(&out));
+            assert_eq!(
+                out.status.code(),
+                Some(3),
+                "{env:?} {args:?}\n{}",
+                text(&out)
+            );
             assert!(text(&out).contains(expected), "{args:?}: {}", text(&out));
         }
     }
@@ -164,8 +175,15 @@ fn with_no_key_a_reddit_scan_is_scored_by_the_local_heuristic() {
     assert_eq!(r["scoring"]["heuristic"], true);
     assert_eq!(r["scoring"]["configured"], true);
     let first = &r["comments"][0]["toxicity"];
-    assert!(first["toxicity"].as_f64().is_some_and(|t| t >= 0.7), "{first}");
-    assert!(first["categories"]["insult"].as_f64().is_some_and(|t| t >= 0.7));
+    assert!(
+        first["toxicity"].as_f64().is_some_and(|t| t >= 0.7),
+        "{first}"
+    );
+    assert!(
+        first["categories"]["insult"]
+            .as_f64()
+            .is_some_and(|t| t >= 0.7)
+    );
     assert!(first["raw_categories"]["alt_profanity_check"].is_number());
     assert!(
         r["comments"][1]["toxicity"]["categories"]["threat"]
@@ -196,9 +214,16 @@ fn an_openai_scan_end_to_end_batches_and_never_shows_the_key() {
         "{stdout}"
     );
     assert!(stdout.contains("39 scored, 1 unscored"), "{stdout}");
-    assert!(perspective.requests().is_empty(), "Perspective was not used");
+    assert!(
+        perspective.requests().is_empty(),
+        "Perspective was not used"
+    );
     let sizes: Vec<usize> = openai.batches().iter().map(Vec::len).collect();
-    assert_eq!(sizes.iter().sum::<usize>(), 39 + sizes[0], "one 429, then every text once");
+    assert_eq!(
+        sizes.iter().sum::<usize>(),
+        39 + sizes[0],
+        "one 429, then every text once"
+    );
     assert_eq!(openai.requests().len(), 3, "429, then 32 + 7");
 
     let r = &fx.report()["reddit"];
@@ -209,8 +234,7 @@ fn an_openai_scan_end_to_end_batches_and_never_shows_the_key() {
     assert_eq!(first["categories"]["insult"], 0.91);
     assert_eq!(first["raw_categories"]["harassment"], 0.91);
     assert_eq!(
-        r["comments"][1]["toxicity"]["categories"]["threat"],
-        0.83,
+        r["comments"][1]["toxicity"]["categories"]["threat"], 0.83,
         "harassment/threatening"
     );
 
@@ -220,7 +244,10 @@ fn an_openai_scan_end_to_end_batches_and_never_shows_the_key() {
         everything.push_str(&std::fs::read_to_string(scans.join(f)).unwrap_or_default());
     }
     assert!(everything.contains("TRACE"), "trace logs were captured");
-    assert!(!everything.contains(fake_openai::API_KEY), "the OpenAI key leaked");
+    assert!(
+        !everything.contains(fake_openai::API_KEY),
+        "the OpenAI key leaked"
+    );
     assert!(!everything.contains(fake_perspective::API_KEY));
     openai.assert_no_unexpected();
 }
@@ -228,7 +255,10 @@ fn an_openai_scan_end_to_end_batches_and_never_shows_the_key() {
 #[test]
 fn eval_toxicity_prints_precision_recall_and_f1() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = binary(dir.path(), &[]).arg("eval-toxicity").output().expect("run");
+    let out = binary(dir.path(), &[])
+        .arg("eval-toxicity")
+        .output()
+        .expect("run");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", text(&out));
     for line in [

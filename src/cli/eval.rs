@@ -76,11 +76,16 @@ pub fn run(args: EvalArgs) -> u8 {
         let scores = local::score_text(t);
         let raw = |k: &str| scores.raw_categories.get(k).copied().unwrap_or(0.0);
         let wordlist = local::severity_score(
-            ["rustrict_profane", "rustrict_offensive", "rustrict_sexual", "rustrict_mean"]
-                .iter()
-                .map(|k| raw(k) as u8)
-                .max()
-                .unwrap_or(0),
+            [
+                "rustrict_profane",
+                "rustrict_offensive",
+                "rustrict_sexual",
+                "rustrict_mean",
+            ]
+            .iter()
+            .map(|k| raw(k) as u8)
+            .max()
+            .unwrap_or(0),
         );
         match part {
             Part::Model => raw("alt_profanity_check"),
@@ -93,7 +98,9 @@ pub fn run(args: EvalArgs) -> u8 {
     let what = match part {
         Part::Combined => format!("local backend ({}, heuristic)", local::MODEL),
         Part::Model => "alt-profanity-check's linear model alone".to_string(),
-        Part::Wordlist => "rustrict alone (severity mild 0.5, moderate 0.8, severe 0.95)".to_string(),
+        Part::Wordlist => {
+            "rustrict alone (severity mild 0.5, moderate 0.8, severe 0.95)".to_string()
+        }
         Part::Max => "the higher of alt-profanity-check and rustrict".to_string(),
     };
     println!(

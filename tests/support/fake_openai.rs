@@ -259,7 +259,10 @@ fn answer(shared: &Shared, r: &Recorded) -> Result<Response, String> {
         .as_array()
         .ok_or_else(|| "input is not an array".to_string())?
         .iter()
-        .map(|v| v.as_str().ok_or_else(|| "an input is not a string".to_string()))
+        .map(|v| {
+            v.as_str()
+                .ok_or_else(|| "an input is not a string".to_string())
+        })
         .collect::<Result<_, _>>()?;
     if inputs.is_empty() || inputs.len() > MAX_INPUTS {
         return Err(format!("{} inputs", inputs.len()));

@@ -220,7 +220,11 @@ impl Evaluation {
                 .iter()
                 .filter(|o| o.flagged != o.example.harmful)
             {
-                let kind = if o.example.harmful { "missed" } else { "false alarm" };
+                let kind = if o.example.harmful {
+                    "missed"
+                } else {
+                    "false alarm"
+                };
                 let _ = writeln!(
                     out,
                     "  {kind:<11} {:.3}  [{}/{}] {}",

@@ -123,8 +123,7 @@ static IMPERATIVE: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 /// After rustrict's censoring: a censored word followed by "off"/"up" ("f.u.c.k off").
-static CENSORED_IMPERATIVE: LazyLock<Regex> =
-    LazyLock::new(|| regex(r"\*[\W_]*\s+(off|up)\b"));
+static CENSORED_IMPERATIVE: LazyLock<Regex> = LazyLock::new(|| regex(r"\*[\W_]*\s+(off|up)\b"));
 const GROUPS: &str = r"(immigrants?|migrants?|refugees?|muslims?|jews?|christians?|blacks?|black people|whites|white people|asians?|mexicans?|arabs?|gays?|gay people|lesbians?|trans people|trannies|women|girls|females|disabled people|old people|boomers|fat people|poor people|those people|these people|you people|your kind|their kind|they|them)";
 /// A group named by a noun (not "they"/"them", which also name a football team).
 static GROUP_NOUN: LazyLock<Regex> = LazyLock::new(|| {
@@ -149,7 +148,9 @@ static REPORTING: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 static QUOTED_SPAN: LazyLock<Regex> = LazyLock::new(|| {
-    regex(r#"(^|[\s(:])['"\u{201c}\u{2018}][^'"\u{201c}\u{201d}\u{2018}\u{2019}]{2,}['"\u{201d}\u{2019}]($|[\s.,!?;:)])"#)
+    regex(
+        r#"(^|[\s(:])['"\u{201c}\u{2018}][^'"\u{201c}\u{201d}\u{2018}\u{2019}]{2,}['"\u{201d}\u{2019}]($|[\s.,!?;:)])"#,
+    )
 });
 static CALLED_ME: LazyLock<Regex> =
     LazyLock::new(|| regex(r"\b(called|calling|calls|call) (me|him|her|them|us)\b"));
@@ -322,7 +323,8 @@ impl Analysis {
         } else {
             profanity.min(UNDIRECTED_CAP)
         };
-        let insult = mean_score(w.mean, self.directed).max(if self.insult_word { 0.8 } else { 0.0 });
+        let insult =
+            mean_score(w.mean, self.directed).max(if self.insult_word { 0.8 } else { 0.0 });
         let identity_attack = severity_score(w.offensive).max(flag(self.dehumanising));
         let threat = flag(self.threat);
         let harassment = flag(self.harassment);
@@ -351,7 +353,10 @@ impl Analysis {
             ("rustrict_sexual".to_string(), f64::from(w.sexual)),
             ("rustrict_mean".to_string(), f64::from(w.mean)),
             ("directed".to_string(), f64::from(u8::from(self.directed))),
-            ("reported_speech".to_string(), f64::from(u8::from(self.reported))),
+            (
+                "reported_speech".to_string(),
+                f64::from(u8::from(self.reported)),
+            ),
         ]);
         Scores {
             toxicity,

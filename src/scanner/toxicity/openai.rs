@@ -142,7 +142,9 @@ impl OpenAiScorer {
             StatusCode::BAD_REQUEST => {
                 let message = self.error_of(&bytes).message;
                 Ok(vec![
-                    TextScore::unscored(format!("OpenAI refused this batch: {message}"));
+                    TextScore::unscored(format!(
+                        "OpenAI refused this batch: {message}"
+                    ));
                     texts.len()
                 ])
             }
