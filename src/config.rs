@@ -45,6 +45,12 @@ pub const VARIABLES: &[&str] = &[
     "PERSPECTIVE_API_KEY",
     "PERSPECTIVE_API_BASE",
     "PERSPECTIVE_QPS",
+    "TOXICITY_BACKEND",
+    "OPENAI_API_KEY",
+    "OPENAI_API_BASE",
+    "OPENAI_MODERATION_MODEL",
+    "OPENAI_BATCH_SIZE",
+    "OPENAI_RATE_PER_MIN",
     "TOXICITY_THRESHOLD",
     "HTTP_TIMEOUT",
     "RUST_LOG",
@@ -171,8 +177,12 @@ pub struct Config {
     pub ops: OpsConfig,
     /// `None` when no Reddit credentials are set: the Reddit half reports "not configured".
     pub reddit: Option<RedditConfig>,
-    /// `None` when `PERSPECTIVE_API_KEY` is unset: items are left unscored.
+    /// `None` when `PERSPECTIVE_API_KEY` is unset.
     pub perspective: Option<PerspectiveConfig>,
+    /// `None` when `OPENAI_API_KEY` is unset.
+    pub openai: Option<OpenAiConfig>,
+    /// Which toxicity backend scores Reddit items (`TOXICITY_BACKEND`, resolved from `auto`).
+    pub toxicity_backend: ToxicityBackend,
     /// Items scoring at or above this toxicity are counted and flagged in the report.
     pub toxicity_threshold: f64,
     /// Timeout of every outbound HTTP request (Reddit, Perspective), connecting included.
@@ -207,6 +217,38 @@ pub struct PerspectiveConfig {
     pub api_base: String,
     /// Requests per second (may be fractional).
     pub qps: f64,
+}
+
+/// OpenAI's moderation endpoint (`OPENAI_API_KEY` set).
+#[derive(Debug, Clone)]
+pub struct OpenAiConfig {
+    pub api_key: Secret,
+    /// No trailing slash; requests go to `{api_base}/v1/moderations`.
+    pub api_base: String,
+    pub model: String,
+    /// Texts per request.
+    pub batch_size: usize,
+    /// Requests per minute for the whole process.
+    pub rate_per_min: u32,
+}
+
+/// The toxicity backend in use, after `TOXICITY_BACKEND=auto` is resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToxicityBackend {
+    Perspective,
+    OpenAi,
+    /// Embedded and offline: the default when no key is set.
+    Local,
+}
+
+impl ToxicityBackend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToxicityBackend::Perspective => "perspective",
+            ToxicityBackend::OpenAi => "openai",
+            ToxicityBackend::Local => "local",
+        }
+    }
 }
 
 /// One invalid variable and why.
@@ -325,6 +367,8 @@ impl Config {
         }
         let reddit = reddit_config(&mut env);
         let perspective = perspective_config(&mut env);
+        let openai = openai_config(&mut env);
+        let toxicity_backend = toxicity_backend(&mut env, perspective.is_some(), openai.is_some());
         let toxicity_threshold = env.number("TOXICITY_THRESHOLD", 0.7, 0.0, 1.0);
         let http_timeout = env.seconds("HTTP_TIMEOUT", 30, 1, 600);
 
@@ -349,6 +393,8 @@ impl Config {
             ops,
             reddit,
             perspective,
+            openai,
+            toxicity_backend,
             toxicity_threshold,
             http_timeout,
         })
@@ -434,6 +480,83 @@ fn perspective_config<F: Fn(&str) -> Option<String>>(
         api_base,
         qps,
     })
+}
+
+fn openai_config<F: Fn(&str) -> Option<String>>(env: &mut Reader<'_, F>) -> Option<OpenAiConfig> {
+    let api_key = env.string("OPENAI_API_KEY").map(Secret::new);
+    if api_key
+        .as_ref()
+        .is_some_and(|k| reqwest::header::HeaderValue::from_str(k.expose()).is_err())
+    {
+        env.invalid(
+            "OPENAI_API_KEY",
+            "contains characters that cannot be sent in an HTTP header".to_string(),
+        );
+    }
+    let api_base = env.base_url("OPENAI_API_BASE", "https://api.openai.com");
+    let model = env
+        .string("OPENAI_MODERATION_MODEL")
+        .unwrap_or_else(|| "omni-moderation-latest".to_string());
+    let batch_size = env.count("OPENAI_BATCH_SIZE", 32, 1, 256);
+    let rate_per_min = env.count("OPENAI_RATE_PER_MIN", 60, 1, 100_000) as u32;
+    api_key.map(|api_key| OpenAiConfig {
+        api_key,
+        api_base,
+        model,
+        batch_size,
+        rate_per_min,
+    })
+}
+
+/// `TOXICITY_BACKEND`: `auto` (default) takes Perspective if its key is set, else OpenAI if its
+/// key is set, else the embedded local scorer. Naming a backend whose key is unset is an error.
+fn toxicity_backend<F: Fn(&str) -> Option<String>>(
+    env: &mut Reader<'_, F>,
+    perspective: bool,
+    openai: bool,
+) -> ToxicityBackend {
+    let auto = if perspective {
+        ToxicityBackend::Perspective
+    } else if openai {
+        ToxicityBackend::OpenAi
+    } else {
+        ToxicityBackend::Local
+    };
+    let Some(raw) = env.string("TOXICITY_BACKEND") else {
+        return auto;
+    };
+    match raw.to_ascii_lowercase().as_str() {
+        "auto" => auto,
+        "local" => ToxicityBackend::Local,
+        "perspective" => {
+            if !perspective {
+                env.invalid(
+                    "PERSPECTIVE_API_KEY",
+                    "is not set, but TOXICITY_BACKEND=perspective needs it".to_string(),
+                );
+            }
+            ToxicityBackend::Perspective
+        }
+        "openai" => {
+            if !openai {
+                env.invalid(
+                    "OPENAI_API_KEY",
+                    "is not set, but TOXICITY_BACKEND=openai needs it".to_string(),
+                );
+            }
+            ToxicityBackend::OpenAi
+        }
+        _ => {
+            env.invalid(
+                "TOXICITY_BACKEND",
+                format!(
+                    "`{}` is not a backend: use auto, perspective, openai or local",
+                    shorten(&raw)
+                ),
+            );
+            auto
+        }
+    }
 }
 
 struct Reader<'a, F: Fn(&str) -> Option<String>> {
@@ -757,6 +880,8 @@ mod tests {
         let cfg = load(&[]).expect("defaults are valid");
         assert!(cfg.reddit.is_none());
         assert!(cfg.perspective.is_none());
+        assert!(cfg.openai.is_none());
+        assert_eq!(cfg.toxicity_backend, ToxicityBackend::Local);
         assert_eq!(cfg.toxicity_threshold, 0.7);
         assert_eq!(cfg.http_timeout, Duration::from_secs(30));
     }
@@ -832,5 +957,113 @@ mod tests {
         let s = Secret::new("hunter2");
         assert_eq!(format!("{s:?} {s}"), "[redacted] [redacted]");
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn auto_picks_perspective_then_openai_then_local() {
+        let p = ("PERSPECTIVE_API_KEY", "pk");
+        let o = ("OPENAI_API_KEY", "sk-test");
+        for (pairs, expected) in [
+            (vec![], ToxicityBackend::Local),
+            (vec![p], ToxicityBackend::Perspective),
+            (vec![o], ToxicityBackend::OpenAi),
+            (vec![p, o], ToxicityBackend::Perspective),
+        ] {
+            for backend in [None, Some("auto"), Some("AUTO")] {
+                let mut all = pairs.clone();
+                if let Some(b) = backend {
+                    all.push(("TOXICITY_BACKEND", b));
+                }
+                let cfg = load(&all).expect("valid");
+                assert_eq!(cfg.toxicity_backend, expected, "{all:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_explicit_backend_wins_over_auto() {
+        let both = [("PERSPECTIVE_API_KEY", "pk"), ("OPENAI_API_KEY", "sk-test")];
+        for (name, expected) in [
+            ("openai", ToxicityBackend::OpenAi),
+            ("local", ToxicityBackend::Local),
+            ("perspective", ToxicityBackend::Perspective),
+        ] {
+            let mut pairs = both.to_vec();
+            pairs.push(("TOXICITY_BACKEND", name));
+            assert_eq!(load(&pairs).expect("valid").toxicity_backend, expected);
+        }
+        assert_eq!(
+            load(&[("TOXICITY_BACKEND", "local")])
+                .expect("valid")
+                .toxicity_backend,
+            ToxicityBackend::Local
+        );
+    }
+
+    #[test]
+    fn a_backend_without_its_key_or_an_unknown_one_is_named() {
+        let err = load(&[("TOXICITY_BACKEND", "openai")]).expect_err("no key");
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration:\n  OPENAI_API_KEY: is not set, but TOXICITY_BACKEND=openai needs it"
+        );
+        let err = load(&[("TOXICITY_BACKEND", "perspective"), ("OPENAI_API_KEY", "k")])
+            .expect_err("no key");
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration:\n  PERSPECTIVE_API_KEY: is not set, but TOXICITY_BACKEND=perspective needs it"
+        );
+        let err = load(&[("TOXICITY_BACKEND", "gpt")]).expect_err("unknown");
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration:\n  TOXICITY_BACKEND: `gpt` is not a backend: use auto, perspective, openai or local"
+        );
+    }
+
+    #[test]
+    fn openai_settings_with_defaults_and_limits() {
+        let cfg = load(&[("OPENAI_API_KEY", "sk-secret-1")]).expect("valid");
+        let o = cfg.openai.expect("configured");
+        assert_eq!(o.api_base, "https://api.openai.com");
+        assert_eq!(o.model, "omni-moderation-latest");
+        assert_eq!((o.batch_size, o.rate_per_min), (32, 60));
+        assert!(!format!("{o:?}").contains("sk-secret-1"));
+        let err = load(&[
+            ("OPENAI_API_KEY", "bad\nkey"),
+            ("OPENAI_API_BASE", "ftp://x"),
+            ("OPENAI_BATCH_SIZE", "0"),
+            ("OPENAI_RATE_PER_MIN", "fast"),
+        ])
+        .expect_err("invalid");
+        let names: Vec<_> = err.problems.iter().map(|p| p.variable).collect();
+        assert_eq!(
+            names,
+            [
+                "OPENAI_API_KEY",
+                "OPENAI_API_BASE",
+                "OPENAI_BATCH_SIZE",
+                "OPENAI_RATE_PER_MIN"
+            ]
+        );
+        assert!(!err.to_string().contains("bad"), "the key is never echoed");
+    }
+
+    /// Every variable the binary reads is documented in `.env.example` and the README's table.
+    #[test]
+    fn every_variable_is_documented() {
+        let example = include_str!("../.env.example");
+        let readme = include_str!("../README.md");
+        for v in VARIABLES {
+            assert!(
+                example.lines().any(|l| l
+                    .trim_start_matches(['#', ' '])
+                    .starts_with(&format!("{v}="))),
+                "{v} is missing from .env.example"
+            );
+            assert!(
+                readme.contains(&format!("| `{v}` |")),
+                "{v} is missing from the README's configuration table"
+            );
+        }
     }
 }

@@ -456,6 +456,9 @@ fn check_shows_reddit_and_the_toxicity_backend() {
         .expect("run check");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("reddit: not configured"), "{stdout}");
-    assert!(stdout.contains("toxicity: not configured"), "{stdout}");
+    assert!(
+        stdout.contains("toxicity: local (rustrict 0.7 + alt-profanity-check 1.9.1 linear model + patterns; heuristic, offline; threshold 0.7); set OPENAI_API_KEY or PERSPECTIVE_API_KEY for a hosted model"),
+        "{stdout}"
+    );
     assert!(fx.reddit.requests().is_empty(), "check makes no request");
 }

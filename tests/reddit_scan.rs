@@ -578,23 +578,33 @@ async fn a_failing_perspective_leaves_items_unscored_and_the_scan_completes() {
 }
 
 #[tokio::test]
-async fn without_a_perspective_key_items_are_unscored() {
-    let reddit = reddit_with(vec![account(2, 1)]);
+async fn without_any_key_the_local_backend_scores_every_item() {
+    let reddit = reddit_with(vec![
+        FakeAccount::new("alice")
+            .with_comments(3, |i| match i {
+                0 => "you are a complete idiot".to_string(),
+                1 => "[deleted]".to_string(),
+                _ => "thanks for the tip, it worked".to_string(),
+            })
+            .with_posts(1, |_| "my first project".to_string()),
+    ]);
     let scanner = Scanner::new(config(&reddit, None, &[]), None);
     let report = scan(&scanner, "alice").await;
     let r = &report.reddit;
-    for item in r.items() {
-        assert_eq!(
-            item.toxicity.unscored_reason.as_deref(),
-            Some("no toxicity backend configured")
-        );
-    }
     let scoring = r.scoring.as_ref().expect("scoring");
-    assert!(!scoring.configured);
-    assert_eq!(scoring.backend, "none");
+    assert_eq!(scoring.backend, "local");
+    assert!(scoring.configured && scoring.heuristic);
+    let toxic = &r.comments[0].toxicity;
+    assert!(toxic.toxicity.is_some_and(|t| t >= 0.7), "{toxic:?}");
+    assert!(toxic.raw_categories.contains_key("alt_profanity_check"));
+    assert_eq!(
+        r.comments[1].toxicity.unscored_reason.as_deref(),
+        Some("deleted")
+    );
+    assert!(r.comments[2].toxicity.toxicity.is_some_and(|t| t < 0.3));
     let s = r.summary.as_ref().expect("summary");
-    assert_eq!((s.scored, s.unscored), (0, 3));
-    assert_eq!(s.mean_toxicity, None);
+    assert_eq!((s.scored, s.unscored, s.at_or_above_threshold), (3, 1, 1));
+    reddit.assert_no_unexpected();
 }
 
 #[tokio::test]

@@ -401,7 +401,8 @@ pub async fn health(ctx: Context<'_>) -> Result<(), BotError> {
                     if info.heuristic { ", heuristic" } else { "" }
                 )
             } else {
-                "not configured (Reddit items are left unscored)".into()
+                "unavailable (its HTTP client could not be set up: Reddit items are left unscored)"
+                    .into()
             }
         },
         running: state.queue.running(),

@@ -1,7 +1,7 @@
 //! `account-scanner check`: what is configured, what is missing.
 
 use crate::cli::exit;
-use crate::config::Config;
+use crate::config::{Config, ToxicityBackend};
 use crate::report::store::ReportStore;
 use crate::scanner::Scanner;
 use crate::scanner::sherlock::install;
@@ -104,18 +104,32 @@ pub async fn run() -> u8 {
         ),
     }
     let scorer = scanner.scorer_info();
-    match &config.perspective {
-        Some(p) if scorer.configured => println!(
-            "toxicity: {} ({}{}; {}, {} requests/s; threshold {})",
-            scorer.name,
-            scorer.model,
-            if scorer.heuristic { ", heuristic" } else { "" },
-            p.api_base,
-            p.qps,
-            config.toxicity_threshold
+    let threshold = config.toxicity_threshold;
+    match (config.toxicity_backend, &config.perspective, &config.openai) {
+        _ if !scorer.configured => {
+            problems += 1;
+            println!(
+                "toxicity: PROBLEM: {} could not be set up (the HTTP client failed); Reddit items would be left unscored",
+                config.toxicity_backend.as_str()
+            );
+        }
+        (ToxicityBackend::Perspective, Some(p), _) => println!(
+            "toxicity: {} ({}; {}, {} requests/s; threshold {threshold})",
+            scorer.name, scorer.model, p.api_base, p.qps
+        ),
+        (ToxicityBackend::OpenAi, _, Some(o)) => println!(
+            "toxicity: {} ({}; {}, batches of {}, {} requests/min; threshold {threshold})",
+            scorer.name, scorer.model, o.api_base, o.batch_size, o.rate_per_min
         ),
         _ => println!(
-            "toxicity: not configured (set PERSPECTIVE_API_KEY; until then Reddit items are left unscored)"
+            "toxicity: {} ({}; heuristic, offline; threshold {threshold}){}",
+            scorer.name,
+            scorer.model,
+            if config.perspective.is_none() && config.openai.is_none() {
+                "; set OPENAI_API_KEY or PERSPECTIVE_API_KEY for a hosted model"
+            } else {
+                ""
+            }
         ),
     }
     if problems > 0 {

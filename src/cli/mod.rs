@@ -2,6 +2,7 @@
 //! scanner, renders. Exit codes are documented in `--help` and the README.
 
 mod check;
+mod eval;
 mod progress;
 pub mod summary;
 
@@ -58,6 +59,8 @@ enum Command {
     Setup,
     /// Run the Discord bot (needs DISCORD_BOT_TOKEN) until !shutdown, SIGINT or SIGTERM.
     Bot,
+    /// Precision, recall and F1 of the local toxicity backend on a labelled set.
+    EvalToxicity(eval::EvalArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -119,6 +122,7 @@ pub fn main() -> ExitCode {
             Command::Check => check::run().await,
             Command::Setup => setup().await,
             Command::Bot => bot().await,
+            Command::EvalToxicity(args) => eval::run(args),
         }
     });
     ExitCode::from(code)

@@ -201,11 +201,14 @@ fn reddit(out: &mut String, r: &RedditSection) {
                 "  scorer: {} ({}{heuristic})",
                 scoring.backend, scoring.model
             );
+            if scoring.heuristic {
+                let _ = writeln!(
+                    out,
+                    "  (a heuristic: it points a human at items to read; it does not decide)"
+                );
+            }
         } else {
-            let _ = writeln!(
-                out,
-                "  scorer: none ({NOT_CONFIGURED}: set PERSPECTIVE_API_KEY)"
-            );
+            let _ = writeln!(out, "  scorer: none ({NOT_CONFIGURED})");
         }
         if let Some(e) = &scoring.error {
             let _ = writeln!(out, "  scoring stopped: {e}");

@@ -183,9 +183,13 @@ pub struct RedditItem {
 pub struct ItemScore {
     /// The headline score; `None` when unscored.
     pub toxicity: Option<f64>,
-    /// Per category (e.g. `insult`, `threat`), lowercase names.
+    /// Per category (e.g. `insult`, `threat`), lowercase names, on the common scale.
     #[serde(default)]
     pub categories: BTreeMap<String, f64>,
+    /// The backend's own scores before mapping, by its names (OpenAI's categories, the local
+    /// backend's parts); left out when empty (Perspective's scores are the common scale).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub raw_categories: BTreeMap<String, f64>,
     /// The text was longer than the scorer accepts; its beginning was scored.
     #[serde(default)]
     pub truncated: bool,
@@ -209,6 +213,7 @@ impl From<TextScore> for ItemScore {
             TextScore::Scored(s) => ItemScore {
                 toxicity: Some(s.toxicity),
                 categories: s.categories,
+                raw_categories: s.raw_categories,
                 truncated: s.truncated,
                 unscored_reason: None,
             },

@@ -300,12 +300,14 @@ impl ApiLimiter {
 pub struct Limits {
     pub reddit: Arc<ApiLimiter>,
     pub perspective: Arc<ApiLimiter>,
+    pub openai: Arc<ApiLimiter>,
 }
 
 impl Limits {
     pub fn from_config(config: &Config) -> Self {
         let reddit = config.reddit.as_ref().map(|r| r.rate_per_min).unwrap_or(60);
         let qps = config.perspective.as_ref().map(|p| p.qps).unwrap_or(1.0);
+        let openai = config.openai.as_ref().map(|o| o.rate_per_min).unwrap_or(60);
         Limits {
             reddit: Arc::new(ApiLimiter::new(
                 "Reddit",
@@ -315,6 +317,11 @@ impl Limits {
             perspective: Arc::new(ApiLimiter::new(
                 "Perspective",
                 RateLimit::per_second(qps),
+                RetryPolicy::default(),
+            )),
+            openai: Arc::new(ApiLimiter::new(
+                "OpenAI",
+                RateLimit::per_minute(openai),
                 RetryPolicy::default(),
             )),
         }

@@ -125,7 +125,8 @@ impl Scanner {
     pub fn with_limits(config: Config, install: Option<SherlockInstall>, limits: Limits) -> Self {
         let sherlock = install.map(|i| SherlockRunner::new(i, &config.sherlock));
         // Built only when some API will be called: loading the system's roots costs a few ms.
-        let http = (config.reddit.is_some() || config.perspective.is_some())
+        let http = (config.reddit.is_some()
+            || config.toxicity_backend != crate::config::ToxicityBackend::Local)
             .then(|| limits::http_client(config.http_timeout));
         let reddit = match (&config.reddit, &http) {
             (None, _) | (Some(_), None) => RedditSetup::NotConfigured,

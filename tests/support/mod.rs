@@ -5,6 +5,7 @@
 pub mod bot;
 pub mod discord_spec;
 pub mod fake_discord;
+pub mod fake_openai;
 pub mod fake_perspective;
 pub mod fake_reddit;
 pub mod fake_server;

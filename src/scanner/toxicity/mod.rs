@@ -6,9 +6,13 @@
 //! leaves the remaining items unscored and says why. Texts that are empty, `[deleted]` or
 //! `[removed]` never reach a backend ([`not_sent_reason`]).
 //!
-//! Adding a backend (OpenAI moderation, a local model) means one more file implementing
-//! [`ToxicityScorer`] and one more arm in [`from_config`].
+//! Backends: [`perspective`] (Google Perspective API), [`openai`] (OpenAI moderation, batched) and
+//! [`local`] (embedded and offline, a heuristic: the default when no key is set). Adding one means
+//! one more file implementing [`ToxicityScorer`] and one more arm in [`from_config`].
 
+pub mod eval;
+pub mod local;
+pub mod openai;
 pub mod perspective;
 
 use std::collections::BTreeMap;
@@ -16,11 +20,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::config::{Config, ToxicityBackend};
 use crate::scanner::limits::{ApiError, Limits};
 
-/// The reason given for every item when no backend is configured.
-pub const NOT_CONFIGURED: &str = "no toxicity backend configured";
+/// The reason given for every item when no backend could be set up (the HTTP client failed).
+pub const NOT_CONFIGURED: &str = "the toxicity backend could not be set up";
 
 /// Who scored: shown in every report next to the scores.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +35,7 @@ pub struct ScorerInfo {
     pub model: String,
     /// True for heuristics (word lists, small local models).
     pub heuristic: bool,
-    /// False for the stand-in used when no backend is configured.
+    /// False for the stand-in used when the configured backend could not be set up.
     pub configured: bool,
 }
 
@@ -39,8 +43,11 @@ pub struct ScorerInfo {
 pub struct Scores {
     /// 0..1, the backend's main toxicity score.
     pub toxicity: f64,
-    /// 0..1 per category, lowercase names (`toxicity`, `insult`, `threat`, ...).
+    /// 0..1 per category on the common scale, lowercase names (`toxicity`, `insult`, `threat`, ...).
     pub categories: BTreeMap<String, f64>,
+    /// What the backend itself said, by its own names, before mapping (OpenAI's categories; the
+    /// local backend's parts). Empty when the common scale is the backend's own (Perspective).
+    pub raw_categories: BTreeMap<String, f64>,
     /// Only the beginning of the text was scored (it was over the backend's size limit).
     pub truncated: bool,
 }
@@ -104,7 +111,8 @@ pub trait ToxicityScorer: Send + Sync {
     fn score<'a>(&'a self, texts: &'a [String]) -> ScoreFuture<'a>;
 }
 
-/// The stand-in when no backend is configured: every text unscored, nothing sent anywhere.
+/// The stand-in when the configured backend cannot run (its HTTP client could not be built):
+/// every text unscored, nothing sent anywhere.
 #[derive(Debug, Clone, Default)]
 pub struct NotConfigured;
 
@@ -132,19 +140,33 @@ impl ToxicityScorer for NotConfigured {
     }
 }
 
-/// The configured backend: Perspective when its key is set, else none.
+/// The backend `TOXICITY_BACKEND` chose (`auto`: Perspective if its key is set, else OpenAI if its
+/// key is set, else local). The HTTP backends need `http`; without it they cannot run and every
+/// item is left unscored ([`NotConfigured`]).
 pub fn from_config(
     config: &Config,
     http: Option<&reqwest::Client>,
     limits: &Limits,
 ) -> Arc<dyn ToxicityScorer> {
-    match (&config.perspective, http) {
-        (Some(p), Some(http)) => Arc::new(perspective::PerspectiveScorer::new(
-            p,
-            http.clone(),
-            limits.perspective.clone(),
-        )),
-        _ => Arc::new(NotConfigured),
+    match (config.toxicity_backend, http) {
+        (ToxicityBackend::Local, _) => Arc::new(local::LocalScorer::new()),
+        (ToxicityBackend::Perspective, Some(http)) => match &config.perspective {
+            Some(p) => Arc::new(perspective::PerspectiveScorer::new(
+                p,
+                http.clone(),
+                limits.perspective.clone(),
+            )),
+            None => Arc::new(NotConfigured),
+        },
+        (ToxicityBackend::OpenAi, Some(http)) => match &config.openai {
+            Some(o) => Arc::new(openai::OpenAiScorer::new(
+                o,
+                http.clone(),
+                limits.openai.clone(),
+            )),
+            None => Arc::new(NotConfigured),
+        },
+        (_, None) => Arc::new(NotConfigured),
     }
 }
 

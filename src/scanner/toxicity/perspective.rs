@@ -85,6 +85,7 @@ impl PerspectiveScorer {
             Some(&toxicity) => TextScore::Scored(Scores {
                 toxicity,
                 categories,
+                raw_categories: BTreeMap::new(),
                 truncated,
             }),
             None => TextScore::unscored("Perspective returned no TOXICITY score"),
