@@ -265,7 +265,10 @@ mod tests {
             "{harmful} of {} harmful",
             set.len()
         );
-        assert!(set.iter().all(|e| e.split == "dev" || e.split == "holdout"));
+        assert!(
+            set.iter()
+                .all(|e| ["dev", "holdout", "fresh", "fresh2"].contains(&e.split.as_str()))
+        );
     }
 
     #[test]
