@@ -437,7 +437,9 @@ pub async fn shutdown(ctx: Context<'_>) -> Result<(), BotError> {
             "Sorry, only the bot's admins can shut it down.",
         ));
     }
+    // Stop taking scans before confirming, so no scan can slip in after the confirmation.
     let running = state.queue.running();
+    state.request_shutdown(&format!("user {user}"));
     ctx.say(format!(
         "⏹️ Shutting down: no new scans; waiting up to {} s for {running} running scan(s) to finish.",
         state.config.discord.shutdown_grace.as_secs()
@@ -450,7 +452,6 @@ pub async fn shutdown(ctx: Context<'_>) -> Result<(), BotError> {
         },
     )
     .await;
-    state.request_shutdown(&format!("user {user}"));
     Ok(())
 }
 

@@ -233,5 +233,7 @@ async fn shut_down_when_asked(state: Arc<BotState>, shards: Arc<serenity::ShardM
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+    // Let replies already on their way (the shutdown confirmation itself) reach Discord.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     shards.shutdown_all().await;
 }
