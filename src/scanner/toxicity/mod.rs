@@ -193,6 +193,20 @@ pub fn truncate_utf8(text: &str, max_bytes: usize) -> (&str, bool) {
     (&text[..end], true)
 }
 
+/// A backend's error message fit for reports and logs: never empty, at most 300 characters, and
+/// with the API key blanked out should the service ever echo it.
+pub(crate) fn scrub_message(message: &str, key: &crate::config::Secret) -> String {
+    let mut out = if message.is_empty() {
+        "(no message)".to_string()
+    } else {
+        message.to_string()
+    };
+    if !key.expose().is_empty() {
+        out = out.replace(key.expose(), "[redacted]");
+    }
+    out.chars().take(300).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

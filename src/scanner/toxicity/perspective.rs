@@ -181,19 +181,12 @@ impl PerspectiveScorer {
         }
     }
 
-    /// Google's error object; its message with the key blanked out should it ever be echoed.
+    /// Google's error object, its message scrubbed of the key.
     fn error_of(&self, body: &[u8]) -> ErrorBody {
         let mut error = serde_json::from_slice::<ErrorEnvelope>(body)
             .map(|e| e.error)
             .unwrap_or_default();
-        if error.message.is_empty() {
-            error.message = "(no message)".to_string();
-        }
-        let key = self.key.expose();
-        if !key.is_empty() {
-            error.message = error.message.replace(key, "[redacted]");
-        }
-        error.message = error.message.chars().take(300).collect();
+        error.message = super::scrub_message(&error.message, &self.key);
         error
     }
 }
