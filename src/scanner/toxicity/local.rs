@@ -19,7 +19,7 @@ mod linear;
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 use rustrict::{Censor, Type};
 
 use super::{ScoreFuture, ScorerInfo, Scores, TextScore, ToxicityScorer};
@@ -52,7 +52,10 @@ pub struct Wordlist {
 
 impl Wordlist {
     pub fn of(text: &str) -> Self {
-        let t = Censor::from_str(text).analyze();
+        Self::from_type(Censor::from_str(text).analyze())
+    }
+
+    fn from_type(t: Type) -> Self {
         let level = |kind: Type| -> u8 {
             if t.is(kind & Type::SEVERE) {
                 3
@@ -112,6 +115,11 @@ fn regex(pattern: &str) -> Regex {
     Regex::new(pattern).expect("valid built-in pattern")
 }
 
+/// A list of patterns matched in one pass (one automaton instead of one per pattern).
+fn regex_set<S: AsRef<str>>(patterns: impl IntoIterator<Item = S>) -> RegexSet {
+    RegexSet::new(patterns).expect("valid built-in patterns")
+}
+
 /// Second person, an imperative aimed at someone, an exclamation about someone ("what a …"), or a
 /// group of people (for generalisations).
 static SECOND_PERSON: LazyLock<Regex> = LazyLock::new(|| {
@@ -156,8 +164,8 @@ static CALLED_ME: LazyLock<Regex> =
     LazyLock::new(|| regex(r"\b(called|calling|calls|call) (me|him|her|them|us)\b"));
 
 /// Threats with no swear word in them.
-static THREATS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
-    [
+static THREATS: LazyLock<RegexSet> = LazyLock::new(|| {
+    regex_set([
         r"\b(i|we)('ll| will|'m going to|'m gonna| am going to| are going to|'re going to| gonna| will find and)( \w+)? (kill|hurt|find|end|stab|shoot|beat|break|slit|burn|murder|strangle|choke|punch|smash|hunt|cut|rape|bury|get) (you|your|u|ur|ya)\b",
         r"\bi know where (you|u) live",
         r"\b(i|we) (have|got|found|know) (your|ur) (home |house |real )?address",
@@ -179,15 +187,12 @@ static THREATS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         r"\bwhat happens to (your|ur) (car|house|home|family|kids|children|dog|cat|wife|husband|face)",
         r"\bwhat's coming (to|for) (you|u)\b",
         r"\bshow(ing|s)? up at (your|ur) (door|house|home|work|job|school|place)",
-    ]
-    .into_iter()
-    .map(regex)
-    .collect()
+    ])
 });
 
 /// Telling someone to harm themselves, wishing them dead, driving them away.
-static HARASSMENT: LazyLock<Vec<Regex>> = LazyLock::new(|| {
-    [
+static HARASSMENT: LazyLock<RegexSet> = LazyLock::new(|| {
+    regex_set([
         r"\b(kill|hang|off|end) (yourself|urself|yourselves|ur self|your self|your life)\b",
         r"\bkys\b",
         r"\b(go|just) (die|jump off)\b",
@@ -209,15 +214,12 @@ static HARASSMENT: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         r"\blog off (forever|for good)",
         r"\beveryone at (your|ur) (job|work|school|office)",
         r"\b(everyone|everybody|people) (is|are) laughing at (you|u)\b",
-    ]
-    .into_iter()
-    .map(regex)
-    .collect()
+    ])
 });
 
 /// Dehumanising a group, or wanting it gone.
-static DEHUMANISING: LazyLock<Vec<Regex>> = LazyLock::new(|| {
-    [
+static DEHUMANISING: LazyLock<RegexSet> = LazyLock::new(|| {
+    regex_set([
         format!(
             r"\b{GROUPS}\b[^.!?]{{0,40}}\b(are|is|r)\b[^.!?]{{0,20}}\b(vermin|animals|subhuman|sub-human|parasites|cockroaches|roaches|rats|an infestation|a plague|a disease|a cancer|savages|filth|scum|not human|terrorists|criminals|inferior|apes|monkeys|a burden)\b"
         ),
@@ -232,10 +234,7 @@ static DEHUMANISING: LazyLock<Vec<Regex>> = LazyLock::new(|| {
         r"\b(those|these|you|filthy|dirty|all the)\s+(savages|animals|vermin|parasites|leeches|rats|cockroaches|subhumans|apes|monkeys)\b".to_string(),
         r"\b(fewer|less) of (them|those people|their kind)\b".to_string(),
         format!(r"\b{GROUPS}\b[^.!?]{{0,40}}\b(are|is|r)\b[^.!?]{{0,20}}\b(leeches|savages|pests)\b"),
-    ]
-    .iter()
-    .map(|p| regex(p))
-    .collect()
+    ])
 });
 
 /// Lowercased, curly apostrophes straightened, runs of one letter cut to one ("youuu" → "you"),
@@ -290,7 +289,7 @@ pub struct Analysis {
 }
 
 pub fn analyze(text: &str) -> Analysis {
-    let (censored, _) = Censor::from_str(text).censor_and_analyze();
+    let (censored, kind) = Censor::from_str(text).censor_and_analyze();
     let norm = normalize(text);
     let second_person = SECOND_PERSON.is_match(&norm);
     let directed = second_person
@@ -299,12 +298,12 @@ pub fn analyze(text: &str) -> Analysis {
         || GROUP_NOUN.is_match(&norm);
     Analysis {
         model: LinearModel::embedded().probability(text),
-        words: Wordlist::of(text),
+        words: Wordlist::from_type(kind),
         directed,
         insult_word: second_person && INSULT_WORDS.is_match(&norm),
-        threat: THREATS.iter().any(|r| r.is_match(&norm)),
-        harassment: HARASSMENT.iter().any(|r| r.is_match(&norm)),
-        dehumanising: DEHUMANISING.iter().any(|r| r.is_match(&norm)),
+        threat: THREATS.is_match(&norm),
+        harassment: HARASSMENT.is_match(&norm),
+        dehumanising: DEHUMANISING.is_match(&norm),
         reported: CALLED_ME.is_match(&norm)
             || (REPORTING.is_match(&norm) && QUOTED_SPAN.is_match(&norm)),
     }
