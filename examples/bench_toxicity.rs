@@ -29,6 +29,18 @@ fn comments() -> Vec<String> {
         .collect()
 }
 
+/// This process's resident set now (VmRSS), KiB.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
 fn main() {
     let mut runs = 50usize;
     let mut args = std::env::args().skip(1);
@@ -44,11 +56,18 @@ fn main() {
     let texts = comments();
     let mean_len = texts.iter().map(String::len).sum::<usize>() / texts.len();
 
+    let rss_start = rss_kib();
     let started = Instant::now();
     let scorer = LocalScorer::new();
-    // First use: gunzip and parse the embedded model, compile the patterns.
+    // First use, part by part: gunzip and parse the embedded model, rustrict's word lists, then
+    // compiling the patterns.
+    std::hint::black_box(local::LinearModel::embedded());
+    let rss_model = rss_kib();
+    std::hint::black_box(local::Wordlist::of("warm up"));
+    let rss_rustrict = rss_kib();
     std::hint::black_box(local::analyze("warm up"));
     let load = started.elapsed();
+    let rss_loaded = rss_kib();
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -80,8 +99,15 @@ fn main() {
         std::hint::black_box(local::Wordlist::of(text));
     }
     let rustrict_only = t.elapsed();
+    let rss_scored = rss_kib();
+    let mib = |kib: u64| kib as f64 / 1024.0;
     println!(
-        "{{\"texts\": {}, \"mean_chars\": {mean_len}, \"runs\": {runs}, \"load_ms\": {:.2}, \"min_ms\": {:.2}, \"median_ms\": {:.2}, \"max_ms\": {:.2}, \"linear_model_ms\": {:.2}, \"rustrict_ms\": {:.2}, \"flagged\": {flagged}}}",
+        "{{\"rss_start_mib\": {:.1}, \"rss_model_mib\": {:.1}, \"rss_rustrict_mib\": {:.1}, \"rss_loaded_mib\": {:.1}, \"rss_scored_mib\": {:.1}, \"texts\": {}, \"mean_chars\": {mean_len}, \"runs\": {runs}, \"load_ms\": {:.2}, \"min_ms\": {:.2}, \"median_ms\": {:.2}, \"max_ms\": {:.2}, \"linear_model_ms\": {:.2}, \"rustrict_ms\": {:.2}, \"flagged\": {flagged}}}",
+        mib(rss_start),
+        mib(rss_model),
+        mib(rss_rustrict),
+        mib(rss_loaded),
+        mib(rss_scored),
         texts.len(),
         ms(load),
         ms(times[0]),
