@@ -73,6 +73,10 @@ pub struct InvalidRedditName {
 pub enum RedditError {
     #[error(transparent)]
     Api(#[from] ApiError),
+    /// The token endpoint (`REDDIT_AUTH_BASE`) kept failing: said apart from the API's failures
+    /// because the fix differs (a wrong base, Reddit's auth being down).
+    #[error("no Reddit token (REDDIT_AUTH_BASE): {0}")]
+    Token(ApiError),
     #[error(
         "Reddit refused the app's credentials ({status}): check REDDIT_CLIENT_ID and REDDIT_CLIENT_SECRET"
     )]
@@ -204,7 +208,8 @@ impl RedditClient {
                     )
                     .form(&[("grant_type", "client_credentials")])
             })
-            .await?;
+            .await
+            .map_err(RedditError::Token)?;
         let status = response.status();
         if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
             return Err(RedditError::Credentials { status });
@@ -347,17 +352,8 @@ impl RedditClient {
             s if s.is_success() => {}
             status => return Err(RedditError::Unexpected { status, what }),
         }
-        let thing: Thing<ListingData> = read_json(response, what).await?;
-        let items = thing
-            .data
-            .children
-            .into_iter()
-            .filter_map(|child| item(&child.kind, child.data))
-            .collect();
-        Ok(Page {
-            items,
-            after: thing.data.after.filter(|a| !a.is_empty()),
-        })
+        let bytes = read_body(response, what).await?;
+        parse_listing(&bytes).map_err(|reason| RedditError::Decode { what, reason })
     }
 
     /// Pages through a listing until `max` items or its end, handing each page to `on_page`.
@@ -391,18 +387,77 @@ impl RedditClient {
     }
 }
 
+async fn read_body(
+    response: reqwest::Response,
+    what: &'static str,
+) -> Result<Vec<u8>, RedditError> {
+    match response.bytes().await {
+        Ok(bytes) => Ok(bytes.to_vec()),
+        Err(e) => Err(RedditError::Decode {
+            what,
+            reason: crate::scanner::limits::describe(&e),
+        }),
+    }
+}
+
 async fn read_json<T: for<'de> Deserialize<'de>>(
     response: reqwest::Response,
     what: &'static str,
 ) -> Result<T, RedditError> {
-    let bytes = response.bytes().await.map_err(|e| RedditError::Decode {
-        what,
-        reason: crate::scanner::limits::describe(&e),
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| RedditError::Decode {
-        what,
-        reason: e.to_string(),
+    let bytes = read_body(response, what).await?;
+    decode(&bytes).map_err(|reason| RedditError::Decode { what, reason })
+}
+
+/// Parses one page of a `comments` or `submitted` listing as Reddit sends it. Lenient about
+/// fields (unknown ones ignored, missing ones default, children that are neither comments nor
+/// posts skipped); an answer that is not a JSON object (an HTML error page, a cut-off body) is an
+/// error saying what it was. Never panics.
+pub fn parse_listing(bytes: &[u8]) -> Result<Page, String> {
+    let thing: Thing<ListingData> = decode(bytes)?;
+    let items = thing
+        .data
+        .children
+        .into_iter()
+        .filter_map(|child| item(&child.kind, child.data))
+        .collect();
+    Ok(Page {
+        items,
+        after: thing.data.after.filter(|a| !a.is_empty()),
     })
+}
+
+/// JSON, or why not: an empty body and an HTML page (Reddit's outage and maintenance pages come
+/// as HTML, sometimes with 200) are named as such instead of a parser's column number.
+fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, String> {
+    let start = bytes.iter().position(|b| !b.is_ascii_whitespace());
+    let Some(start) = start else {
+        return Err("the answer was empty".to_string());
+    };
+    if bytes[start] == b'<' {
+        return Err(match html_title(&bytes[start..]) {
+            Some(title) => format!("it is an HTML page, not JSON (title: {title:?})"),
+            None => "it is an HTML page, not JSON".to_string(),
+        });
+    }
+    serde_json::from_slice(bytes).map_err(|e| format!("it is not the JSON expected: {e}"))
+}
+
+/// The `<title>` of an HTML page, trimmed to one short line.
+fn html_title(html: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(&html[..html.len().min(64 * 1024)]);
+    let lower = text.to_ascii_lowercase();
+    let open = lower.find("<title")?;
+    let body_start = open + lower[open..].find('>')? + 1;
+    let len = lower[body_start..].find("</title")?;
+    let title: String = text[body_start..body_start + len]
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(80)
+        .collect();
+    (!title.is_empty()).then_some(title)
 }
 
 fn item(kind: &str, d: ItemData) -> Option<RedditItem> {
