@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use crate::config::{RedditConfig, Secret};
 use crate::report::reddit::{AccountStatus, ItemKind, ItemScore, RedditAccount, RedditItem};
 use crate::scanner::Username;
-use crate::scanner::limits::{ApiError, ApiLimiter, Pacing};
+use crate::scanner::limits::{ApiError, ApiLimiter, Pacing, decode_json};
 
 /// Where permalinks point (Reddit gives them relative).
 const WEB_BASE: &str = "https://www.reddit.com";
@@ -405,7 +405,7 @@ async fn read_json<T: for<'de> Deserialize<'de>>(
     what: &'static str,
 ) -> Result<T, RedditError> {
     let bytes = read_body(response, what).await?;
-    decode(&bytes).map_err(|reason| RedditError::Decode { what, reason })
+    decode_json(&bytes).map_err(|reason| RedditError::Decode { what, reason })
 }
 
 /// Parses one page of a `comments` or `submitted` listing as Reddit sends it. Lenient about
@@ -413,7 +413,7 @@ async fn read_json<T: for<'de> Deserialize<'de>>(
 /// posts skipped); an answer that is not a JSON object (an HTML error page, a cut-off body) is an
 /// error saying what it was. Never panics.
 pub fn parse_listing(bytes: &[u8]) -> Result<Page, String> {
-    let thing: Thing<ListingData> = decode(bytes)?;
+    let thing: Thing<ListingData> = decode_json(bytes)?;
     let items = thing
         .data
         .children
@@ -424,40 +424,6 @@ pub fn parse_listing(bytes: &[u8]) -> Result<Page, String> {
         items,
         after: thing.data.after.filter(|a| !a.is_empty()),
     })
-}
-
-/// JSON, or why not: an empty body and an HTML page (Reddit's outage and maintenance pages come
-/// as HTML, sometimes with 200) are named as such instead of a parser's column number.
-fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, String> {
-    let start = bytes.iter().position(|b| !b.is_ascii_whitespace());
-    let Some(start) = start else {
-        return Err("the answer was empty".to_string());
-    };
-    if bytes[start] == b'<' {
-        return Err(match html_title(&bytes[start..]) {
-            Some(title) => format!("it is an HTML page, not JSON (title: {title:?})"),
-            None => "it is an HTML page, not JSON".to_string(),
-        });
-    }
-    serde_json::from_slice(bytes).map_err(|e| format!("it is not the JSON expected: {e}"))
-}
-
-/// The `<title>` of an HTML page, trimmed to one short line.
-fn html_title(html: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(&html[..html.len().min(64 * 1024)]);
-    let lower = text.to_ascii_lowercase();
-    let open = lower.find("<title")?;
-    let body_start = open + lower[open..].find('>')? + 1;
-    let len = lower[body_start..].find("</title")?;
-    let title: String = text[body_start..body_start + len]
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(80)
-        .collect();
-    (!title.is_empty()).then_some(title)
 }
 
 fn item(kind: &str, d: ItemData) -> Option<RedditItem> {
