@@ -418,7 +418,15 @@ pub fn parse_listing(bytes: &[u8]) -> Result<Page, String> {
         .data
         .children
         .into_iter()
-        .filter_map(|child| item(&child.kind, child.data))
+        .filter_map(
+            |child| match serde_json::from_value::<Thing<ItemData>>(child) {
+                Ok(child) => item(&child.kind, child.data),
+                Err(e) => {
+                    tracing::warn!(error = %e, "skipped a listing item that could not be read");
+                    None
+                }
+            },
+        )
         .collect();
     Ok(Page {
         items,
@@ -520,27 +528,51 @@ struct AboutData {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct ListingData {
+    #[serde(deserialize_with = "lenient")]
     after: Option<String>,
-    children: Vec<Thing<ItemData>>,
+    /// Read one by one: a child that does not fit is skipped, not the whole page.
+    children: Vec<Value>,
 }
 
+/// Text and flag fields take `null` (and any other type Reddit may start sending) as absent.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct ItemData {
+    #[serde(deserialize_with = "lenient")]
     id: String,
+    #[serde(deserialize_with = "lenient")]
     name: String,
+    #[serde(deserialize_with = "lenient")]
     body: String,
+    #[serde(deserialize_with = "lenient")]
     title: String,
+    #[serde(deserialize_with = "lenient")]
     selftext: String,
+    #[serde(deserialize_with = "lenient")]
     link_title: String,
+    #[serde(deserialize_with = "lenient")]
     subreddit: String,
+    #[serde(deserialize_with = "lenient")]
     permalink: String,
+    #[serde(deserialize_with = "lenient")]
     url: String,
     score: Option<Value>,
     created_utc: Option<Value>,
+    #[serde(deserialize_with = "lenient")]
     over_18: bool,
     edited: Value,
+    #[serde(deserialize_with = "lenient")]
     is_self: bool,
+}
+
+/// The value when it has the expected type, else the default (`null`, a number for a string).
+fn lenient<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + serde::de::DeserializeOwned,
+{
+    let value = Value::deserialize(deserializer)?;
+    Ok(serde_json::from_value(value).unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -569,20 +601,16 @@ mod tests {
 
     #[test]
     fn lenient_items_tolerate_missing_and_odd_fields() {
-        let page: Thing<ListingData> = serde_json::from_str(
-            r#"{"kind":"Listing","data":{"after":null,"children":[
-                {"kind":"t1","data":{"name":"t1_x","body":"fish &amp; chips","score":3.0,"created_utc":1700000000.0,"edited":1700000100.0,"new_field":{"a":1}}},
-                {"kind":"t3","data":{"id":"y","title":"Hello","selftext":"[removed]","is_self":true,"permalink":"/r/a/comments/y/hello/"}},
-                {"kind":"more","data":{}}
+        let page = parse_listing(
+            br#"{"kind":"Listing","data":{"after":null,"children":[
+                {"kind":"t1","data":{"name":"t1_x","body":"fish &amp; chips","score":3.0,"created_utc":1700000000.0,"edited":1700000100.0,"new_field":{"a":1},"link_title":null}},
+                {"kind":"t3","data":{"id":"y","title":"Hello","selftext":"[removed]","is_self":true,"permalink":"/r/a/comments/y/hello/","url":null}},
+                {"kind":"more","data":{}},
+                {"kind":null,"data":[]}
             ]}}"#,
         )
         .expect("parses");
-        let items: Vec<_> = page
-            .data
-            .children
-            .into_iter()
-            .filter_map(|c| item(&c.kind, c.data))
-            .collect();
+        let items = page.items;
         assert_eq!(items.len(), 2);
         assert_eq!(items[0].id, "t1_x");
         assert_eq!(
