@@ -321,6 +321,20 @@ fn a_token_endpoint_that_is_down_is_named_and_the_api_never_called() {
 }
 
 #[test]
+fn a_token_endpoint_that_hangs_is_abandoned_after_bounded_retries() {
+    let fx = Fixture::new();
+    fx.reddit
+        .fault_token(Some(Fault::Hang(Duration::from_secs(60))));
+    let out = fx.scan("all", &[("HTTP_TIMEOUT", "1".into())]);
+    assert_reddit_failed_sherlock_done(
+        &fx,
+        &out,
+        "no Reddit token (REDDIT_AUTH_BASE): Reddit could not be reached after 4 attempts: the request timed out",
+    );
+    assert!(fx.reddit.api_requests().is_empty());
+}
+
+#[test]
 fn a_token_endpoint_answering_html_is_named() {
     let fx = Fixture::new();
     fx.reddit.fault_token(Some(Fault::Html(200)));
