@@ -170,7 +170,16 @@ impl ReportStore {
     /// Writes the report's files: the Sherlock CSV (when Sherlock ran), the Reddit CSV (when
     /// Reddit was asked), then the JSON report.
     /// Names come only from the validated username and the scan's UTC start time.
+    /// When the directory was removed during the scan it is created again (and a warning
+    /// logged): the scan's work is not thrown away because someone cleaned up.
     pub fn save(&self, report: &ScanReport) -> Result<SavedReport, StoreError> {
+        if !self.dir.is_dir() {
+            fs::create_dir_all(&self.dir).map_err(|source| StoreError::CreateDir {
+                dir: self.dir.clone(),
+                source,
+            })?;
+            tracing::warn!(dir = %self.dir.display(), "the scans directory disappeared during the scan: created it again");
+        }
         let stamp = report.started_at.format("%Y%m%dT%H%M%S%.3fZ").to_string();
         let base = format!("{}_{stamp}", report.request.username);
         let with_sherlock = !report.sherlock.sites.is_empty()

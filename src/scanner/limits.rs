@@ -23,6 +23,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rand::Rng;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{RequestBuilder, Response, StatusCode};
+use serde::Deserialize;
 use tokio::time::Instant;
 
 use crate::config::Config;
@@ -388,6 +389,41 @@ pub fn describe(e: &reqwest::Error) -> String {
         source = s.source();
     }
     text
+}
+
+/// An API's JSON answer, or why not in words a user can act on: an empty body and an HTML page
+/// (outage, maintenance and proxy pages come as HTML, sometimes with 200) are named as such
+/// instead of a parser's column number. Never panics.
+pub fn decode_json<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, String> {
+    let start = bytes.iter().position(|b| !b.is_ascii_whitespace());
+    let Some(start) = start else {
+        return Err("the answer was empty".to_string());
+    };
+    if bytes[start] == b'<' {
+        return Err(match html_title(&bytes[start..]) {
+            Some(title) => format!("it is an HTML page, not JSON (title: {title:?})"),
+            None => "it is an HTML page, not JSON".to_string(),
+        });
+    }
+    serde_json::from_slice(bytes).map_err(|e| format!("it is not the JSON expected: {e}"))
+}
+
+/// The `<title>` of an HTML page, trimmed to one short line.
+fn html_title(html: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(&html[..html.len().min(64 * 1024)]);
+    let lower = text.to_ascii_lowercase();
+    let open = lower.find("<title")?;
+    let body_start = open + lower[open..].find('>')? + 1;
+    let len = lower[body_start..].find("</title")?;
+    let title: String = text[body_start..body_start + len]
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(80)
+        .collect();
+    (!title.is_empty()).then_some(title)
 }
 
 #[cfg(test)]

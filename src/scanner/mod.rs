@@ -200,6 +200,20 @@ impl Scanner {
             .clone()
     }
 
+    /// [`Scanner::sherlock_version`], given up at the scan's deadline or cancellation (asking
+    /// an explicit `SHERLOCK_BIN` can take up to its own timeout).
+    async fn sherlock_version_until(
+        &self,
+        deadline: Instant,
+        cancel: &CancellationToken,
+    ) -> Option<String> {
+        tokio::select! {
+            version = self.sherlock_version() => version,
+            _ = tokio::time::sleep_until(deadline) => None,
+            _ = cancel.cancelled() => None,
+        }
+    }
+
     /// Runs one scan to its end (or deadline, or `cancel`) and returns its report. Its log
     /// lines carry the scan id, target and mode.
     pub async fn scan(
@@ -254,7 +268,7 @@ impl Scanner {
         };
         let version = async {
             if request.mode.runs_sherlock() {
-                self.sherlock_version().await
+                self.sherlock_version_until(deadline, &cancel).await
             } else {
                 None
             }
@@ -340,7 +354,7 @@ impl Scanner {
             let cache = (!self.config.sherlock.control_ttl.is_zero()).then(|| {
                 ControlCache::new(&self.config.scans_dir, self.config.sherlock.control_ttl)
             });
-            let version = self.sherlock_version().await;
+            let version = self.sherlock_version_until(deadline, cancel).await;
             Some(control::guard(runner, cache.as_ref(), version.as_deref(), deadline, cancel).await)
         };
         let (mut run, control) =
@@ -363,8 +377,14 @@ impl Scanner {
             RunOutcome::Completed => (HalfStatus::Completed, None, None),
             RunOutcome::Stopped(why) => (HalfStatus::Partial, None, Some(*why)),
             RunOutcome::Failed(e) => {
-                tracing::error!(error = %e, "sherlock failed");
-                (HalfStatus::Failed, Some(e.to_string()), None)
+                tracing::error!(error = %e, checked = run.sites.len(), "sherlock failed");
+                // What it printed before it died is real: kept, and said so.
+                let error = match run.sites.len() {
+                    0 => e.to_string(),
+                    1 => format!("{e}; the 1 site result it printed before is kept"),
+                    n => format!("{e}; the {n} site results it printed before are kept"),
+                };
+                (HalfStatus::Failed, Some(error), None)
             }
         };
         let section = SherlockSection {

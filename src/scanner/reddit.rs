@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use crate::config::{RedditConfig, Secret};
 use crate::report::reddit::{AccountStatus, ItemKind, ItemScore, RedditAccount, RedditItem};
 use crate::scanner::Username;
-use crate::scanner::limits::{ApiError, ApiLimiter, Pacing};
+use crate::scanner::limits::{ApiError, ApiLimiter, Pacing, decode_json};
 
 /// Where permalinks point (Reddit gives them relative).
 const WEB_BASE: &str = "https://www.reddit.com";
@@ -73,6 +73,10 @@ pub struct InvalidRedditName {
 pub enum RedditError {
     #[error(transparent)]
     Api(#[from] ApiError),
+    /// The token endpoint (`REDDIT_AUTH_BASE`) kept failing: said apart from the API's failures
+    /// because the fix differs (a wrong base, Reddit's auth being down).
+    #[error("no Reddit token (REDDIT_AUTH_BASE): {0}")]
+    Token(ApiError),
     #[error(
         "Reddit refused the app's credentials ({status}): check REDDIT_CLIENT_ID and REDDIT_CLIENT_SECRET"
     )]
@@ -204,7 +208,8 @@ impl RedditClient {
                     )
                     .form(&[("grant_type", "client_credentials")])
             })
-            .await?;
+            .await
+            .map_err(RedditError::Token)?;
         let status = response.status();
         if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
             return Err(RedditError::Credentials { status });
@@ -347,17 +352,8 @@ impl RedditClient {
             s if s.is_success() => {}
             status => return Err(RedditError::Unexpected { status, what }),
         }
-        let thing: Thing<ListingData> = read_json(response, what).await?;
-        let items = thing
-            .data
-            .children
-            .into_iter()
-            .filter_map(|child| item(&child.kind, child.data))
-            .collect();
-        Ok(Page {
-            items,
-            after: thing.data.after.filter(|a| !a.is_empty()),
-        })
+        let bytes = read_body(response, what).await?;
+        parse_listing(&bytes).map_err(|reason| RedditError::Decode { what, reason })
     }
 
     /// Pages through a listing until `max` items or its end, handing each page to `on_page`.
@@ -391,17 +387,50 @@ impl RedditClient {
     }
 }
 
+async fn read_body(
+    response: reqwest::Response,
+    what: &'static str,
+) -> Result<Vec<u8>, RedditError> {
+    match response.bytes().await {
+        Ok(bytes) => Ok(bytes.to_vec()),
+        Err(e) => Err(RedditError::Decode {
+            what,
+            reason: crate::scanner::limits::describe(&e),
+        }),
+    }
+}
+
 async fn read_json<T: for<'de> Deserialize<'de>>(
     response: reqwest::Response,
     what: &'static str,
 ) -> Result<T, RedditError> {
-    let bytes = response.bytes().await.map_err(|e| RedditError::Decode {
-        what,
-        reason: crate::scanner::limits::describe(&e),
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| RedditError::Decode {
-        what,
-        reason: e.to_string(),
+    let bytes = read_body(response, what).await?;
+    decode_json(&bytes).map_err(|reason| RedditError::Decode { what, reason })
+}
+
+/// Parses one page of a `comments` or `submitted` listing as Reddit sends it. Lenient about
+/// fields (unknown ones ignored, missing ones default, children that are neither comments nor
+/// posts skipped); an answer that is not a JSON object (an HTML error page, a cut-off body) is an
+/// error saying what it was. Never panics.
+pub fn parse_listing(bytes: &[u8]) -> Result<Page, String> {
+    let thing: Thing<ListingData> = decode_json(bytes)?;
+    let items = thing
+        .data
+        .children
+        .into_iter()
+        .filter_map(
+            |child| match serde_json::from_value::<Thing<ItemData>>(child) {
+                Ok(child) => item(&child.kind, child.data),
+                Err(e) => {
+                    tracing::warn!(error = %e, "skipped a listing item that could not be read");
+                    None
+                }
+            },
+        )
+        .collect();
+    Ok(Page {
+        items,
+        after: thing.data.after.filter(|a| !a.is_empty()),
     })
 }
 
@@ -499,27 +528,51 @@ struct AboutData {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct ListingData {
+    #[serde(deserialize_with = "lenient")]
     after: Option<String>,
-    children: Vec<Thing<ItemData>>,
+    /// Read one by one: a child that does not fit is skipped, not the whole page.
+    children: Vec<Value>,
 }
 
+/// Text and flag fields take `null` (and any other type Reddit may start sending) as absent.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct ItemData {
+    #[serde(deserialize_with = "lenient")]
     id: String,
+    #[serde(deserialize_with = "lenient")]
     name: String,
+    #[serde(deserialize_with = "lenient")]
     body: String,
+    #[serde(deserialize_with = "lenient")]
     title: String,
+    #[serde(deserialize_with = "lenient")]
     selftext: String,
+    #[serde(deserialize_with = "lenient")]
     link_title: String,
+    #[serde(deserialize_with = "lenient")]
     subreddit: String,
+    #[serde(deserialize_with = "lenient")]
     permalink: String,
+    #[serde(deserialize_with = "lenient")]
     url: String,
     score: Option<Value>,
     created_utc: Option<Value>,
+    #[serde(deserialize_with = "lenient")]
     over_18: bool,
     edited: Value,
+    #[serde(deserialize_with = "lenient")]
     is_self: bool,
+}
+
+/// The value when it has the expected type, else the default (`null`, a number for a string).
+fn lenient<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + serde::de::DeserializeOwned,
+{
+    let value = Value::deserialize(deserializer)?;
+    Ok(serde_json::from_value(value).unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -548,20 +601,16 @@ mod tests {
 
     #[test]
     fn lenient_items_tolerate_missing_and_odd_fields() {
-        let page: Thing<ListingData> = serde_json::from_str(
-            r#"{"kind":"Listing","data":{"after":null,"children":[
-                {"kind":"t1","data":{"name":"t1_x","body":"fish &amp; chips","score":3.0,"created_utc":1700000000.0,"edited":1700000100.0,"new_field":{"a":1}}},
-                {"kind":"t3","data":{"id":"y","title":"Hello","selftext":"[removed]","is_self":true,"permalink":"/r/a/comments/y/hello/"}},
-                {"kind":"more","data":{}}
+        let page = parse_listing(
+            br#"{"kind":"Listing","data":{"after":null,"children":[
+                {"kind":"t1","data":{"name":"t1_x","body":"fish &amp; chips","score":3.0,"created_utc":1700000000.0,"edited":1700000100.0,"new_field":{"a":1},"link_title":null}},
+                {"kind":"t3","data":{"id":"y","title":"Hello","selftext":"[removed]","is_self":true,"permalink":"/r/a/comments/y/hello/","url":null}},
+                {"kind":"more","data":{}},
+                {"kind":null,"data":[]}
             ]}}"#,
         )
         .expect("parses");
-        let items: Vec<_> = page
-            .data
-            .children
-            .into_iter()
-            .filter_map(|c| item(&c.kind, c.data))
-            .collect();
+        let items = page.items;
         assert_eq!(items.len(), 2);
         assert_eq!(items[0].id, "t1_x");
         assert_eq!(

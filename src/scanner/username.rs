@@ -108,9 +108,10 @@ impl std::str::FromStr for Username {
     }
 }
 
-/// Zero-width and bidirectional formatting characters: invisible, and used to disguise names.
+/// Zero-width and bidirectional formatting characters: invisible, and used to disguise names
+/// (the isolates U+2066-U+2069 and the Arabic letter mark reorder text like the embeddings).
 fn is_invisible_format(c: char) -> bool {
-    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}')
+    matches!(c, '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
 /// The rejected input as it is echoed back: escaped, and cut to 32 characters.
@@ -156,6 +157,7 @@ mod tests {
             (".hidden", "may not start with '.'"),
             ("bell\u{7}", "control character (U+0007)"),
             ("zero\u{200B}width", "control character (U+200B)"),
+            ("iso\u{2066}late", "control character (U+2066)"),
             ("caf\u{e9}", "'\u{e9}' cannot appear in a profile URL"),
             ("a@b", "'@' cannot appear"),
         ];

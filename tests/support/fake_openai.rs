@@ -57,6 +57,8 @@ pub struct FakeOpenAiConfig {
 #[derive(Debug, Default)]
 struct Controls {
     fail_always: Option<u16>,
+    /// Every request answers 200 with this body, whatever it asked (garbage drills).
+    garbage: Option<&'static str>,
     /// The next requests answer 429 `rate_limit_exceeded`, with `Retry-After: secs` if `Some`.
     rate_limited: Vec<Option<u64>>,
     /// The next request answers one result too few.
@@ -147,6 +149,12 @@ impl FakeOpenAi {
     /// Every request answers `status` from now on (`None` to stop).
     pub fn fail_always(&self, status: Option<u16>) {
         self.shared.controls().fail_always = status;
+    }
+
+    /// Every request answers 200 with `body` from now on (`None` to stop): an HTML page, a
+    /// cut-off or otherwise wrong JSON. The content type follows the body's first character.
+    pub fn answer_garbage(&self, body: Option<&'static str>) {
+        self.shared.controls().garbage = body;
     }
 
     /// The next request answers 429 `rate_limit_exceeded`, with `Retry-After: secs` if given.
@@ -288,6 +296,14 @@ fn answer(shared: &Shared, r: &Recorded) -> Result<Response, String> {
         ));
     }
     let mut c = shared.controls();
+    if let Some(body) = c.garbage {
+        let kind = if body.trim_start().starts_with('<') {
+            "text/html; charset=utf-8"
+        } else {
+            "application/json; charset=UTF-8"
+        };
+        return Ok((StatusCode::OK, [("content-type", kind)], body).into_response());
+    }
     if let Some(status) = c.fail_always {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return Ok(error(

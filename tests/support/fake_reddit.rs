@@ -131,8 +131,30 @@ impl Default for FakeRedditConfig {
     }
 }
 
+/// A way for the fake to misbehave (the fault drills).
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// This status with Reddit's JSON error body, and `Retry-After` when given.
+    Status(u16, Option<u64>),
+    /// This status with an HTML page, as Reddit's outage pages come (even with 200).
+    Html(u16),
+    /// 200 with a JSON body cut off halfway.
+    Malformed,
+    /// No answer for this long (past the client's timeout), then a normal one.
+    Hang(Duration),
+}
+
+/// The title of the fake's HTML error page.
+pub const HTML_TITLE: &str = "Reddit - servers are busy";
+
 #[derive(Debug, Default)]
 struct Controls {
+    /// API requests after the first `.0` meet this fault.
+    api_fault: Option<(usize, Fault)>,
+    /// API requests seen so far.
+    api_seen: usize,
+    /// Every token request meets this fault.
+    token_fault: Option<Fault>,
     /// Every API request (not token requests) answers this status.
     fail_always: Option<u16>,
     /// The next API requests answer (status, Retry-After seconds).
@@ -230,6 +252,18 @@ impl FakeReddit {
         self.shared.controls().fail_always = status;
     }
 
+    /// API requests after the first `after` meet `fault` (`None` to stop).
+    pub fn fault_api(&self, after: usize, fault: Option<Fault>) {
+        let mut c = self.shared.controls();
+        c.api_fault = fault.map(|f| (after, f));
+        c.api_seen = 0;
+    }
+
+    /// Every token request meets `fault` (`None` to stop).
+    pub fn fault_token(&self, fault: Option<Fault>) {
+        self.shared.controls().token_fault = fault;
+    }
+
     /// The next API request answers `status`, with `Retry-After` when given.
     pub fn fail_next(&self, status: u16, retry_after: Option<u64>) {
         self.shared.controls().fail_next.push((status, retry_after));
@@ -272,7 +306,47 @@ async fn handle(
         status: 0,
         unexpected: None,
     };
-    let response = match answer(&shared, &record) {
+    let fault = {
+        let mut c = shared.controls();
+        if record.path == "/api/v1/access_token" {
+            c.token_fault.clone()
+        } else if record.path.starts_with("/user/") {
+            c.api_seen += 1;
+            let seen = c.api_seen;
+            c.api_fault
+                .as_ref()
+                .filter(|(after, _)| seen > *after)
+                .map(|(_, f)| f.clone())
+        } else {
+            None
+        }
+    };
+    let faulted = match fault {
+        Some(Fault::Hang(d)) => {
+            tokio::time::sleep(d).await;
+            None
+        }
+        Some(Fault::Status(status, retry_after)) => Some(status_response(status, retry_after)),
+        Some(Fault::Html(status)) => Some(
+            (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+                axum::response::Html(format!(
+                    "<!doctype html>\n<html><head><title>{HTML_TITLE}</title></head>\n<body><h1>all of our servers are busy right now</h1></body></html>\n"
+                )),
+            )
+                .into_response(),
+        ),
+        Some(Fault::Malformed) => Some(
+            (
+                StatusCode::OK,
+                [("content-type", "application/json; charset=UTF-8")],
+                r#"{"kind": "Listing", "data": {"after": "t1_x", "children": [{"kind": "t1", "da"#,
+            )
+                .into_response(),
+        ),
+        None => None,
+    };
+    let response = match faulted.map(Ok).unwrap_or_else(|| answer(&shared, &record)) {
         Ok(r) => r,
         Err(why) => {
             record.unexpected = Some(why.clone());

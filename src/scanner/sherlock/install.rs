@@ -203,17 +203,36 @@ fn is_executable(path: &Path) -> bool {
 
 /// Asks Sherlock itself (`--version`), for installs outside a recognisable venv.
 pub async fn query_version(program: &Path) -> Option<String> {
-    let out = Command::new(program)
+    use tokio::io::AsyncReadExt;
+    let mut child = Command::new(program)
         .arg("--version")
         .stdin(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(std::time::Duration::from_secs(30), out)
-        .await
-        .ok()?
+        .process_group(0)
+        .spawn()
         .ok()?;
-    let text = String::from_utf8_lossy(&out.stdout);
+    // Whatever it started goes with it when this returns, however it returns.
+    let _group = child.id().map(super::ProcessGroup);
+    let stdout = child.stdout.take()?;
+    let read = async {
+        let mut buf = Vec::new();
+        let mut limited = stdout.take(64 * 1024);
+        tokio::select! {
+            _ = limited.read_to_end(&mut buf) => {}
+            // A child it left behind may hold stdout open: its own exit is the end.
+            _ = async {
+                let _ = child.wait().await;
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            } => {}
+        }
+        buf
+    };
+    let out = tokio::time::timeout(std::time::Duration::from_secs(10), read)
+        .await
+        .ok()?;
+    let text = String::from_utf8_lossy(&out);
     text.split_whitespace()
         .find_map(|w| w.strip_prefix('v'))
         .filter(|v| v.chars().next().is_some_and(|c| c.is_ascii_digit()))

@@ -229,7 +229,10 @@ impl SherlockRunner {
                 program: program.display().to_string(),
                 source,
             })?;
-        let _group = child.id().map(ProcessGroup);
+        // Taken now: `child.id()` is `None` once the child has been reaped, and the group (its
+        // id is the child's pid) may outlive it.
+        let pgid = child.id();
+        let _group = pgid.map(ProcessGroup);
         tracing::debug!(pid = child.id(), username = %username, "sherlock started");
 
         let stdout = child.stdout.take().ok_or_else(|| {
@@ -299,7 +302,7 @@ impl SherlockRunner {
 
         if let Some(reason) = stop {
             tracing::info!(?reason, checked = sites.len(), "stopping sherlock");
-            kill_group(child.id());
+            kill_group(pgid);
             let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
             return Ok(RunOutcome::Stopped(reason));
         }
@@ -309,18 +312,18 @@ impl SherlockRunner {
             None => tokio::select! {
                 biased;
                 _ = cancel.cancelled() => {
-                    kill_group(child.id());
+                    kill_group(pgid);
                     return Ok(RunOutcome::Stopped(StopReason::Cancelled));
                 }
                 _ = tokio::time::sleep_until(deadline) => {
-                    kill_group(child.id());
+                    kill_group(pgid);
                     return Ok(RunOutcome::Stopped(StopReason::Deadline));
                 }
                 exited = child.wait() => exited?,
             },
         };
         // Anything Sherlock left running in its group goes now, so its stderr pipe closes.
-        kill_group(child.id());
+        kill_group(pgid);
         let stderr = match stderr_tail {
             Some(task) => tokio::time::timeout(Duration::from_secs(2), task)
                 .await
@@ -335,12 +338,15 @@ impl SherlockRunner {
                 tracing::warn!(stderr = %stderr.trim(), "sherlock failed; the end of its stderr");
             }
             // A Python traceback ends in the line that says what went wrong.
-            let last_stderr_line = stderr
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("");
-            let detail = first_non_empty(&[noise.last(), last_stderr_line.trim()])
+            let last_stderr_line = printable(
+                stderr
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or(""),
+                300,
+            );
+            let detail = first_non_empty(&[noise.last(), &last_stderr_line])
                 .unwrap_or("no message")
                 .to_string();
             return Err(match status.code() {
@@ -354,7 +360,7 @@ impl SherlockRunner {
             });
         }
         if !started && sites.is_empty() {
-            let detail = first_non_empty(&[noise.joined().trim(), stderr.trim()])
+            let detail = first_non_empty(&[noise.joined().trim(), &printable(&stderr, 600)])
                 .unwrap_or("no output at all")
                 .to_string();
             return Err(SherlockError::Garbage { detail });
@@ -403,14 +409,16 @@ struct Tail(std::collections::VecDeque<String>);
 
 impl Tail {
     fn push(&mut self, line: &str) {
-        let line = line.trim();
+        // It ends up in messages shown on a terminal and in Discord: no escape sequences or
+        // other control characters.
+        let line = printable(line, 300);
         if line.is_empty() {
             return;
         }
         if self.0.len() == 4 {
             self.0.pop_front();
         }
-        self.0.push_back(line.chars().take(300).collect());
+        self.0.push_back(line);
     }
 
     fn last(&self) -> &str {
@@ -420,6 +428,23 @@ impl Tail {
     fn joined(&self) -> String {
         self.0.iter().cloned().collect::<Vec<_>>().join(" | ")
     }
+}
+
+/// Text from the child made safe to show: escape sequences removed, line breaks and tabs made
+/// spaces, other control characters replaced, trimmed, at most `max` characters.
+fn printable(text: &str, max: usize) -> String {
+    output::strip_escapes(text)
+        .chars()
+        .map(|c| match c {
+            '\n' | '\t' => ' ',
+            c if c.is_control() => '\u{FFFD}',
+            c => c,
+        })
+        .collect::<String>()
+        .trim()
+        .chars()
+        .take(max)
+        .collect()
 }
 
 fn first_non_empty<'a>(candidates: &[&'a str]) -> Option<&'a str> {

@@ -196,7 +196,7 @@ pub fn parse_line(raw: &str) -> SherlockLine {
 }
 
 /// Removes ANSI CSI sequences (`ESC [ … letter`) and OSC sequences (`ESC ] … ESC \` or BEL).
-fn strip_escapes(s: &str) -> String {
+pub(crate) fn strip_escapes(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {

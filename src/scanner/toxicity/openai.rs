@@ -115,11 +115,15 @@ impl OpenAiScorer {
         let bytes = response.bytes().await.unwrap_or_default();
         match status {
             StatusCode::OK => {
-                let answer: ModerationResponse =
-                    serde_json::from_slice(&bytes).map_err(|e| ScorerError::Unexpected {
+                let answer: ModerationResponse = crate::scanner::limits::decode_json(&bytes)
+                    .map_err(|e| ScorerError::Unexpected {
                         backend: BACKEND,
                         status,
-                        message: format!("the answer could not be read: {e}"),
+                        // An HTML page's title is echoed: scrub it like any message.
+                        message: super::scrub_message(
+                            &format!("the answer could not be read: {e}"),
+                            &self.key,
+                        ),
                     })?;
                 if answer.results.len() != texts.len() {
                     let reason = format!(

@@ -140,10 +140,16 @@ impl PerspectiveScorer {
         match status {
             StatusCode::OK => {
                 let answer: AnalyzeResponse =
-                    serde_json::from_slice(&bytes).map_err(|e| ScorerError::Unexpected {
-                        backend: BACKEND,
-                        status,
-                        message: format!("the answer could not be read: {e}"),
+                    crate::scanner::limits::decode_json(&bytes).map_err(|e| {
+                        ScorerError::Unexpected {
+                            backend: BACKEND,
+                            status,
+                            // An HTML page's title is echoed: scrub it like any message.
+                            message: super::scrub_message(
+                                &format!("the answer could not be read: {e}"),
+                                &self.key,
+                            ),
+                        }
                     })?;
                 Ok(Analyzed::Scores(
                     answer
