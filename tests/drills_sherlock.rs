@@ -251,7 +251,7 @@ if [ "$u" = alice ]; then echo "[+] SiteA: https://a.example/$u"; else echo "[-]
     );
     assert!(
         stdout.contains(
-            "PARTIAL RESULTS: the scan reached its 3s deadline (SCAN_TIMEOUT); 1 sites had been checked"
+            "PARTIAL RESULTS: the scan reached its 3s deadline (SCAN_TIMEOUT); 1 site had been checked"
         ),
         "{stdout}"
     );

@@ -440,6 +440,7 @@ fn stop_reason_text(why: StopReason, timeout: Duration) -> String {
 fn partial_reason(why: StopReason, sherlock: &SherlockSection, timeout: Duration) -> String {
     let checked = match sherlock.sites_total {
         Some(total) => format!("{} of {total} sites", sherlock.sites_checked),
+        None if sherlock.sites_checked == 1 => "1 site".to_string(),
         None => format!("{} sites", sherlock.sites_checked),
     };
     match why {
