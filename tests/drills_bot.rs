@@ -1,0 +1,268 @@
+//! Fault drills for the bot (issue 7): the real `account-scanner bot` binary against the fake
+//! Discord, with the real Sherlock checking the fake sites, while the process is signalled, the
+//! gateway drops, twenty members scan at once, or the scans directory goes away. Each drill
+//! asserts what the moderator sees on Discord and what is on disk.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::bot::{Bot, BotOptions, CH, WAIT, allowed_mentions_empty, content, is_result};
+use support::fake_discord::{ADMIN_ID, FakeDiscordConfig, MEMBER_ID, MODERATOR_ID, OWNER_ID};
+
+fn sigterm(bot: &Bot) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(bot.pid() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("SIGTERM");
+}
+
+/// Every file in the scans directory, hidden ones included (temp files start with a dot),
+/// but not the control-probe cache directory.
+fn all_entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n != ".cache")
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// The JSON reports in the scans directory, parsed, keyed by username.
+fn json_reports(dir: &Path) -> Vec<(String, Value)> {
+    support::files_in(dir)
+        .into_iter()
+        .filter(|n| n.ends_with(".json"))
+        .map(|n| {
+            let bytes = std::fs::read(dir.join(&n)).expect("read report");
+            let v: Value = serde_json::from_slice(&bytes).expect("a whole JSON report");
+            (
+                v["request"]["username"].as_str().unwrap_or("").to_string(),
+                v,
+            )
+        })
+        .collect()
+}
+
+fn titles(results: &[support::fake_discord::RecordedRequest]) -> Vec<String> {
+    let mut t: Vec<String> = results
+        .iter()
+        .map(|r| r.embeds()[0]["title"].as_str().unwrap_or("").to_string())
+        .collect();
+    t.sort();
+    t
+}
+
+// ---------------------------------------------------------------------------------------------
+// Process: SIGTERM with two scans running
+// ---------------------------------------------------------------------------------------------
+
+/// Two moderators' scans are running (MAX_CONCURRENT_SCANS=2) when SIGTERM arrives.
+fn sigterm_with_two_scans(
+    env: &[(&str, &str)],
+) -> (Bot, Vec<support::fake_discord::RecordedRequest>) {
+    let mut vars = vec![("MAX_CONCURRENT_SCANS", "2")];
+    vars.extend_from_slice(env);
+    let mut bot = Bot::start(&vars);
+    let mark = bot.mark();
+    bot.say(MODERATOR_ID, "!scan alice sherlock");
+    bot.say(ADMIN_ID, "!scan bob sherlock");
+    let acks = bot.discord.wait_for_count(
+        |r| r.index >= mark && content(r).contains("🔎 Scanning"),
+        2,
+        WAIT,
+    );
+    assert_eq!(acks.len(), 2, "both scans started:\n{}", bot.log());
+    sigterm(&bot);
+    let results = bot.discord.wait_for_count(
+        |r| r.index >= mark && r.is("POST", "/channels/*/messages") && is_result(r),
+        2,
+        Duration::from_secs(40),
+    );
+    assert_eq!(
+        titles(&results),
+        ["Scan of alice", "Scan of bob"],
+        "both results posted:\n{}",
+        bot.log()
+    );
+    let status = bot.wait_exit(Duration::from_secs(40));
+    assert!(status.success(), "exit {status:?}:\n{}", bot.log());
+    assert!(bot.log().contains("SIGTERM"), "{}", bot.log());
+    (bot, results)
+}
+
+#[test]
+fn sigterm_with_two_scans_running_posts_both_results_then_exits_0() {
+    let (bot, results) = sigterm_with_two_scans(&[]);
+    for r in &results {
+        assert!(allowed_mentions_empty(r));
+        let description = r.embeds()[0]["description"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        assert!(!description.contains("Partial"), "{description}");
+        assert_eq!(r.files().len(), 2, "JSON and CSV attached");
+    }
+    // Both finished whole within the grace period: two complete reports each, no temp file.
+    let reports = json_reports(&bot.scans());
+    assert_eq!(reports.len(), 2, "{:?}", all_entries(&bot.scans()));
+    for (user, report) in &reports {
+        assert_eq!(report["partial"], false, "{user}: {report:#}");
+    }
+    assert_eq!(
+        all_entries(&bot.scans()).len(),
+        4,
+        "{:?}",
+        all_entries(&bot.scans())
+    );
+    assert!(!bot.log().contains("grace period over"), "{}", bot.log());
+    bot.assert_clean();
+}
+
+#[test]
+fn sigterm_with_a_too_short_grace_reports_both_scans_as_interrupted_partial_results() {
+    // HangSite holds every Sherlock run for 60 s: neither scan can finish in a 1 s grace.
+    let (bot, results) =
+        sigterm_with_two_scans(&[("SHUTDOWN_GRACE", "1"), ("SHERLOCK_SITE_TIMEOUT", "60")]);
+    assert!(bot.log().contains("grace period over"), "{}", bot.log());
+    for r in &results {
+        let description = r.embeds()[0]["description"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        assert!(
+            description.contains("⚠️ **Partial results:** the scan was interrupted"),
+            "{description}"
+        );
+        assert_eq!(r.files().len(), 2, "the partial reports are attached");
+    }
+    // The acknowledgements say partial too.
+    let finals: Vec<String> = bot
+        .discord
+        .message_edits(CH)
+        .iter()
+        .map(content)
+        .filter(|c| c.starts_with("✅"))
+        .collect();
+    assert_eq!(finals.len(), 2, "{finals:?}");
+    assert!(
+        finals.iter().all(|c| c.ends_with("finished (partial).")),
+        "{finals:?}"
+    );
+    // On disk: two whole reports marked partial with the reason, their CSVs, nothing else.
+    let reports = json_reports(&bot.scans());
+    assert_eq!(reports.len(), 2, "{:?}", all_entries(&bot.scans()));
+    for (user, report) in &reports {
+        assert_eq!(report["partial"], true, "{user}");
+        assert!(
+            report["partial_reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("interrupted")),
+            "{user}: {}",
+            report["partial_reason"]
+        );
+    }
+    assert_eq!(
+        all_entries(&bot.scans()).len(),
+        4,
+        "{:?}",
+        all_entries(&bot.scans())
+    );
+    // No Sherlock outlives the bot.
+    let list = bot.dir.path().join("sites.json");
+    assert!(
+        support::processes_mentioning(&list.display().to_string()).is_empty(),
+        "a Sherlock child survived"
+    );
+    bot.assert_clean();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gateway: the connection goes away while a scan runs
+// ---------------------------------------------------------------------------------------------
+
+/// Starts a scan, runs `fault` once it is acknowledged, and checks the result still arrives
+/// and a later command is still answered on the new connection.
+fn gateway_fault_mid_scan(fault: impl FnOnce(&Bot)) -> Bot {
+    let bot = Bot::start(&[]);
+    assert_eq!(
+        (bot.discord.identify_count(), bot.discord.resume_count()),
+        (1, 0)
+    );
+    let connections = bot.discord.connection_count();
+    let mark = bot.mark();
+    bot.say(MODERATOR_ID, "!scan alice sherlock");
+    bot.posted(mark, |r| content(r).contains("Scanning **alice**"));
+    fault(&bot);
+    // The scan goes on over REST and posts its result.
+    let result = bot.posted(mark, is_result);
+    assert_eq!(result.embeds()[0]["title"], "Scan of alice");
+    assert_eq!(result.files().len(), 2);
+    assert_eq!(support::files_in(&bot.scans()).len(), 2);
+    // The bot is connected again and hears commands.
+    assert!(
+        bot.discord.wait_ready(WAIT),
+        "no new gateway session:\n{}",
+        bot.log()
+    );
+    assert!(bot.discord.connection_count() > connections);
+    let mark = bot.mark();
+    bot.say(MEMBER_ID, "!health");
+    bot.posted(mark, |r| content(r).contains("account-scanner"));
+    bot
+}
+
+#[test]
+fn a_dropped_gateway_mid_scan_is_resumed_and_the_result_still_posted() {
+    let bot = gateway_fault_mid_scan(|bot| bot.discord.drop_gateway());
+    // Resumed, not re-identified: the session (and events sent while away) survive.
+    assert_eq!(
+        (bot.discord.identify_count(), bot.discord.resume_count()),
+        (1, 1),
+        "{}",
+        bot.log()
+    );
+    bot.assert_clean();
+}
+
+#[test]
+fn a_message_sent_while_the_gateway_is_down_is_replayed_on_resume_and_answered() {
+    let bot = Bot::start(&[]);
+    bot.discord.drop_gateway();
+    // Dispatched while no connection is live: the RESUME replays it.
+    let mark = bot.mark();
+    assert!(!bot.discord.is_connected());
+    bot.discord.send_message_now(CH, MEMBER_ID, "!health");
+    bot.posted(mark, |r| content(r).contains("account-scanner"));
+    assert_eq!(bot.discord.resume_count(), 1, "{}", bot.log());
+    assert_eq!(bot.discord.identify_count(), 1);
+    bot.assert_clean();
+}
+
+#[test]
+fn a_non_resumable_invalid_session_mid_scan_re_identifies_and_the_result_still_posted() {
+    let bot = gateway_fault_mid_scan(|bot| bot.discord.invalidate_session(false));
+    assert_eq!(
+        (bot.discord.identify_count(), bot.discord.resume_count()),
+        (2, 0),
+        "{}",
+        bot.log()
+    );
+    bot.assert_clean();
+}
+
+#[test]
+fn a_session_timeout_close_mid_scan_re_identifies_and_the_result_still_posted() {
+    // 4009 "Session timed out": Discord says reconnect and start a new session.
+    let bot = gateway_fault_mid_scan(|bot| bot.discord.close_gateway(4009));
+    assert_eq!(bot.discord.identify_count(), 2, "{}", bot.log());
+    bot.assert_clean();
+}
