@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::bot::{Bot, BotOptions, CH, WAIT, allowed_mentions_empty, content, is_result};
-use support::fake_discord::{ADMIN_ID, FakeDiscordConfig, MEMBER_ID, MODERATOR_ID, OWNER_ID};
+use support::fake_discord::{ADMIN_ID, FakeDiscordConfig, MEMBER_ID, MODERATOR_ID};
 
 fn sigterm(bot: &Bot) {
     nix::sys::signal::kill(
@@ -264,5 +264,260 @@ fn a_session_timeout_close_mid_scan_re_identifies_and_the_result_still_posted() 
     // 4009 "Session timed out": Discord says reconnect and start a new session.
     let bot = gateway_fault_mid_scan(|bot| bot.discord.close_gateway(4009));
     assert_eq!(bot.discord.identify_count(), 2, "{}", bot.log());
+    bot.assert_clean();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storage: the scans directory goes read-only, fills up or disappears while the bot runs
+// ---------------------------------------------------------------------------------------------
+
+/// A tmpfs mounted on a fresh directory, unmounted when dropped. Needs root (these drills run
+/// as root; `chmod` cannot make a directory read-only for root, a read-only mount can).
+struct Tmpfs {
+    _parent: tempfile::TempDir,
+    dir: PathBuf,
+}
+
+fn mount(args: &[&str]) -> std::process::Output {
+    Command::new("mount")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `mount` for a storage drill: {e}"))
+}
+
+impl Tmpfs {
+    fn new(size: &str) -> Tmpfs {
+        let parent = tempfile::tempdir().expect("tempdir");
+        let dir = parent.path().join("scans");
+        std::fs::create_dir(&dir).expect("mount point");
+        let out = mount(&[
+            "-t",
+            "tmpfs",
+            "-o",
+            &format!("size={size}"),
+            "tmpfs",
+            &dir.display().to_string(),
+        ]);
+        assert!(
+            out.status.success(),
+            "the storage drills need to mount a tmpfs (run them as root, or in a container \
+             allowed to mount): `mount -t tmpfs` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs {
+            _parent: parent,
+            dir,
+        }
+    }
+
+    /// `remount,ro` fails ("busy") while a file on it is open for writing; retried briefly.
+    fn remount(&self, option: &str) {
+        let args = [
+            "-o",
+            &format!("remount,{option}"),
+            &self.dir.display().to_string(),
+        ];
+        let mut out = mount(&args);
+        for _ in 0..20 {
+            if out.status.success() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            out = mount(&args);
+        }
+        assert!(
+            out.status.success(),
+            "remount,{option} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let dir = self.dir.display().to_string();
+        let ok = Command::new("umount")
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            // Still busy (a child holding a file open): detach it now, freed when released.
+            let _ = Command::new("umount").args(["-l", &dir]).status();
+        }
+    }
+}
+
+/// The bot writing its reports to `dir` (a tmpfs); cooldown off so one moderator can retry.
+fn bot_on(dir: &Path, env: &[(&str, &str)]) -> Bot {
+    let mut vars = vec![("SCAN_COOLDOWN", "0")];
+    vars.extend_from_slice(env);
+    Bot::start_opts(
+        BotOptions {
+            scans_dir: Some(dir.to_path_buf()),
+            ..BotOptions::default()
+        },
+        &vars,
+    )
+}
+
+/// What the moderator is told must not leak internals: no path, no OS error text.
+fn assert_polite(text: &str, dir: &Path) {
+    for leak in [
+        dir.display().to_string().as_str(),
+        "os error",
+        "Read-only",
+        "No space",
+        "No such file",
+        "/tmp",
+    ] {
+        assert!(!text.contains(leak), "{leak:?} leaked to Discord: {text}");
+    }
+    let reference = text
+        .split('`')
+        .nth(1)
+        .unwrap_or_else(|| panic!("no reference id in {text}"));
+    assert!(
+        reference.len() == 6 && reference.chars().all(|c| c.is_ascii_hexdigit()),
+        "{text}"
+    );
+}
+
+/// The reference id in a message, and that the log has the details under it.
+fn assert_reference_logged(bot: &Bot, text: &str, detail: &str) {
+    let reference = text.split('`').nth(1).expect("reference");
+    let line = bot
+        .log()
+        .lines()
+        .find(|l| l.contains(reference))
+        .unwrap_or_else(|| panic!("reference {reference} not in the log:\n{}", bot.log()))
+        .to_string();
+    assert!(line.contains(detail), "{line}");
+}
+
+/// After a storage fault: `!health` is still answered, and once `restore` has put the storage
+/// back a scan writes its two files again.
+fn still_serving_after(bot: &Bot, restore: impl FnOnce()) {
+    let mark = bot.mark();
+    bot.say(MEMBER_ID, "!health");
+    bot.posted(mark, |r| content(r).contains("account-scanner"));
+    restore();
+    let mark = bot.mark();
+    bot.say(MODERATOR_ID, "!scan carol sherlock");
+    let result = bot.posted(mark, is_result);
+    assert_eq!(result.embeds()[0]["title"], "Scan of carol");
+    assert_eq!(result.files().len(), 2, "{:?}", content(&result));
+    let files = support::files_in(&bot.scans());
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(files.iter().all(|f| f.starts_with("carol_")), "{files:?}");
+}
+
+#[test]
+fn scans_dir_read_only_mid_scan_tells_the_moderator_politely_and_the_bot_keeps_serving() {
+    let fs = Tmpfs::new("300m");
+    // The control probe keeps its cache's lock file open for writing while it runs, which
+    // makes `remount,ro` fail as busy: leave it out so the remount lands mid-scan.
+    let bot = bot_on(&fs.dir, &[("SHERLOCK_CONTROL_CHECK", "false")]);
+    let mark = bot.mark();
+    bot.say(MODERATOR_ID, "!scan alice sherlock");
+    bot.posted(mark, |r| content(r).contains("Scanning **alice**"));
+    fs.remount("ro");
+    // The scan's results are still shown, without files, with a polite notice.
+    let result = bot.posted(mark, is_result);
+    assert_eq!(result.embeds()[0]["title"], "Scan of alice");
+    assert!(result.files().is_empty());
+    let text = content(&result);
+    assert!(
+        text.starts_with("⚠️ The report files could not be written on the bot's server"),
+        "{text}"
+    );
+    assert_polite(&text, &fs.dir);
+    assert_reference_logged(&bot, &text, "Read-only file system");
+    assert!(
+        all_entries(&fs.dir).is_empty(),
+        "{:?}",
+        all_entries(&fs.dir)
+    );
+
+    // A scan asked for while the directory is still read-only is refused before it runs.
+    let mark = bot.mark();
+    bot.say(MODERATOR_ID, "!scan bob sherlock");
+    let refusal = bot.posted(mark, |r| content(r).contains("cannot save reports"));
+    assert_polite(&content(&refusal), &fs.dir);
+    assert_reference_logged(&bot, &content(&refusal), "Read-only file system");
+    assert!(
+        !bot.discord
+            .requests()
+            .iter()
+            .skip(mark)
+            .any(|r| content(r).contains("Scanning **bob**")),
+        "the scan started anyway"
+    );
+    still_serving_after(&bot, || fs.remount("rw"));
+    bot.assert_clean();
+}
+
+#[test]
+fn scans_dir_full_mid_scan_leaves_no_partial_file_and_the_bot_keeps_serving() {
+    let fs = Tmpfs::new("64k");
+    // The free-space floor is what normally refuses first; here the disk fills during the scan.
+    let bot = bot_on(&fs.dir, &[("MIN_FREE_SPACE_MB", "0")]);
+    let mark = bot.mark();
+    bot.say(MODERATOR_ID, "!scan alice sherlock");
+    bot.posted(mark, |r| content(r).contains("Scanning **alice**"));
+    let filler = fs.dir.join("filler.bin");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).expect("filler");
+        let chunk = [0u8; 4096];
+        let full = loop {
+            if let Err(e) = f.write_all(&chunk).and_then(|()| f.sync_all()) {
+                break e;
+            }
+        };
+        assert_eq!(full.raw_os_error(), Some(nix::libc::ENOSPC), "{full}");
+    }
+    let result = bot.posted(mark, is_result);
+    assert!(result.files().is_empty());
+    let text = content(&result);
+    assert!(
+        text.starts_with("⚠️ The report files could not be written on the bot's server"),
+        "{text}"
+    );
+    assert_polite(&text, &fs.dir);
+    assert_reference_logged(&bot, &text, "No space left on device");
+    // Nothing half-written: only the filler.
+    assert_eq!(all_entries(&fs.dir), ["filler.bin"]);
+
+    let mark = bot.mark();
+    bot.say(MODERATOR_ID, "!scan bob sherlock");
+    let refusal = bot.posted(mark, |r| content(r).contains("cannot save reports"));
+    assert_polite(&content(&refusal), &fs.dir);
+    still_serving_after(&bot, || {
+        std::fs::remove_file(&filler).expect("free the space")
+    });
+    bot.assert_clean();
+}
+
+#[test]
+fn scans_dir_removed_mid_scan_is_made_again_and_the_report_still_written() {
+    let parent = tempfile::tempdir().expect("tempdir");
+    let dir = parent.path().join("scans");
+    let bot = bot_on(&dir, &[]);
+    let mark = bot.mark();
+    bot.say(MODERATOR_ID, "!scan alice sherlock");
+    bot.posted(mark, |r| content(r).contains("Scanning **alice**"));
+    std::fs::remove_dir_all(&dir).expect("remove the scans directory");
+    let result = bot.posted(mark, is_result);
+    assert_eq!(result.files().len(), 2, "{}", content(&result));
+    assert!(content(&result).is_empty(), "{}", content(&result));
+    let files = support::files_in(&dir);
+    assert_eq!(files.len(), 2, "{files:?}");
+    for f in &result.files() {
+        let name = f.filename.as_deref().expect("file name");
+        assert_eq!(std::fs::read(dir.join(name)).expect("on disk"), f.data);
+    }
+    // Removed between scans: the next scan makes it again before it starts.
+    std::fs::remove_dir_all(&dir).expect("remove the scans directory");
+    still_serving_after(&bot, || {});
     bot.assert_clean();
 }
