@@ -521,3 +521,144 @@ fn scans_dir_removed_mid_scan_is_made_again_and_the_report_still_written() {
     still_serving_after(&bot, || {});
     bot.assert_clean();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Load: twenty members scan within one second
+// ---------------------------------------------------------------------------------------------
+
+/// The bot's peak resident memory (VmHWM), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmHWM")
+}
+
+#[test]
+fn twenty_members_scanning_at_once_are_all_answered_within_bounds() {
+    let bot = Bot::start_opts(
+        BotOptions {
+            discord: FakeDiscordConfig {
+                extra_members: 20,
+                extra_members_moderators: true,
+                ..FakeDiscordConfig::default()
+            },
+            fast_sites: true,
+            ..BotOptions::default()
+        },
+        &[
+            ("MAX_CONCURRENT_SCANS", "2"),
+            ("SHERLOCK_SITE_TIMEOUT", "2"),
+        ],
+    );
+    let members = bot.discord.extra_member_ids();
+    assert_eq!(members.len(), 20);
+    let mark = bot.mark();
+    for (i, m) in members.iter().enumerate() {
+        bot.say(*m, &format!("!scan target{:02} sherlock", i + 1));
+    }
+    // Every request is answered at once: scanning, or queued with its place.
+    let acks = bot.discord.wait_for_count(
+        |r| {
+            r.index >= mark
+                && r.is("POST", "/channels/*/messages")
+                && (content(r).starts_with("🔎 Scanning") || content(r).starts_with("⏳ Queued"))
+        },
+        20,
+        WAIT,
+    );
+    assert_eq!(acks.len(), 20, "{}", bot.log());
+    let mut places: Vec<usize> = acks
+        .iter()
+        .filter_map(|r| {
+            let c = content(r);
+            let place = c.split("is number ").nth(1)?.split(' ').next()?;
+            Some(place.parse().expect("a place number"))
+        })
+        .collect();
+    places.sort();
+    assert!(places.len() >= 10, "most waited in line: {places:?}");
+    let distinct: std::collections::BTreeSet<_> = places.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        places.len(),
+        "two share a place: {places:?}"
+    );
+    assert!(places.iter().all(|p| (1..=18).contains(p)), "{places:?}");
+    // Every one gets its result, and its two files.
+    let results = bot.discord.wait_for_count(
+        |r| r.index >= mark && r.is("POST", "/channels/*/messages") && is_result(r),
+        20,
+        Duration::from_secs(90),
+    );
+    let expected: Vec<String> = (1..=20).map(|i| format!("Scan of target{i:02}")).collect();
+    assert_eq!(titles(&results), expected, "{}", bot.log());
+    assert!(results.iter().all(|r| r.files().len() == 2));
+    assert_eq!(support::files_in(&bot.scans()).len(), 40);
+    assert!(
+        all_entries(&bot.scans())
+            .iter()
+            .all(|n| !n.starts_with('.'))
+    );
+
+    let hwm = peak_rss_kib(bot.pid());
+    eprintln!("bot VmHWM {hwm} KiB");
+    assert!(hwm < 150 * 1024, "peak RSS {hwm} KiB");
+    // Discord's global limit (50 requests per second per bot), measured at the fake: in tests
+    // serenity's own ratelimiter is off (it ignores the proxy), so this is the bot's own pace.
+    let per_second = bot
+        .discord
+        .max_in_window(Duration::from_secs(1), |r| r.path.starts_with("/api/"));
+    eprintln!("at most {per_second} requests in one second");
+    assert!(per_second <= 50, "{per_second} requests within one second");
+    // Progress edits are throttled per message (one per 2 s, plus the final one).
+    for ack in &acks {
+        let id = ack.message_id().expect("ack id").to_string();
+        let edits: Vec<_> = bot
+            .discord
+            .message_edits(CH)
+            .into_iter()
+            .filter(|r| r.path.ends_with(&id))
+            .collect();
+        let (Some(first), Some(last)) = (edits.first(), edits.last()) else {
+            panic!("the acknowledgement {id} was never edited to say it finished");
+        };
+        assert!(content(last).starts_with("✅"), "{}", content(last));
+        let span = last.at.duration_since(ack.at).as_secs_f64();
+        assert!(
+            edits.len() as f64 <= span / 2.0 + 2.0,
+            "{} edits of one message in {span:.1} s (first {:?})",
+            edits.len(),
+            content(first)
+        );
+    }
+    // MAX_CONCURRENT_SCANS holds, read from the reports on disk: no instant is inside more
+    // than two scans' [started_at, finished_at].
+    let spans: Vec<_> = json_reports(&bot.scans())
+        .into_iter()
+        .map(|(_, r)| {
+            let t = |k: &str| {
+                chrono::DateTime::parse_from_rfc3339(r[k].as_str().expect("a time"))
+                    .expect("RFC 3339")
+            };
+            (t("started_at"), t("finished_at"))
+        })
+        .collect();
+    assert_eq!(spans.len(), 20);
+    let most = spans
+        .iter()
+        .map(|(start, _)| {
+            spans
+                .iter()
+                .filter(|(s, f)| s <= start && start < f)
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    assert!(most <= 2, "{most} scans ran at once: {spans:#?}");
+    assert_eq!(most, 2, "the two slots were used together: {spans:#?}");
+    bot.assert_clean();
+}

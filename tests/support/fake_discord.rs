@@ -1009,6 +1009,26 @@ impl FakeDiscord {
 
     // ----- fixtures -------------------------------------------------------------------------
 
+    /// The most requests matching `pred` that arrived within any `span` (a sliding window over
+    /// arrival times): compare with Discord's limits, e.g. 50 requests per second in all.
+    pub fn max_in_window(&self, span: Duration, pred: impl Fn(&RecordedRequest) -> bool) -> usize {
+        let at: Vec<Instant> = self
+            .requests()
+            .iter()
+            .filter(|r| pred(r))
+            .map(|r| r.at)
+            .collect();
+        (0..at.len())
+            .map(|i| {
+                at[i..]
+                    .iter()
+                    .take_while(|b| b.duration_since(at[i]) < span)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Every guild member's user id (owner, admin, moderator, member, extras, bot).
     pub fn member_ids(&self) -> Vec<u64> {
         self.shared.users.iter().map(|u| u.id).collect()
