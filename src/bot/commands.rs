@@ -191,7 +191,7 @@ pub async fn scan(
         )),
     )
     .await?;
-    ctx.send(reply).await?;
+    let posted = send_with_retry(ctx, reply).await;
     audit::record(
         &state,
         audit::Entry::Scan {
@@ -209,7 +209,41 @@ pub async fn scan(
         },
     )
     .await;
+    posted?;
     Ok(())
+}
+
+/// Attempts at posting a scan's result: a single bad gateway from Discord must not lose it.
+const RESULT_POST_ATTEMPTS: u32 = 3;
+
+/// Discord failures worth another try: 5xx, 429 (serenity retries none of them when its
+/// ratelimiter is off, as with `DISCORD_API_BASE`), and requests that never got an answer.
+fn is_transient(e: &serenity::Error) -> bool {
+    match e {
+        serenity::Error::Http(serenity::HttpError::UnsuccessfulRequest(r)) => {
+            r.status_code.is_server_error() || r.status_code.as_u16() == 429
+        }
+        serenity::Error::Http(serenity::HttpError::Request(_)) => true,
+        _ => false,
+    }
+}
+
+/// Sends the result, again after 1 s and 2 s when Discord fails transiently.
+async fn send_with_retry(ctx: Context<'_>, reply: CreateReply) -> Result<(), serenity::Error> {
+    let mut delay = Duration::from_secs(1);
+    let mut attempt = 1;
+    loop {
+        match ctx.send(reply.clone()).await {
+            Ok(_) => return Ok(()),
+            Err(e) if attempt < RESULT_POST_ATTEMPTS && is_transient(&e) => {
+                tracing::warn!(error = %e, attempt, "posting the result failed; trying again");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// A short id that ties a message the user sees to the log line with the details.
