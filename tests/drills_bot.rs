@@ -662,3 +662,49 @@ fn twenty_members_scanning_at_once_are_all_answered_within_bounds() {
     assert_eq!(most, 2, "the two slots were used together: {spans:#?}");
     bot.assert_clean();
 }
+
+// ---------------------------------------------------------------------------------------------
+// REST: Discord fails the result post once
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_result_post_that_discord_fails_once_is_sent_again() {
+    let bot = Bot::start(&[]);
+    let mark = bot.mark();
+    bot.say(MODERATOR_ID, "!scan alice sherlock");
+    bot.posted(mark, |r| content(r).contains("Scanning **alice**"));
+    // The next message post is the result (progress goes out as edits).
+    bot.discord
+        .fail_next("POST", "/channels/*/messages", 502, 1);
+    let result = bot
+        .discord
+        .wait_for(
+            |r| {
+                r.index >= mark
+                    && r.is("POST", "/channels/*/messages")
+                    && is_result(r)
+                    && !r.faulted
+            },
+            WAIT,
+        )
+        .unwrap_or_else(|| panic!("the result never arrived:\n{}", bot.log()));
+    let failed: Vec<_> = bot
+        .discord
+        .requests()
+        .into_iter()
+        .filter(|r| r.faulted)
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert!(is_result(&failed[0]), "the failed post was the result");
+    assert_eq!(result.files().len(), 2);
+    assert_eq!(support::files_in(&bot.scans()).len(), 2);
+    assert!(
+        !bot.discord
+            .requests()
+            .iter()
+            .any(|r| content(r).contains("went wrong")),
+        "an error was shown although the result arrived"
+    );
+    assert!(bot.log().contains("trying again"), "{}", bot.log());
+    bot.assert_clean();
+}
