@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::bot::{Bot, BotOptions, CH, WAIT, allowed_mentions_empty, content, is_result};
-use support::fake_discord::{ADMIN_ID, FakeDiscordConfig, MEMBER_ID, MODERATOR_ID};
+use support::fake_discord::{ADMIN_ID, FakeDiscordConfig, MEMBER_ID, MODERATOR_ID, OWNER_ID};
 
 fn sigterm(bot: &Bot) {
     nix::sys::signal::kill(
@@ -81,7 +81,22 @@ fn sigterm_with_two_scans(
         WAIT,
     );
     assert_eq!(acks.len(), 2, "both scans started:\n{}", bot.log());
+    // A third waits in line; shutdown tells it that it will not run.
+    bot.say(OWNER_ID, "!scan carol sherlock");
+    let queued = bot.posted(mark, |r| content(r).starts_with("⏳ Queued"));
     sigterm(&bot);
+    let queued_id = queued.message_id().expect("queued ack id").to_string();
+    let not_started = bot
+        .discord
+        .wait_for(
+            |r| r.is("PATCH", "/channels/*/messages/*") && r.path.ends_with(&queued_id),
+            WAIT,
+        )
+        .expect("the queued scan's acknowledgement edited");
+    assert_eq!(
+        content(&not_started),
+        "⏹️ The scan of **carol** did not start: the bot is shutting down and takes no new scans."
+    );
     let results = bot.discord.wait_for_count(
         |r| r.index >= mark && r.is("POST", "/channels/*/messages") && is_result(r),
         2,
@@ -96,6 +111,12 @@ fn sigterm_with_two_scans(
     let status = bot.wait_exit(Duration::from_secs(40));
     assert!(status.success(), "exit {status:?}:\n{}", bot.log());
     assert!(bot.log().contains("SIGTERM"), "{}", bot.log());
+    assert!(
+        !support::files_in(&bot.scans())
+            .iter()
+            .any(|f| f.starts_with("carol")),
+        "the queued scan ran"
+    );
     (bot, results)
 }
 
