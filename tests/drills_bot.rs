@@ -560,6 +560,29 @@ fn peak_rss_kib(pid: u32) -> u64 {
 
 #[test]
 fn twenty_members_scanning_at_once_are_all_answered_within_bounds() {
+    use support::fake_reddit::{FakeAccount, FakeReddit, FakeRedditConfig};
+    let reddit = FakeReddit::start(FakeRedditConfig {
+        accounts: (1..=20)
+            .map(|i| {
+                FakeAccount::new(&format!("target{i:02}"))
+                    .with_comments(3, |n| format!("comment number {n}"))
+                    .with_posts(1, |_| "a post".to_string())
+            })
+            .collect(),
+        ..FakeRedditConfig::default()
+    });
+    // 300 a minute: one Reddit request every 200 ms for the whole process, whatever the load.
+    const REDDIT_PER_MIN: usize = 300;
+    let vars: Vec<(&str, String)> = reddit
+        .env()
+        .into_iter()
+        .chain([
+            ("REDDIT_RATE_PER_MIN", REDDIT_PER_MIN.to_string()),
+            ("MAX_CONCURRENT_SCANS", "2".to_string()),
+            ("SHERLOCK_SITE_TIMEOUT", "2".to_string()),
+        ])
+        .collect();
+    let env: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let bot = Bot::start_opts(
         BotOptions {
             discord: FakeDiscordConfig {
@@ -570,16 +593,13 @@ fn twenty_members_scanning_at_once_are_all_answered_within_bounds() {
             fast_sites: true,
             ..BotOptions::default()
         },
-        &[
-            ("MAX_CONCURRENT_SCANS", "2"),
-            ("SHERLOCK_SITE_TIMEOUT", "2"),
-        ],
+        &env,
     );
     let members = bot.discord.extra_member_ids();
     assert_eq!(members.len(), 20);
     let mark = bot.mark();
     for (i, m) in members.iter().enumerate() {
-        bot.say(*m, &format!("!scan target{:02} sherlock", i + 1));
+        bot.say(*m, &format!("!scan target{:02}", i + 1));
     }
     // Every request is answered at once: scanning, or queued with its place.
     let acks = bot.discord.wait_for_count(
@@ -617,8 +637,15 @@ fn twenty_members_scanning_at_once_are_all_answered_within_bounds() {
     );
     let expected: Vec<String> = (1..=20).map(|i| format!("Scan of target{i:02}")).collect();
     assert_eq!(titles(&results), expected, "{}", bot.log());
-    assert!(results.iter().all(|r| r.files().len() == 2));
-    assert_eq!(support::files_in(&bot.scans()).len(), 40);
+    // Sherlock and Reddit halves: two embeds, three files (JSON, Sherlock CSV, Reddit CSV).
+    assert!(
+        results
+            .iter()
+            .all(|r| r.embeds().len() == 2 && r.files().len() == 3),
+        "{}",
+        bot.log()
+    );
+    assert_eq!(support::files_in(&bot.scans()).len(), 60);
     assert!(
         all_entries(&bot.scans())
             .iter()
@@ -635,6 +662,35 @@ fn twenty_members_scanning_at_once_are_all_answered_within_bounds() {
         .max_in_window(Duration::from_secs(1), |r| r.path.starts_with("/api/"));
     eprintln!("at most {per_second} requests in one second");
     assert!(per_second <= 50, "{per_second} requests within one second");
+    // Reddit's pace held across the concurrent scans: in any 3 s, at most 3 s worth of
+    // requests (+2 for arrival jitter), and every account fetched.
+    reddit.assert_no_unexpected();
+    let at: Vec<_> = reddit
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/user/"))
+        .map(|r| r.when)
+        .collect();
+    assert!(at.len() >= 60, "{} Reddit requests", at.len());
+    let most = (0..at.len())
+        .map(|i| {
+            at.iter()
+                .filter(|b| **b >= at[i] && b.duration_since(at[i]) < Duration::from_secs(3))
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    eprintln!(
+        "at most {most} of {} Reddit requests in 3 s; {} token requests",
+        at.len(),
+        reddit.token_requests().len()
+    );
+    // One OAuth token for the whole process, not one per scan.
+    assert_eq!(reddit.token_requests().len(), 1);
+    assert!(
+        most <= REDDIT_PER_MIN / 20 + 2,
+        "{most} Reddit requests within 3 s"
+    );
     // Progress edits are throttled per message (one per 2 s, plus the final one).
     for ack in &acks {
         let id = ack.message_id().expect("ack id").to_string();
