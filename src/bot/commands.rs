@@ -182,15 +182,21 @@ pub async fn scan(
             ))
         }
     };
-    ack.edit(
-        ctx,
-        CreateReply::default().content(format!(
-            "✅ Scan of **{}** finished{}.",
-            render::escape(username.as_str()),
-            if report.partial { " (partial)" } else { "" }
-        )),
-    )
-    .await?;
+    // Best effort: the acknowledgement may be gone (deleted by a moderator) or Discord may fail
+    // the edit; neither may cost the moderator the result below.
+    if let Err(e) = ack
+        .edit(
+            ctx,
+            CreateReply::default().content(format!(
+                "✅ Scan of **{}** finished{}.",
+                render::escape(username.as_str()),
+                if report.partial { " (partial)" } else { "" }
+            )),
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "could not mark the acknowledgement finished");
+    }
     let posted = send_with_retry(ctx, reply).await;
     audit::record(
         &state,
