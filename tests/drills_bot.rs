@@ -744,15 +744,14 @@ fn twenty_members_scanning_at_once_are_all_answered_within_bounds() {
 // REST: Discord fails the result post once
 // ---------------------------------------------------------------------------------------------
 
-#[test]
-fn a_result_post_that_discord_fails_once_is_sent_again() {
+/// The next message post after the acknowledgement is the result (progress goes out as edits):
+/// `fault` makes Discord refuse it once.
+fn result_post_refused_once(fault: impl FnOnce(&Bot)) {
     let bot = Bot::start(&[]);
     let mark = bot.mark();
     bot.say(MODERATOR_ID, "!scan alice sherlock");
     bot.posted(mark, |r| content(r).contains("Scanning **alice**"));
-    // The next message post is the result (progress goes out as edits).
-    bot.discord
-        .fail_next("POST", "/channels/*/messages", 502, 1);
+    fault(&bot);
     let result = bot
         .discord
         .wait_for(
@@ -783,5 +782,50 @@ fn a_result_post_that_discord_fails_once_is_sent_again() {
         "an error was shown although the result arrived"
     );
     assert!(bot.log().contains("trying again"), "{}", bot.log());
+    bot.assert_clean();
+}
+
+#[test]
+fn a_result_post_that_discord_fails_once_is_sent_again() {
+    result_post_refused_once(|bot| {
+        bot.discord
+            .fail_next("POST", "/channels/*/messages", 502, 1)
+    });
+}
+
+#[test]
+fn a_result_post_that_discord_rate_limits_once_is_sent_again() {
+    result_post_refused_once(|bot| {
+        bot.discord
+            .rate_limit_next("POST", "/channels/*/messages", 0.5, 1)
+    });
+}
+
+#[test]
+fn failed_edits_of_the_acknowledgement_do_not_lose_the_result() {
+    let bot = Bot::start(&[]);
+    let mark = bot.mark();
+    bot.say(MODERATOR_ID, "!scan alice sherlock");
+    bot.posted(mark, |r| content(r).contains("Scanning **alice**"));
+    // As when a moderator deleted the "Scanning" message: every edit is answered 404.
+    bot.discord
+        .fail_next("PATCH", "/channels/*/messages/*", 404, 1000);
+    let result = bot.posted(mark, is_result);
+    assert_eq!(result.embeds()[0]["title"], "Scan of alice");
+    assert_eq!(result.files().len(), 2);
+    let failed_edits = bot
+        .discord
+        .requests()
+        .iter()
+        .filter(|r| r.faulted && r.is("PATCH", "/channels/*/messages/*"))
+        .count();
+    assert!(failed_edits >= 1, "the final edit was refused");
+    assert!(
+        !bot.discord
+            .requests()
+            .iter()
+            .any(|r| content(r).contains("went wrong")),
+        "an error was shown although the result arrived"
+    );
     bot.assert_clean();
 }
