@@ -105,6 +105,7 @@ pub async fn scan(
             "Sorry, the bot's disk is almost full, so no scan can start now. An admin can see the details in the log.",
         ));
     }
+    check_storage(&state).await?;
     check_cooldown(ctx, &state)?;
     if let poise::Context::Application(_) = ctx {
         ctx.defer().await?;
@@ -158,30 +159,45 @@ pub async fn scan(
 
     let store = state.store.clone();
     let to_save = report.clone();
-    let saved = tokio::task::spawn_blocking(move || store.save(&to_save))
+    let saved = tokio::task::spawn_blocking(move || {
+        // Removed while the scan ran (an operator's cleanup): make it again rather than lose
+        // the report. A failure here surfaces as the save's own error.
+        if !store.dir().exists() {
+            match std::fs::create_dir_all(store.dir()) {
+                Ok(()) => tracing::warn!(dir = %store.dir().display(), "the scans directory was gone; made it again"),
+                Err(e) => tracing::warn!(dir = %store.dir().display(), error = %e, "the scans directory is gone and cannot be made again"),
+            }
+        }
+        store.save(&to_save)
+    })
         .await
         .map_err(|e| BotError::Internal(e.into()))?;
     let reply = match &saved {
         Ok(saved) => result_reply(&report, Some(saved)).await,
         Err(e) => {
-            tracing::error!(error = %e, scan_id = %report.scan_id, "report not saved");
-            let mut reply = result_reply(&report, None).await;
-            reply = reply.content(
-                "⚠️ The report files could not be written on the bot's server (an admin can see why in the log); the results are below.",
-            );
-            reply
+            let reference = reference_id();
+            tracing::error!(error = %e, scan_id = %report.scan_id, reference = %reference, "report not saved");
+            result_reply(&report, None).await.content(format!(
+                "⚠️ The report files could not be written on the bot's server, so none are attached; the results are below. An admin can find why in the bot's log (reference `{reference}`)."
+            ))
         }
     };
-    ack.edit(
-        ctx,
-        CreateReply::default().content(format!(
-            "✅ Scan of **{}** finished{}.",
-            render::escape(username.as_str()),
-            if report.partial { " (partial)" } else { "" }
-        )),
-    )
-    .await?;
-    ctx.send(reply).await?;
+    // Best effort: the acknowledgement may be gone (deleted by a moderator) or Discord may fail
+    // the edit; neither may cost the moderator the result below.
+    if let Err(e) = ack
+        .edit(
+            ctx,
+            CreateReply::default().content(format!(
+                "✅ Scan of **{}** finished{}.",
+                render::escape(username.as_str()),
+                if report.partial { " (partial)" } else { "" }
+            )),
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "could not mark the acknowledgement finished");
+    }
+    let posted = send_with_retry(ctx, reply).await;
     audit::record(
         &state,
         audit::Entry::Scan {
@@ -199,7 +215,71 @@ pub async fn scan(
         },
     )
     .await;
+    posted?;
     Ok(())
+}
+
+/// Attempts at posting a scan's result: a single bad gateway from Discord must not lose it.
+const RESULT_POST_ATTEMPTS: u32 = 3;
+
+/// Discord failures worth another try: 5xx, 429 (serenity retries none of them when its
+/// ratelimiter is off, as with `DISCORD_API_BASE`), and requests that never got an answer.
+fn is_transient(e: &serenity::Error) -> bool {
+    match e {
+        serenity::Error::Http(serenity::HttpError::UnsuccessfulRequest(r)) => {
+            r.status_code.is_server_error() || r.status_code.as_u16() == 429
+        }
+        serenity::Error::Http(serenity::HttpError::Request(_)) => true,
+        _ => false,
+    }
+}
+
+/// Sends the result, again after 1 s and 2 s when Discord fails transiently.
+async fn send_with_retry(ctx: Context<'_>, reply: CreateReply) -> Result<(), serenity::Error> {
+    let mut delay = Duration::from_secs(1);
+    let mut attempt = 1;
+    loop {
+        match ctx.send(reply.clone()).await {
+            Ok(_) => return Ok(()),
+            Err(e) if attempt < RESULT_POST_ATTEMPTS && is_transient(&e) => {
+                tracing::warn!(error = %e, attempt, "posting the result failed; trying again");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A short id that ties a message the user sees to the log line with the details.
+fn reference_id() -> String {
+    format!("{:06x}", rand::random::<u32>() & 0xff_ffff)
+}
+
+/// Refuses (before the scan, not after it) when no report could be written: the scans
+/// directory is read-only, full, or gone and cannot be made again. A directory removed while
+/// the bot runs is made again here, so scans work once the storage is back.
+async fn check_storage(state: &Arc<BotState>) -> Result<(), BotError> {
+    let store = state.store.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(store.dir()).map_err(|source| {
+            crate::report::store::StoreError::CreateDir {
+                dir: store.dir().to_path_buf(),
+                source,
+            }
+        })?;
+        store.check_writable()
+    })
+    .await
+    .map_err(|e| BotError::Internal(e.into()))?;
+    checked.map_err(|e| {
+        let reference = reference_id();
+        tracing::error!(error = %e, reference = %reference, "scan refused: the scans directory is not writable");
+        BotError::user(format!(
+            "Sorry, the bot cannot save reports right now, so no scan can start. An admin can find why in the bot's log (reference `{reference}`)."
+        ))
+    })
 }
 
 /// The username to scan, and the member's facts when the target was a mention.
@@ -461,7 +541,7 @@ async fn on_error(error: FrameworkError<'_, Arc<BotState>, BotError>) {
             let text = match error {
                 BotError::User(message) => message,
                 internal => {
-                    let reference = format!("{:06x}", rand::random::<u32>() & 0xff_ffff);
+                    let reference = reference_id();
                     tracing::error!(
                         reference = %reference,
                         command = %ctx.command().qualified_name,

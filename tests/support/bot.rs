@@ -16,10 +16,36 @@ use super::fake_sites::{FakeSites, FakeSitesConfig};
 pub const CH: u64 = GENERAL_CHANNEL_ID;
 pub const WAIT: Duration = Duration::from_secs(30);
 
+/// How to start the bot beyond its environment.
+#[derive(Default)]
+pub struct BotOptions {
+    pub discord: FakeDiscordConfig,
+    /// Leave HangSite out of the site list: a Sherlock run then takes about a second, not
+    /// `SHERLOCK_SITE_TIMEOUT` (for tests that run many scans).
+    pub fast_sites: bool,
+    /// `SCANS_DIR` (default: `scans` in the bot's temp directory).
+    pub scans_dir: Option<PathBuf>,
+}
+
+/// The fake sites' list without HangSite.
+pub fn write_fast_site_list(sites: &FakeSites, path: &std::path::Path) {
+    let entries: serde_json::Map<String, serde_json::Value> = sites
+        .site_entries()
+        .into_iter()
+        .filter(|(name, _)| name != "HangSite")
+        .collect();
+    std::fs::write(
+        path,
+        serde_json::to_string_pretty(&entries).expect("site list json"),
+    )
+    .expect("write site list");
+}
+
 pub struct Bot {
     pub discord: FakeDiscord,
     pub sites: FakeSites,
     pub dir: tempfile::TempDir,
+    scans: PathBuf,
     child: Option<Child>,
     stderr: Arc<Mutex<String>>,
 }
@@ -30,17 +56,32 @@ impl Bot {
     }
 
     pub fn start_with(cfg: FakeDiscordConfig, env: &[(&str, &str)]) -> Bot {
+        Bot::start_opts(
+            BotOptions {
+                discord: cfg,
+                ..BotOptions::default()
+            },
+            env,
+        )
+    }
+
+    pub fn start_opts(opts: BotOptions, env: &[(&str, &str)]) -> Bot {
         super::sherlock();
-        let discord = FakeDiscord::start_with(cfg);
+        let discord = FakeDiscord::start_with(opts.discord);
         let sites = FakeSites::start(FakeSitesConfig::default());
         let dir = tempfile::tempdir().expect("tempdir");
         let list = dir.path().join("sites.json");
-        sites.write_site_list(&list).expect("site list");
+        if opts.fast_sites {
+            write_fast_site_list(&sites, &list);
+        } else {
+            sites.write_site_list(&list).expect("site list");
+        }
+        let scans = opts.scans_dir.unwrap_or_else(|| dir.path().join("scans"));
         let mut cmd = super::scanner(dir.path());
         cmd.env("DISCORD_BOT_TOKEN", super::fake_discord::BOT_TOKEN)
             .env("DISCORD_API_BASE", discord.base_url())
             .env("ADMIN_USER_IDS", ADMIN_ID.to_string())
-            .env("SCANS_DIR", dir.path().join("scans"))
+            .env("SCANS_DIR", &scans)
             .env("SHERLOCK_SITES", &list)
             // HangSite answers never: every Sherlock run takes this long, so progress shows.
             .env("SHERLOCK_SITE_TIMEOUT", "3")
@@ -67,6 +108,7 @@ impl Bot {
             discord,
             sites,
             dir,
+            scans,
             child: Some(child),
             stderr,
         };
@@ -92,7 +134,7 @@ impl Bot {
     }
 
     pub fn scans(&self) -> PathBuf {
-        self.dir.path().join("scans")
+        self.scans.clone()
     }
 
     pub fn say(&self, author: u64, content: &str) -> u64 {

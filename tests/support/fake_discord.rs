@@ -211,6 +211,9 @@ pub mod limits {
 pub struct FakeDiscordConfig {
     /// Extra plain members `member01`, `member02`, ... (no roles), e.g. for a load test.
     pub extra_members: usize,
+    /// Gives the `extra_members` the Moderator role (Moderate Members), e.g. for a load test
+    /// where each of them scans.
+    pub extra_members_moderators: bool,
     /// Sent in HELLO.
     pub heartbeat_interval_ms: u64,
     /// When set, REST calls with another `Authorization` get 401 and an IDENTIFY/RESUME with
@@ -238,6 +241,7 @@ impl Default for FakeDiscordConfig {
     fn default() -> Self {
         FakeDiscordConfig {
             extra_members: 0,
+            extra_members_moderators: false,
             heartbeat_interval_ms: 41_250,
             expected_token: None,
             privileged_intents_enabled: true,
@@ -524,7 +528,7 @@ impl FakeDiscord {
         let ws_url = format!("ws://{addr}/gateway");
 
         let shared = Arc::new(Shared {
-            users: fixture_users(cfg.extra_members),
+            users: fixture_users(cfg.extra_members, cfg.extra_members_moderators),
             roles: fixture_roles(),
             channels: fixture_channels(),
             cfg,
@@ -676,6 +680,13 @@ impl FakeDiscord {
     /// Waits (up to 10 s) for a ready gateway first. Returns the message id.
     pub fn send_message(&self, channel_id: u64, author_id: u64, content: &str) -> u64 {
         self.require_ready("MESSAGE_CREATE");
+        self.send_message_now(channel_id, author_id, content)
+    }
+
+    /// Like [`FakeDiscord::send_message`] but without waiting for a live connection: with none
+    /// (e.g. right after [`FakeDiscord::drop_gateway`]) the event is only logged on the session,
+    /// and the bot gets it when it RESUMEs. Panics without a session.
+    pub fn send_message_now(&self, channel_id: u64, author_id: u64, content: &str) -> u64 {
         assert!(
             self.shared.channel(channel_id).is_some(),
             "fake_discord: send_message to unknown channel {channel_id}"
@@ -998,6 +1009,26 @@ impl FakeDiscord {
 
     // ----- fixtures -------------------------------------------------------------------------
 
+    /// The most requests matching `pred` that arrived within any `span` (a sliding window over
+    /// arrival times): compare with Discord's limits, e.g. 50 requests per second in all.
+    pub fn max_in_window(&self, span: Duration, pred: impl Fn(&RecordedRequest) -> bool) -> usize {
+        let at: Vec<Instant> = self
+            .requests()
+            .iter()
+            .filter(|r| pred(r))
+            .map(|r| r.at)
+            .collect();
+        (0..at.len())
+            .map(|i| {
+                at[i..]
+                    .iter()
+                    .take_while(|b| b.duration_since(at[i]) < span)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Every guild member's user id (owner, admin, moderator, member, extras, bot).
     pub fn member_ids(&self) -> Vec<u64> {
         self.shared.users.iter().map(|u| u.id).collect()
@@ -1140,7 +1171,7 @@ fn router(shared: Arc<Shared>) -> Router {
 // Fixtures
 // ---------------------------------------------------------------------------------------------
 
-fn fixture_users(extra: usize) -> Vec<FakeUser> {
+fn fixture_users(extra: usize, extra_moderators: bool) -> Vec<FakeUser> {
     let u =
         |id: u64, username: &str, global: Option<&str>, roles: Vec<u64>, joined: &str| FakeUser {
             id,
@@ -1190,7 +1221,11 @@ fn fixture_users(extra: usize) -> Vec<FakeUser> {
             username: format!("member{:02}", i + 1),
             global_name: Some(format!("Member {}", i + 1)),
             bot: false,
-            roles: vec![],
+            roles: if extra_moderators {
+                vec![MODERATOR_ROLE_ID]
+            } else {
+                vec![]
+            },
             joined_at: rfc3339_ms(joined),
         });
     }
