@@ -5,13 +5,13 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
 use support::bot::{Bot, BotOptions, CH, WAIT, allowed_mentions_empty, content, is_result};
 use support::fake_discord::{ADMIN_ID, FakeDiscordConfig, MEMBER_ID, MODERATOR_ID, OWNER_ID};
+use support::tmpfs::Tmpfs;
 
 fn sigterm(bot: &Bot) {
     nix::sys::signal::kill(
@@ -292,82 +292,6 @@ fn a_session_timeout_close_mid_scan_re_identifies_and_the_result_still_posted() 
 // Storage: the scans directory goes read-only, fills up or disappears while the bot runs
 // ---------------------------------------------------------------------------------------------
 
-/// A tmpfs mounted on a fresh directory, unmounted when dropped. Needs root (these drills run
-/// as root; `chmod` cannot make a directory read-only for root, a read-only mount can).
-struct Tmpfs {
-    _parent: tempfile::TempDir,
-    dir: PathBuf,
-}
-
-fn mount(args: &[&str]) -> std::process::Output {
-    Command::new("mount")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run `mount` for a storage drill: {e}"))
-}
-
-impl Tmpfs {
-    fn new(size: &str) -> Tmpfs {
-        let parent = tempfile::tempdir().expect("tempdir");
-        let dir = parent.path().join("scans");
-        std::fs::create_dir(&dir).expect("mount point");
-        let out = mount(&[
-            "-t",
-            "tmpfs",
-            "-o",
-            &format!("size={size}"),
-            "tmpfs",
-            &dir.display().to_string(),
-        ]);
-        assert!(
-            out.status.success(),
-            "the storage drills need to mount a tmpfs (run them as root, or in a container \
-             allowed to mount): `mount -t tmpfs` failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Tmpfs {
-            _parent: parent,
-            dir,
-        }
-    }
-
-    /// `remount,ro` fails ("busy") while a file on it is open for writing; retried briefly.
-    fn remount(&self, option: &str) {
-        let args = [
-            "-o",
-            &format!("remount,{option}"),
-            &self.dir.display().to_string(),
-        ];
-        let mut out = mount(&args);
-        for _ in 0..20 {
-            if out.status.success() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-            out = mount(&args);
-        }
-        assert!(
-            out.status.success(),
-            "remount,{option} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let dir = self.dir.display().to_string();
-        let ok = Command::new("umount")
-            .arg(&dir)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            // Still busy (a child holding a file open): detach it now, freed when released.
-            let _ = Command::new("umount").args(["-l", &dir]).status();
-        }
-    }
-}
-
 /// The bot writing its reports to `dir` (a tmpfs); cooldown off so one moderator can retry.
 fn bot_on(dir: &Path, env: &[(&str, &str)]) -> Bot {
     let mut vars = vec![("SCAN_COOLDOWN", "0")];
@@ -434,14 +358,14 @@ fn still_serving_after(bot: &Bot, restore: impl FnOnce()) {
 
 #[test]
 fn scans_dir_read_only_mid_scan_tells_the_moderator_politely_and_the_bot_keeps_serving() {
-    let fs = Tmpfs::new("300m");
+    let fs = Tmpfs::new(300 * 1024);
     // The control probe keeps its cache's lock file open for writing while it runs, which
     // makes `remount,ro` fail as busy: leave it out so the remount lands mid-scan.
-    let bot = bot_on(&fs.dir, &[("SHERLOCK_CONTROL_CHECK", "false")]);
+    let bot = bot_on(fs.path(), &[("SHERLOCK_CONTROL_CHECK", "false")]);
     let mark = bot.mark();
     bot.say(MODERATOR_ID, "!scan alice sherlock");
     bot.posted(mark, |r| content(r).contains("Scanning **alice**"));
-    fs.remount("ro");
+    fs.read_only();
     // The scan's results are still shown, without files, with a polite notice.
     let result = bot.posted(mark, is_result);
     assert_eq!(result.embeds()[0]["title"], "Scan of alice");
@@ -451,19 +375,19 @@ fn scans_dir_read_only_mid_scan_tells_the_moderator_politely_and_the_bot_keeps_s
         text.starts_with("⚠️ The report files could not be written on the bot's server"),
         "{text}"
     );
-    assert_polite(&text, &fs.dir);
+    assert_polite(&text, fs.path());
     assert_reference_logged(&bot, &text, "Read-only file system");
     assert!(
-        all_entries(&fs.dir).is_empty(),
+        all_entries(fs.path()).is_empty(),
         "{:?}",
-        all_entries(&fs.dir)
+        all_entries(fs.path())
     );
 
     // A scan asked for while the directory is still read-only is refused before it runs.
     let mark = bot.mark();
     bot.say(MODERATOR_ID, "!scan bob sherlock");
     let refusal = bot.posted(mark, |r| content(r).contains("cannot save reports"));
-    assert_polite(&content(&refusal), &fs.dir);
+    assert_polite(&content(&refusal), fs.path());
     assert_reference_logged(&bot, &content(&refusal), "Read-only file system");
     assert!(
         !bot.discord
@@ -473,19 +397,19 @@ fn scans_dir_read_only_mid_scan_tells_the_moderator_politely_and_the_bot_keeps_s
             .any(|r| content(r).contains("Scanning **bob**")),
         "the scan started anyway"
     );
-    still_serving_after(&bot, || fs.remount("rw"));
+    still_serving_after(&bot, || fs.read_write());
     bot.assert_clean();
 }
 
 #[test]
 fn scans_dir_full_mid_scan_leaves_no_partial_file_and_the_bot_keeps_serving() {
-    let fs = Tmpfs::new("64k");
+    let fs = Tmpfs::new(64);
     // The free-space floor is what normally refuses first; here the disk fills during the scan.
-    let bot = bot_on(&fs.dir, &[("MIN_FREE_SPACE_MB", "0")]);
+    let bot = bot_on(fs.path(), &[("MIN_FREE_SPACE_MB", "0")]);
     let mark = bot.mark();
     bot.say(MODERATOR_ID, "!scan alice sherlock");
     bot.posted(mark, |r| content(r).contains("Scanning **alice**"));
-    let filler = fs.dir.join("filler.bin");
+    let filler = fs.path().join("filler.bin");
     {
         use std::io::Write;
         let mut f = std::fs::File::create(&filler).expect("filler");
@@ -504,15 +428,15 @@ fn scans_dir_full_mid_scan_leaves_no_partial_file_and_the_bot_keeps_serving() {
         text.starts_with("⚠️ The report files could not be written on the bot's server"),
         "{text}"
     );
-    assert_polite(&text, &fs.dir);
+    assert_polite(&text, fs.path());
     assert_reference_logged(&bot, &text, "No space left on device");
     // Nothing half-written: only the filler.
-    assert_eq!(all_entries(&fs.dir), ["filler.bin"]);
+    assert_eq!(all_entries(fs.path()), ["filler.bin"]);
 
     let mark = bot.mark();
     bot.say(MODERATOR_ID, "!scan bob sherlock");
     let refusal = bot.posted(mark, |r| content(r).contains("cannot save reports"));
-    assert_polite(&content(&refusal), &fs.dir);
+    assert_polite(&content(&refusal), fs.path());
     still_serving_after(&bot, || {
         std::fs::remove_file(&filler).expect("free the space")
     });

@@ -69,15 +69,7 @@ impl Fixture {
 
     /// The JSON report on disk, after checking the files are whole and no temp file is left.
     fn report_on_disk(&self, expect_reddit_csv: bool) -> Value {
-        let all: Vec<String> = std::fs::read_dir(self.scans())
-            .expect("scans dir")
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        assert!(
-            all.iter().all(|n| !n.ends_with(".partial")),
-            "a temp file was left: {all:?}"
-        );
+        support::assert_no_temp_files(&self.scans());
         let files = support::files_in(&self.scans());
         let expected = 2 + usize::from(expect_reddit_csv);
         assert_eq!(files.len(), expected, "{files:?}");

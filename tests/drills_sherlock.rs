@@ -64,15 +64,7 @@ impl Fixture {
     }
 
     fn report_on_disk(&self) -> Value {
-        let all: Vec<String> = std::fs::read_dir(self.scans())
-            .expect("scans dir")
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        assert!(
-            all.iter().all(|n| !n.ends_with(".partial")),
-            "a temp file was left: {all:?}"
-        );
+        support::assert_no_temp_files(&self.scans());
         let files = support::files_in(&self.scans());
         assert_eq!(files.len(), 2, "json and sherlock csv: {files:?}");
         let json = files.iter().find(|f| f.ends_with(".json")).expect("json");

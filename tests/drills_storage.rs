@@ -4,140 +4,19 @@
 //! told (message, exit code), that no partial file is left (no temp file, no truncated or
 //! orphaned report file), and that nothing else broke (the next scan works).
 //!
-//! Read-only and full need a filesystem of their own: a small tmpfs (made read-only with a bind
-//! remount, which also works inside a user namespace). Mounting needs root; without
-//! it each drill re-runs itself inside `unshare --user --map-root-user --mount`, where it may
-//! mount; when neither works it fails saying why (it is never skipped silently).
+//! Read-only and full need a filesystem of their own: a small tmpfs (`support::tmpfs`; as root,
+//! else each drill re-runs itself inside `unshare --user --map-root-user --mount`).
 //! The disk-space floor (a refusal before the scan starts) is `ops::scans_refuse_politely_below_the_disk_floor`.
 
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::fake_reddit::{FakeAccount, FakeReddit, FakeRedditConfig};
-
-/// Set when a drill runs re-executed inside a user and mount namespace.
-const IN_NAMESPACE: &str = "ACCOUNT_SCANNER_DRILLS_IN_NAMESPACE";
-
-/// Runs `body` where mounting a tmpfs is allowed: here when we may mount, else this very test
-/// re-executed inside `unshare --user --map-root-user --mount`.
-fn with_mount_rights(test: &str, body: impl FnOnce()) {
-    static CAN_MOUNT: OnceLock<Result<(), String>> = OnceLock::new();
-    let can = CAN_MOUNT.get_or_init(|| {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        Tmpfs::mount_at(dir.path(), 64).map(drop)
-    });
-    if can.is_ok() || std::env::var_os(IN_NAMESPACE).is_some() {
-        body();
-        return;
-    }
-    let why_not_mount = can.as_ref().err().cloned().unwrap_or_default();
-    let probe = Command::new("unshare")
-        .args(["--user", "--map-root-user", "--mount", "true"])
-        .output();
-    match probe {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => panic!(
-            "this drill needs a tmpfs of its own: mount is not permitted ({why_not_mount}) and \
-             `unshare --user --map-root-user --mount` failed ({}): run the tests as root or allow \
-             unprivileged user namespaces",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
-        Err(e) => panic!(
-            "this drill needs a tmpfs of its own: mount is not permitted ({why_not_mount}) and \
-             `unshare` could not run ({e}): run the tests as root or install util-linux"
-        ),
-    }
-    let exe = std::env::current_exe().expect("current test executable");
-    let status = Command::new("unshare")
-        .args(["--user", "--map-root-user", "--mount"])
-        .arg(exe)
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(IN_NAMESPACE, "1")
-        .status()
-        .expect("run the drill inside unshare");
-    assert!(
-        status.success(),
-        "the drill failed inside a user+mount namespace"
-    );
-}
-
-/// A tmpfs of `size_kb` mounted on a temp dir; unmounted when dropped.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn new(size_kb: u64) -> Tmpfs {
-        let dir = tempfile::tempdir().expect("tempdir");
-        Tmpfs::mount_at(dir.path(), size_kb).expect("mount a tmpfs");
-        Tmpfs { dir }
-    }
-
-    fn mount_at(path: &Path, size_kb: u64) -> Result<(), String> {
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size_kb}k"), "tmpfs"])
-            .arg(path)
-            .output()
-            .map_err(|e| format!("mount could not run: {e}"))?;
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
-        }
-        Ok(())
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn read_only(&self) {
-        let out = Command::new("mount")
-            .args(["-o", "remount,bind,ro"])
-            .arg(self.path())
-            .output()
-            .expect("run mount");
-        assert!(
-            out.status.success(),
-            "remount read-only: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn read_write(&self) {
-        let out = Command::new("mount")
-            .args(["-o", "remount,bind,rw"])
-            .arg(self.path())
-            .output()
-            .expect("run mount");
-        assert!(out.status.success(), "remount read-write");
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
-/// Every entry of a directory, hidden ones included, sorted.
-fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
+use support::tmpfs::{Tmpfs, entries, with_mount_rights};
 
 fn comment(i: usize) -> String {
     format!(

@@ -297,12 +297,7 @@ fn answer(shared: &Shared, r: &Recorded) -> Result<Response, String> {
     }
     let mut c = shared.controls();
     if let Some(body) = c.garbage {
-        let kind = if body.trim_start().starts_with('<') {
-            "text/html; charset=utf-8"
-        } else {
-            "application/json; charset=UTF-8"
-        };
-        return Ok((StatusCode::OK, [("content-type", kind)], body).into_response());
+        return Ok(fake_server::garbage(body));
     }
     if let Some(status) = c.fail_always {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -227,3 +227,20 @@ pub fn base64(input: &[u8]) -> String {
     }
     out
 }
+
+/// A 200 answer carrying `body` as-is (a fake's "answer garbage" fault), typed as HTML when it
+/// looks like a page and as JSON otherwise, as a misbehaving API or a proxy in front of it would.
+pub fn garbage(body: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let kind = if body.trim_start().starts_with('<') {
+        "text/html; charset=utf-8"
+    } else {
+        "application/json; charset=UTF-8"
+    };
+    (
+        axum::http::StatusCode::OK,
+        [("content-type", kind)],
+        body.to_string(),
+    )
+        .into_response()
+}

@@ -10,6 +10,7 @@ pub mod fake_perspective;
 pub mod fake_reddit;
 pub mod fake_server;
 pub mod fake_sites;
+pub mod tmpfs;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -83,6 +84,19 @@ pub fn processes_mentioning(needle: &str) -> Vec<u32> {
 }
 
 /// Report files in a directory, sorted by name (hidden entries such as `.cache` left out).
+/// Fails the test if a report's temp file (`.NAME.partial`) is left in `dir`.
+pub fn assert_no_temp_files(dir: &Path) {
+    let all: Vec<String> = std::fs::read_dir(dir)
+        .expect("scans dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        all.iter().all(|n| !n.ends_with(".partial")),
+        "a temp file was left: {all:?}"
+    );
+}
+
 pub fn files_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|rd| {
