@@ -159,17 +159,8 @@ pub async fn scan(
 
     let store = state.store.clone();
     let to_save = report.clone();
-    let saved = tokio::task::spawn_blocking(move || {
-        // Removed while the scan ran (an operator's cleanup): make it again rather than lose
-        // the report. A failure here surfaces as the save's own error.
-        if !store.dir().exists() {
-            match std::fs::create_dir_all(store.dir()) {
-                Ok(()) => tracing::warn!(dir = %store.dir().display(), "the scans directory was gone; made it again"),
-                Err(e) => tracing::warn!(dir = %store.dir().display(), error = %e, "the scans directory is gone and cannot be made again"),
-            }
-        }
-        store.save(&to_save)
-    })
+    // `save` makes the directory again if it was removed while the scan ran.
+    let saved = tokio::task::spawn_blocking(move || store.save(&to_save))
         .await
         .map_err(|e| BotError::Internal(e.into()))?;
     let reply = match &saved {
