@@ -195,6 +195,43 @@ pub fn truncate_utf8(text: &str, max_bytes: usize) -> (&str, bool) {
 
 /// A backend's error message fit for reports and logs: never empty, at most 300 characters, and
 /// with the API key blanked out should the service ever echo it.
+/// A hosted backend's 200 answer decoded, or why not (an HTML page's title included, scrubbed
+/// of the key like any text the API echoes).
+pub(crate) fn decode_answer<T: serde::de::DeserializeOwned>(
+    backend: &'static str,
+    status: reqwest::StatusCode,
+    bytes: &[u8],
+    key: &crate::config::Secret,
+) -> Result<T, ScorerError> {
+    crate::scanner::limits::decode_json(bytes).map_err(|e| ScorerError::Unexpected {
+        backend,
+        status,
+        message: scrub_message(&format!("the answer could not be read: {e}"), key),
+    })
+}
+
+/// A hosted backend's failing status as an error: 401/403 mean the key was refused.
+pub(crate) fn status_error(
+    backend: &'static str,
+    status: reqwest::StatusCode,
+    message: String,
+) -> ScorerError {
+    match status {
+        reqwest::StatusCode::UNAUTHORIZED | reqwest::StatusCode::FORBIDDEN => {
+            ScorerError::Rejected {
+                backend,
+                status,
+                message,
+            }
+        }
+        _ => ScorerError::Unexpected {
+            backend,
+            status,
+            message,
+        },
+    }
+}
+
 pub(crate) fn scrub_message(message: &str, key: &crate::config::Secret) -> String {
     let mut out = if message.is_empty() {
         "(no message)".to_string()

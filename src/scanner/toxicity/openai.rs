@@ -115,16 +115,8 @@ impl OpenAiScorer {
         let bytes = response.bytes().await.unwrap_or_default();
         match status {
             StatusCode::OK => {
-                let answer: ModerationResponse = crate::scanner::limits::decode_json(&bytes)
-                    .map_err(|e| ScorerError::Unexpected {
-                        backend: BACKEND,
-                        status,
-                        // An HTML page's title is echoed: scrub it like any message.
-                        message: super::scrub_message(
-                            &format!("the answer could not be read: {e}"),
-                            &self.key,
-                        ),
-                    })?;
+                let answer: ModerationResponse =
+                    super::decode_answer(BACKEND, status, &bytes, &self.key)?;
                 if answer.results.len() != texts.len() {
                     let reason = format!(
                         "OpenAI returned {} results for {} texts",
@@ -152,16 +144,11 @@ impl OpenAiScorer {
                     texts.len()
                 ])
             }
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(ScorerError::Rejected {
-                backend: BACKEND,
+            _ => Err(super::status_error(
+                BACKEND,
                 status,
-                message: self.error_of(&bytes).message,
-            }),
-            _ => Err(ScorerError::Unexpected {
-                backend: BACKEND,
-                status,
-                message: self.error_of(&bytes).message,
-            }),
+                self.error_of(&bytes).message,
+            )),
         }
     }
 

@@ -140,17 +140,7 @@ impl PerspectiveScorer {
         match status {
             StatusCode::OK => {
                 let answer: AnalyzeResponse =
-                    crate::scanner::limits::decode_json(&bytes).map_err(|e| {
-                        ScorerError::Unexpected {
-                            backend: BACKEND,
-                            status,
-                            // An HTML page's title is echoed: scrub it like any message.
-                            message: super::scrub_message(
-                                &format!("the answer could not be read: {e}"),
-                                &self.key,
-                            ),
-                        }
-                    })?;
+                    super::decode_answer(BACKEND, status, &bytes, &self.key)?;
                 Ok(Analyzed::Scores(
                     answer
                         .attribute_scores
@@ -174,16 +164,11 @@ impl PerspectiveScorer {
                     message: error.message,
                 })
             }
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(ScorerError::Rejected {
-                backend: BACKEND,
+            _ => Err(super::status_error(
+                BACKEND,
                 status,
-                message: self.error_of(&bytes).message,
-            }),
-            _ => Err(ScorerError::Unexpected {
-                backend: BACKEND,
-                status,
-                message: self.error_of(&bytes).message,
-            }),
+                self.error_of(&bytes).message,
+            )),
         }
     }
 
