@@ -15,7 +15,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -25,7 +25,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::fake_server::{self, Log, Recorded, Server, UNEXPECTED_STATUS};
+use super::fake_server::{self, Recorded, Server, UNEXPECTED_STATUS};
 
 pub const API_KEY: &str = "sk-fake-openai-key-8086";
 pub const MODEL: &str = "omni-moderation-latest";
@@ -65,17 +65,7 @@ struct Controls {
     drop_a_result: bool,
 }
 
-struct Shared {
-    cfg: FakeOpenAiConfig,
-    log: Log,
-    controls: Mutex<Controls>,
-}
-
-impl Shared {
-    fn controls(&self) -> MutexGuard<'_, Controls> {
-        self.controls.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
+type Shared = fake_server::Shared<FakeOpenAiConfig, Controls>;
 
 pub struct FakeOpenAi {
     server: Server,
@@ -84,11 +74,7 @@ pub struct FakeOpenAi {
 
 impl FakeOpenAi {
     pub fn start(cfg: FakeOpenAiConfig) -> FakeOpenAi {
-        let shared = Arc::new(Shared {
-            cfg,
-            log: Log::default(),
-            controls: Mutex::new(Controls::default()),
-        });
+        let shared = Shared::new(cfg);
         let app = Router::new().fallback(handle).with_state(shared.clone());
         FakeOpenAi {
             server: Server::start("fake-openai", app),

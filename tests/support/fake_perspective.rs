@@ -14,7 +14,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -24,7 +24,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::fake_server::{self, Log, Recorded, Server, UNEXPECTED_STATUS};
+use super::fake_server::{self, Recorded, Server, UNEXPECTED_STATUS};
 
 pub const API_KEY: &str = "PKEY-fake-perspective-key-31337";
 pub const ALL: [&str; 6] = [
@@ -51,17 +51,7 @@ struct Controls {
     rate_limited: Vec<u64>,
 }
 
-struct Shared {
-    cfg: FakePerspectiveConfig,
-    log: Log,
-    controls: Mutex<Controls>,
-}
-
-impl Shared {
-    fn controls(&self) -> MutexGuard<'_, Controls> {
-        self.controls.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
+type Shared = fake_server::Shared<FakePerspectiveConfig, Controls>;
 
 pub struct FakePerspective {
     server: Server,
@@ -70,11 +60,7 @@ pub struct FakePerspective {
 
 impl FakePerspective {
     pub fn start(cfg: FakePerspectiveConfig) -> FakePerspective {
-        let shared = Arc::new(Shared {
-            cfg,
-            log: Log::default(),
-            controls: Mutex::new(Controls::default()),
-        });
+        let shared = Shared::new(cfg);
         let app = Router::new().fallback(handle).with_state(shared.clone());
         FakePerspective {
             server: Server::start("fake-perspective", app),

@@ -9,7 +9,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::fake_server::{self, Log, Recorded, Server, UNEXPECTED_STATUS};
+use super::fake_server::{self, Recorded, Server, UNEXPECTED_STATUS};
 
 pub const CLIENT_ID: &str = "fake-client-id";
 pub const CLIENT_SECRET: &str = "fake-client-secret-0451";
@@ -167,17 +167,7 @@ struct Controls {
     reject_tokens: bool,
 }
 
-struct Shared {
-    cfg: FakeRedditConfig,
-    log: Log,
-    controls: Mutex<Controls>,
-}
-
-impl Shared {
-    fn controls(&self) -> MutexGuard<'_, Controls> {
-        self.controls.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
+type Shared = fake_server::Shared<FakeRedditConfig, Controls>;
 
 pub struct FakeReddit {
     server: Server,
@@ -186,11 +176,7 @@ pub struct FakeReddit {
 
 impl FakeReddit {
     pub fn start(cfg: FakeRedditConfig) -> FakeReddit {
-        let shared = Arc::new(Shared {
-            cfg,
-            log: Log::default(),
-            controls: Mutex::new(Controls::default()),
-        });
+        let shared = Shared::new(cfg);
         let app = Router::new().fallback(handle).with_state(shared.clone());
         FakeReddit {
             server: Server::start("fake-reddit", app),

@@ -46,6 +46,30 @@ impl Recorded {
     }
 }
 
+/// What a fake API's handler shares with the test: its configuration, the request log and the
+/// fault controls the test sets.
+pub struct Shared<C, K> {
+    pub cfg: C,
+    pub log: Log,
+    controls: Mutex<K>,
+}
+
+impl<C, K: Default> Shared<C, K> {
+    pub fn new(cfg: C) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(Shared {
+            cfg,
+            log: Log::default(),
+            controls: Mutex::new(K::default()),
+        })
+    }
+}
+
+impl<C, K> Shared<C, K> {
+    pub fn controls(&self) -> MutexGuard<'_, K> {
+        self.controls.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 #[derive(Default)]
 pub struct Log(Mutex<Vec<Recorded>>);
 
