@@ -24,16 +24,10 @@ fn sigterm(bot: &Bot) {
 /// Every file in the scans directory, hidden ones included (temp files start with a dot),
 /// but not the control-probe cache directory.
 fn all_entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n != ".cache")
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
+    support::entries(dir)
+        .into_iter()
+        .filter(|n| n != ".cache")
+        .collect()
 }
 
 /// The JSON reports in the scans directory, parsed, keyed by username.

@@ -15,18 +15,16 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::fake_reddit::{FakeAccount, FakeReddit, FakeRedditConfig, Fault, HTML_TITLE};
-use support::fake_sites::{FakeSites, FakeSitesConfig};
+use support::fake_sites::FakeSitesConfig;
 
 struct Fixture {
     reddit: FakeReddit,
-    sites: FakeSites,
-    dir: tempfile::TempDir,
+    work: support::SitesWorkdir,
 }
 
 impl Fixture {
     /// `alice` with 150 comments (two pages) and 3 posts; the fake sites know her too.
     fn new() -> Fixture {
-        support::sherlock();
         let reddit = FakeReddit::start(FakeRedditConfig {
             accounts: vec![
                 FakeAccount::new("alice")
@@ -35,23 +33,19 @@ impl Fixture {
             ],
             ..FakeRedditConfig::default()
         });
-        let sites = FakeSites::start(FakeSitesConfig::default());
-        let dir = tempfile::tempdir().expect("tempdir");
-        sites
-            .write_site_list(&dir.path().join("sites.json"))
-            .expect("site list");
-        Fixture { reddit, sites, dir }
+        Fixture {
+            reddit,
+            work: support::SitesWorkdir::new(FakeSitesConfig::default()),
+        }
     }
 
     fn scans(&self) -> PathBuf {
-        self.dir.path().join("scans")
+        self.work.scans()
     }
 
     fn scan(&self, mode: &str, env: &[(&str, String)]) -> Output {
-        let mut cmd = support::scanner(self.dir.path());
-        cmd.env("SCANS_DIR", self.scans())
-            .env("SHERLOCK_SITES", self.dir.path().join("sites.json"))
-            .env("SHERLOCK_SITE_TIMEOUT", "1")
+        let mut cmd = self.work.command();
+        cmd.env("SHERLOCK_SITE_TIMEOUT", "1")
             .env("SHERLOCK_CONTROL_CHECK", "false")
             .env("REDDIT_RATE_PER_MIN", "60000")
             .env("REDDIT_MAX_COMMENTS", "150")
@@ -345,7 +339,7 @@ fn a_token_endpoint_answering_html_is_named() {
 fn an_unreachable_token_endpoint_is_named() {
     let fx = Fixture::new();
     // Nothing listens on the fake sites' dead port.
-    let dead = format!("http://127.0.0.1:{}", fx.sites.dead_port());
+    let dead = format!("http://127.0.0.1:{}", fx.work.sites.dead_port());
     let out = fx.scan("all", &[("REDDIT_AUTH_BASE", dead)]);
     let (stdout, _) = text(&out);
     let report = fx.report_on_disk(true);

@@ -15,8 +15,9 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::entries;
 use support::fake_reddit::{FakeAccount, FakeReddit, FakeRedditConfig};
-use support::tmpfs::{Tmpfs, entries, with_mount_rights};
+use support::tmpfs::{Tmpfs, with_mount_rights};
 
 fn comment(i: usize) -> String {
     format!(

@@ -69,14 +69,7 @@ impl Fixture {
     }
 }
 
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}); stderr:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
+use support::stdout_json as json;
 
 fn texts(i: usize) -> String {
     match i {

@@ -7,39 +7,18 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::fake_sites::{FakeSites, FakeSitesConfig};
+use support::fake_sites::FakeSitesConfig;
 
-struct Fixture {
-    sites: FakeSites,
-    dir: tempfile::TempDir,
-}
+struct Fixture(support::SitesWorkdir);
 
 impl Fixture {
     fn new(cfg: FakeSitesConfig) -> Fixture {
-        support::sherlock();
-        let sites = FakeSites::start(cfg);
-        let dir = tempfile::tempdir().expect("tempdir");
-        sites
-            .write_site_list(&dir.path().join("sites.json"))
-            .expect("write site list");
-        Fixture { sites, dir }
-    }
-
-    fn list(&self) -> String {
-        self.dir.path().join("sites.json").display().to_string()
-    }
-
-    fn scans(&self) -> std::path::PathBuf {
-        self.dir.path().join("scans")
+        Fixture(support::SitesWorkdir::new(cfg))
     }
 
     fn scan(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-        let mut cmd = support::scanner(self.dir.path());
-        cmd.env("SHERLOCK_SITES", self.list())
-            .env("SHERLOCK_SITE_TIMEOUT", "2")
-            .env("SCANS_DIR", self.scans())
-            .arg("scan")
-            .args(args);
+        let mut cmd = self.0.command();
+        cmd.env("SHERLOCK_SITE_TIMEOUT", "2").arg("scan").args(args);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -47,14 +26,14 @@ impl Fixture {
     }
 }
 
-fn json(out: &std::process::Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}); stderr:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+impl std::ops::Deref for Fixture {
+    type Target = support::SitesWorkdir;
+    fn deref(&self) -> &support::SitesWorkdir {
+        &self.0
+    }
 }
+
+use support::stdout_json as json;
 
 /// site name → (status, error_kind)
 fn outcomes(report: &Value) -> BTreeMap<String, (String, Option<String>)> {
@@ -343,7 +322,7 @@ fn the_deadline_returns_partial_results_and_kills_sherlock() {
         "the deadline was not honoured: {elapsed:?}"
     );
     assert!(
-        support::processes_mentioning(&fx.list()).is_empty(),
+        support::processes_mentioning(&fx.list().display().to_string()).is_empty(),
         "a Sherlock process outlived the scan"
     );
     // The partial report is on disk too.
@@ -382,7 +361,7 @@ fn check_reports_what_is_configured() {
         "{stdout}"
     );
     assert!(
-        stdout.contains(&format!("site list: file {}, 7 sites", fx.list())),
+        stdout.contains(&format!("site list: file {}, 7 sites", fx.list().display())),
         "{stdout}"
     );
     assert!(stdout.contains("reddit: not configured"), "{stdout}");

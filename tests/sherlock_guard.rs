@@ -9,20 +9,18 @@ use std::process::Output;
 use serde_json::Value;
 use support::fake_sites::{CATCH_ALL_SITES, FakeSites, FakeSitesConfig};
 
-struct Fixture {
-    sites: FakeSites,
-    dir: tempfile::TempDir,
+struct Fixture(support::SitesWorkdir);
+
+impl std::ops::Deref for Fixture {
+    type Target = support::SitesWorkdir;
+    fn deref(&self) -> &support::SitesWorkdir {
+        &self.0
+    }
 }
 
 impl Fixture {
     fn new(cfg: FakeSitesConfig) -> Fixture {
-        support::sherlock();
-        let sites = FakeSites::start(cfg);
-        let dir = tempfile::tempdir().expect("tempdir");
-        sites
-            .write_site_list(&dir.path().join("sites.json"))
-            .expect("list");
-        Fixture { sites, dir }
+        Fixture(support::SitesWorkdir::new(cfg))
     }
 
     fn catch_all() -> Fixture {
@@ -30,14 +28,6 @@ impl Fixture {
             catch_all_sites: true,
             ..Default::default()
         })
-    }
-
-    fn list(&self) -> PathBuf {
-        self.dir.path().join("sites.json")
-    }
-
-    fn scans(&self) -> PathBuf {
-        self.dir.path().join("scans")
     }
 
     /// `SHERLOCK_BIN` that logs each scan it is started for, then runs the real Sherlock.
@@ -65,10 +55,8 @@ impl Fixture {
     }
 
     fn command(&self, user: &str, env: &[(&str, &str)]) -> std::process::Command {
-        let mut cmd = support::scanner(self.dir.path());
-        cmd.env("SHERLOCK_SITES", self.list())
-            .env("SHERLOCK_SITE_TIMEOUT", "2")
-            .env("SCANS_DIR", self.scans())
+        let mut cmd = self.0.command();
+        cmd.env("SHERLOCK_SITE_TIMEOUT", "2")
             .args(["scan", user, "--mode", "sherlock", "--json"]);
         for (k, v) in env {
             cmd.env(k, v);
@@ -88,7 +76,7 @@ fn report(out: &Output) -> Value {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("json report")
+    support::stdout_json(out)
 }
 
 fn site<'a>(report: &'a Value, name: &str) -> &'a Value {

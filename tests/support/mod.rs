@@ -13,8 +13,10 @@ pub mod fake_sites;
 pub mod tmpfs;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::sync::OnceLock;
+
+use fake_sites::{FakeSites, FakeSitesConfig};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_account-scanner");
 
@@ -84,6 +86,52 @@ pub fn processes_mentioning(needle: &str) -> Vec<u32> {
 }
 
 /// Report files in a directory, sorted by name (hidden entries such as `.cache` left out).
+/// The real Sherlock installed, the fake sites running, and a temp dir holding their site list
+/// (`sites.json`) and the scans directory (`scans/`).
+pub struct SitesWorkdir {
+    pub sites: FakeSites,
+    pub dir: tempfile::TempDir,
+}
+
+impl SitesWorkdir {
+    pub fn new(cfg: FakeSitesConfig) -> SitesWorkdir {
+        sherlock();
+        let sites = FakeSites::start(cfg);
+        let dir = tempfile::tempdir().expect("tempdir");
+        sites
+            .write_site_list(&dir.path().join("sites.json"))
+            .expect("write site list");
+        SitesWorkdir { sites, dir }
+    }
+
+    pub fn list(&self) -> PathBuf {
+        self.dir.path().join("sites.json")
+    }
+
+    pub fn scans(&self) -> PathBuf {
+        self.dir.path().join("scans")
+    }
+
+    /// The binary (clean environment, see [`scanner`]) pointed at the site list and the scans
+    /// directory.
+    pub fn command(&self) -> Command {
+        let mut cmd = scanner(self.dir.path());
+        cmd.env("SHERLOCK_SITES", self.list())
+            .env("SCANS_DIR", self.scans());
+        cmd
+    }
+}
+
+/// A `--json` run's report from its stdout (the test fails with stderr shown if it is not JSON).
+pub fn stdout_json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}); stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
 /// Fails the test if a report's temp file (`.NAME.partial`) is left in `dir`.
 pub fn assert_no_temp_files(dir: &Path) {
     let all: Vec<String> = std::fs::read_dir(dir)
@@ -97,17 +145,25 @@ pub fn assert_no_temp_files(dir: &Path) {
     );
 }
 
-pub fn files_in(dir: &Path) -> Vec<String> {
+/// Every entry of a directory, hidden ones included, sorted (none if it cannot be read).
+pub fn entries(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| !n.starts_with('.'))
                 .collect()
         })
         .unwrap_or_default();
     names.sort();
     names
+}
+
+/// The files a user would see: hidden ones (temp files, the cache) left out.
+pub fn files_in(dir: &Path) -> Vec<String> {
+    entries(dir)
+        .into_iter()
+        .filter(|n| !n.starts_with('.'))
+        .collect()
 }
 
 /// Writes an executable shell script (a stand-in for a misbehaving Sherlock).

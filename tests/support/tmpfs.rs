@@ -152,16 +152,3 @@ pub fn with_mount_rights(test: &str, body: impl FnOnce()) {
         "the drill failed inside a user+mount namespace"
     );
 }
-
-/// Every entry of a directory, hidden ones included, sorted.
-pub fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
-}
