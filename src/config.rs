@@ -28,6 +28,7 @@ pub const VARIABLES: &[&str] = &[
     "MAX_CONCURRENT_SCANS",
     "SHUTDOWN_GRACE",
     "DISCORD_API_BASE",
+    "DISCORD_HTTP_TIMEOUT",
     "SHARD_COUNT",
     "SHARD_RANGE",
     "HEALTH_PORT",
@@ -162,8 +163,10 @@ pub struct DiscordConfig {
     pub log_channel_id: Option<u64>,
     pub scan_cooldown: Duration,
     pub max_concurrent_scans: usize,
-    /// How long shutdown waits for running scans before interrupting them.
+    /// Shutdown's whole budget, from the request to the exit (see `bot::shutdown_plan`).
     pub shutdown_grace: Duration,
+    /// Any one Discord REST request is abandoned after this (connecting: at most 10 s of it).
+    pub http_timeout: Duration,
     /// Another Discord (a test server): REST and gateway go there, serenity's ratelimiter off.
     pub api_base: Option<String>,
 }
@@ -357,6 +360,7 @@ impl Config {
             scan_cooldown: env.seconds("SCAN_COOLDOWN", 30, 0, 86_400),
             max_concurrent_scans: env.count("MAX_CONCURRENT_SCANS", 2, 1, 32),
             shutdown_grace: env.seconds("SHUTDOWN_GRACE", 25, 0, 600),
+            http_timeout: env.seconds("DISCORD_HTTP_TIMEOUT", 30, 1, 300),
             api_base: env.optional_base_url("DISCORD_API_BASE"),
         };
         if env

@@ -6,6 +6,7 @@ pub mod bot;
 pub mod cli;
 pub mod config;
 pub mod health;
+pub mod redact;
 pub mod report;
 pub mod scanner;
 pub mod sysinfo;

@@ -114,6 +114,6 @@ pub async fn record(state: &BotState, entry: Entry) {
         .send_message(http, message)
         .await
     {
-        tracing::warn!(error = %e, channel, "could not post to the audit channel");
+        tracing::warn!(error = %crate::bot::commands::describe(&e), channel, "could not post to the audit channel");
     }
 }

@@ -2,6 +2,7 @@
 //! They parse, call plain functions, and render.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use poise::serenity_prelude as serenity;
@@ -93,6 +94,11 @@ pub async fn scan(
     #[description = "A username, or a mention of a server member"] target: String,
     #[description = "all (default), sherlock or reddit"] mode: Option<String>,
 ) -> Result<(), BotError> {
+    // Discord rejects an interaction's first answer after 3 s: defer before anything that can
+    // wait (the member fetch, the storage checks).
+    if let poise::Context::Application(_) = ctx {
+        ctx.defer().await?;
+    }
     let state = ctx.data().clone();
     let mode = parse_mode(mode.as_deref())?;
     let (username, member) = resolve_target(ctx, parse_target(&target)?).await?;
@@ -107,9 +113,6 @@ pub async fn scan(
     }
     check_storage(&state).await?;
     check_cooldown(ctx, &state)?;
-    if let poise::Context::Application(_) = ctx {
-        ctx.defer().await?;
-    }
     let ticket = state
         .queue
         .enqueue()
@@ -117,7 +120,7 @@ pub async fn scan(
     let ack = ctx
         .say(render::ack(&username, mode, ticket.position()))
         .await?;
-    let _slot = match ticket.start().await {
+    let slot = match ticket.start().await {
         Ok(slot) => slot,
         Err(e) => {
             ack.edit(
@@ -154,8 +157,20 @@ pub async fn scan(
             requester = ctx.author().id.get()
         ),
     );
-    let progress = show_progress(ctx, &ack, &username, mode, rx);
-    let (report, ()) = tokio::join!(scan, progress);
+    // Progress never delays the result: when the scan ends, an edit still on its way (Discord
+    // slow or not answering) is abandoned.
+    let report = {
+        tokio::pin!(scan);
+        tokio::select! {
+            biased;
+            report = &mut scan => report,
+            () = show_progress(ctx, &ack, &username, mode, rx) => scan.await,
+        }
+    };
+    // The scan is done: its slot goes to the next one while this one saves and posts; shutdown
+    // waits for the post (`posting`) within its budget.
+    let _posting = Posting::start(&state);
+    drop(slot);
 
     let store = state.store.clone();
     let to_save = report.clone();
@@ -173,22 +188,33 @@ pub async fn scan(
             ))
         }
     };
-    // Best effort: the acknowledgement may be gone (deleted by a moderator) or Discord may fail
-    // the edit; neither may cost the moderator the result below.
-    if let Err(e) = ack
-        .edit(
-            ctx,
-            CreateReply::default().content(format!(
-                "✅ Scan of **{}** finished{}.",
-                render::escape(username.as_str()),
-                if report.partial { " (partial)" } else { "" }
-            )),
+    // Best effort, beside the result and never before it: the acknowledgement may be gone
+    // (deleted by a moderator) or Discord may fail or not answer the edit.
+    let finished = format!(
+        "✅ Scan of **{}** finished{}.",
+        render::escape(username.as_str()),
+        if report.partial { " (partial)" } else { "" }
+    );
+    let mark_finished = async {
+        match tokio::time::timeout(
+            ACK_EDIT_BUDGET,
+            ack.edit(ctx, CreateReply::default().content(finished)),
         )
         .await
-    {
-        tracing::warn!(error = %e, "could not mark the acknowledgement finished");
-    }
-    let posted = send_with_retry(ctx, reply).await;
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %describe(&e), "could not mark the acknowledgement finished")
+            }
+            Err(_) => tracing::warn!(
+                "Discord did not answer the edit marking the acknowledgement finished; left as is"
+            ),
+        }
+    };
+    let (posted, ()) = tokio::join!(
+        send_result(ctx, &state, reply, &report.scan_id),
+        mark_finished
+    );
     audit::record(
         &state,
         audit::Entry::Scan {
@@ -210,11 +236,31 @@ pub async fn scan(
     Ok(())
 }
 
+/// The final edit of the acknowledgement waits at most this long.
+const ACK_EDIT_BUDGET: Duration = Duration::from_secs(5);
+
+/// Counts a finished scan whose result is still being saved and posted (see `BotState::posting`).
+struct Posting<'a>(&'a BotState);
+
+impl<'a> Posting<'a> {
+    fn start(state: &'a BotState) -> Self {
+        state.posting.fetch_add(1, Ordering::SeqCst);
+        Posting(state)
+    }
+}
+
+impl Drop for Posting<'_> {
+    fn drop(&mut self) {
+        self.0.posting.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Attempts at posting a scan's result: a single bad gateway from Discord must not lose it.
 const RESULT_POST_ATTEMPTS: u32 = 3;
 
 /// Discord failures worth another try: 5xx, 429 (serenity retries none of them when its
-/// ratelimiter is off, as with `DISCORD_API_BASE`), and requests that never got an answer.
+/// ratelimiter is off, as with `DISCORD_API_BASE`), and requests that never got an answer
+/// (refused connections and `DISCORD_HTTP_TIMEOUT`).
 fn is_transient(e: &serenity::Error) -> bool {
     match e {
         serenity::Error::Http(serenity::HttpError::UnsuccessfulRequest(r)) => {
@@ -225,22 +271,129 @@ fn is_transient(e: &serenity::Error) -> bool {
     }
 }
 
-/// Sends the result, again after 1 s and 2 s when Discord fails transiently.
-async fn send_with_retry(ctx: Context<'_>, reply: CreateReply) -> Result<(), serenity::Error> {
-    let mut delay = Duration::from_secs(1);
-    let mut attempt = 1;
-    loop {
-        match ctx.send(reply.clone()).await {
-            Ok(_) => return Ok(()),
-            Err(e) if attempt < RESULT_POST_ATTEMPTS && is_transient(&e) => {
-                tracing::warn!(error = %e, attempt, "posting the result failed; trying again");
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-                attempt += 1;
+/// A request that may have reached Discord without its answer coming back.
+fn got_no_answer(e: &serenity::Error) -> bool {
+    matches!(e, serenity::Error::Http(serenity::HttpError::Request(_)))
+}
+
+/// The nonce of a scan's result message (at most 25 characters, as Discord allows).
+fn result_nonce(scan_id: &str) -> String {
+    format!("scan-{scan_id}").chars().take(25).collect()
+}
+
+/// Sends the result, again after 1 s and 2 s when Discord fails transiently, and never twice:
+/// a prefix result carries a nonce that Discord enforces (a retry of a post that did arrive
+/// returns the first message), and a slash follow-up, which has no such key, is only sent
+/// again after no answer when the channel does not already show it. During shutdown it gives
+/// up at the plan's `post_by`.
+async fn send_result(
+    ctx: Context<'_>,
+    state: &BotState,
+    reply: CreateReply,
+    scan_id: &str,
+) -> Result<(), BotError> {
+    let attempts = async {
+        let mut delay = Duration::from_secs(1);
+        let mut attempt = 1;
+        loop {
+            let sent = match ctx {
+                poise::Context::Prefix(p) => {
+                    let message = reply
+                        .clone()
+                        .allowed_mentions(serenity::CreateAllowedMentions::new())
+                        .to_prefix(p.msg.into())
+                        .nonce(serenity::Nonce::String(result_nonce(scan_id)))
+                        .enforce_nonce(true);
+                    p.msg
+                        .channel_id
+                        .send_message(ctx, message)
+                        .await
+                        .map(|_| ())
+                }
+                poise::Context::Application(_) => ctx.send(reply.clone()).await.map(|_| ()),
+            };
+            match sent {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt < RESULT_POST_ATTEMPTS && is_transient(&e) => {
+                    tracing::warn!(error = %describe(&e), attempt, "posting the result failed; trying again");
+                    tokio::time::sleep(delay).await;
+                    if got_no_answer(&e)
+                        && matches!(ctx, poise::Context::Application(_))
+                        && already_posted(ctx, scan_id).await
+                    {
+                        tracing::info!(scan_id, "the result had arrived after all");
+                        return Ok(());
+                    }
+                    delay *= 2;
+                    attempt += 1;
+                }
+                Err(e) => return Err(BotError::from(e)),
             }
-            Err(e) => return Err(e),
+        }
+    };
+    // Once shutdown has started, a post may take no longer than its plan allows.
+    let shutdown_budget = async {
+        state.stop_accepting.cancelled().await;
+        if let Some(plan) = state.shutdown.get() {
+            tokio::time::sleep_until(plan.post_by).await;
+        }
+    };
+    tokio::select! {
+        posted = attempts => posted,
+        () = shutdown_budget => Err(BotError::Internal(anyhow::anyhow!(
+            "the shutdown budget ran out before Discord took the result"
+        ))),
+    }
+}
+
+/// Whether the channel's latest messages already hold this scan's result (its embed footer
+/// names the scan id). Unknown (no access) counts as not posted: a duplicate beats a loss.
+async fn already_posted(ctx: Context<'_>, scan_id: &str) -> bool {
+    let footer = format!("scan {scan_id} ");
+    let me = ctx.framework().bot_id();
+    match ctx
+        .channel_id()
+        .messages(ctx, serenity::GetMessages::new().limit(50))
+        .await
+    {
+        Ok(messages) => messages.iter().any(|m| {
+            m.author.id == me
+                && m.embeds.iter().any(|e| {
+                    e.footer
+                        .as_ref()
+                        .is_some_and(|f| f.text.starts_with(&footer))
+                })
+        }),
+        Err(e) => {
+            tracing::info!(error = %describe(&e), "cannot look for the result in the channel");
+            false
         }
     }
+}
+
+/// A command's internal failure for the log, with its causes, never a token.
+fn describe_bot_error(e: &BotError) -> String {
+    match e {
+        BotError::Discord(e) => describe(e),
+        BotError::Internal(e) => crate::redact::interaction_tokens(&format!("{e:#}")),
+        BotError::User(m) => m.clone(),
+    }
+}
+
+/// A Discord error for the log: its `Display` form with interaction tokens taken out of any
+/// URL (`Debug` and some `Display`s carry `/webhooks/{app}/{token}`).
+pub fn describe(e: &serenity::Error) -> String {
+    let text = match e {
+        // Which request failed, for the operator: method and URL (its token taken out below).
+        serenity::Error::Http(serenity::HttpError::UnsuccessfulRequest(r)) => format!(
+            "{e} ({} {} {})",
+            r.status_code.as_u16(),
+            r.method.as_str(),
+            r.url
+        ),
+        _ => e.to_string(),
+    };
+    crate::redact::interaction_tokens(&text)
 }
 
 /// A short id that ties a message the user sees to the log line with the details.
@@ -286,7 +439,7 @@ async fn resolve_target(
         .guild_id()
         .ok_or_else(|| BotError::user("Mentions can only be scanned in a server."))?;
     let member = guild.member(ctx, id).await.map_err(|e| {
-        tracing::info!(error = %e, user = id.get(), "mentioned member not found");
+        tracing::info!(error = %describe(&e), user = id.get(), "mentioned member not found");
         BotError::user("That user is not a member of this server, so there is nothing to scan.")
     })?;
     let username = Username::parse(&member.user.name)
@@ -365,7 +518,7 @@ async fn show_progress(
                 dirty = false;
                 let text = render::progress(username, mode, &p);
                 if let Err(e) = ack.edit(ctx, CreateReply::default().content(text)).await {
-                    tracing::warn!(error = %e, "progress edit failed");
+                    tracing::warn!(error = %describe(&e), "progress edit failed");
                 }
             }
         }
@@ -536,7 +689,7 @@ async fn on_error(error: FrameworkError<'_, Arc<BotState>, BotError>) {
                     tracing::error!(
                         reference = %reference,
                         command = %ctx.command().qualified_name,
-                        error = ?internal,
+                        error = %describe_bot_error(&internal),
                         "command failed"
                     );
                     format!(
@@ -548,7 +701,7 @@ async fn on_error(error: FrameworkError<'_, Arc<BotState>, BotError>) {
                 .send(CreateReply::default().content(text).ephemeral(true))
                 .await
             {
-                tracing::warn!(error = %e, "could not send the error message");
+                tracing::warn!(error = %describe(&e), "could not send the error message");
             }
         }
         FrameworkError::MissingUserPermissions {
@@ -594,7 +747,7 @@ async fn on_error(error: FrameworkError<'_, Arc<BotState>, BotError>) {
         }
         other => {
             if let Err(e) = poise::builtins::on_error(other).await {
-                tracing::warn!(error = %e, "error handler failed");
+                tracing::warn!(error = %describe(&e), "error handler failed");
             }
         }
     }

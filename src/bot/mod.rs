@@ -56,6 +56,10 @@ pub struct BotState {
     /// Fired when the grace period is over: running scans stop and post what they have.
     pub interrupt: CancellationToken,
     pub http: OnceLock<Arc<serenity::Http>>,
+    /// Set when shutdown starts: the deadlines every part of it keeps.
+    pub shutdown: OnceLock<ShutdownPlan>,
+    /// Scans between the end of their scan and their result post: shutdown waits for them.
+    pub posting: std::sync::atomic::AtomicUsize,
 }
 
 impl BotState {
@@ -66,6 +70,12 @@ impl BotState {
     /// Starts shutdown once; later requests are no-ops.
     pub fn request_shutdown(&self, by: &str) {
         if !self.stop_accepting.is_cancelled() {
+            self.shutdown.get_or_init(|| {
+                shutdown_plan(
+                    tokio::time::Instant::now(),
+                    self.config.discord.shutdown_grace,
+                )
+            });
             tracing::warn!(by, "shutdown requested");
             self.queue.close();
             self.stop_accepting.cancel();
@@ -91,6 +101,8 @@ pub async fn run(config: Config, install: Option<SherlockInstall>) -> anyhow::Re
         stop_accepting: CancellationToken::new(),
         interrupt: CancellationToken::new(),
         http: OnceLock::new(),
+        shutdown: OnceLock::new(),
+        posting: std::sync::atomic::AtomicUsize::new(0),
         config,
     });
     let metrics = crate::telemetry::install();
@@ -117,14 +129,7 @@ pub async fn run(config: Config, install: Option<SherlockInstall>) -> anyhow::Re
         })
         .build();
 
-    let http = match &state.config.discord.api_base {
-        // serenity's ratelimiter ignores the proxy and would call the real Discord.
-        Some(base) => serenity::HttpBuilder::new(token.expose())
-            .proxy(base.clone())
-            .ratelimiter_disabled(true)
-            .build(),
-        None => serenity::Http::new(token.expose()),
-    };
+    let http = discord_http(token.expose(), &state.config)?;
     let intents = serenity::GatewayIntents::GUILDS
         | serenity::GatewayIntents::GUILD_MESSAGES
         | serenity::GatewayIntents::DIRECT_MESSAGES
@@ -163,8 +168,10 @@ pub async fn run(config: Config, install: Option<SherlockInstall>) -> anyhow::Re
         });
     }
     let started = match (state.config.ops.shards, state.config.ops.shard_range) {
+        // serenity reads the range's end as inclusive ("up to and including"): shards
+        // `first..=last` are `first..last`.
         (ShardCount::Fixed(n), Some((first, last))) => {
-            client.start_shard_range(first..last + 1, n).await
+            client.start_shard_range(first..last, n).await
         }
         (ShardCount::Auto, _) => client.start_autosharded().await,
         (ShardCount::Fixed(1), None) => client.start().await,
@@ -173,6 +180,30 @@ pub async fn run(config: Config, install: Option<SherlockInstall>) -> anyhow::Re
     started.context("the Discord connection failed")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Connecting to Discord gives up after this (or the request timeout, if shorter).
+const DISCORD_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// serenity's REST client with timeouts: its default client has none, so one request Discord
+/// never answers (a half-open connection) would block its caller forever.
+fn discord_http(token: &str, config: &Config) -> anyhow::Result<serenity::Http> {
+    let timeout = config.discord.http_timeout;
+    let client = reqwest_012::Client::builder()
+        .use_rustls_tls()
+        .connect_timeout(DISCORD_CONNECT_TIMEOUT.min(timeout))
+        .timeout(timeout)
+        .build()
+        .context("building the Discord HTTP client")?;
+    let builder = serenity::HttpBuilder::new(token).client(client);
+    Ok(match &config.discord.api_base {
+        // serenity's ratelimiter ignores the proxy and would call the real Discord.
+        Some(base) => builder
+            .proxy(base.clone())
+            .ratelimiter_disabled(true)
+            .build(),
+        None => builder.build(),
+    })
 }
 
 /// Removes report files older than `SCAN_RETENTION_DAYS` (0 keeps them), logging each one.
@@ -213,13 +244,50 @@ async fn watch_signals(state: Arc<BotState>) {
     state.request_shutdown(name);
 }
 
-/// Waits for running scans up to the grace period, interrupts the rest (they post partial
-/// results), then closes the gateway so `run` returns.
+/// Shutdown's one budget, `SHUTDOWN_GRACE`, counted from the request: it has to fit inside
+/// the platform's kill window (fly's `kill_timeout`, 30 s, after which it sends SIGKILL).
+///
+/// ```text
+/// request ── scans may finish ──▶ finish_by ── interrupted scans post partials ──▶ post_by ── gateway closes ──▶ exit_by
+///            grace − reserve − close             reserve = min(8 s, grace / 3)               close = min(0.5 s, grace / 10)
+/// ```
+/// With the default 25 s: scans get 16.5 s, partial results 8 s, the gateway 0.5 s; the process
+/// has exited 25 s after SIGTERM, 5 s before fly's SIGKILL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownPlan {
+    pub finish_by: tokio::time::Instant,
+    pub post_by: tokio::time::Instant,
+    pub exit_by: tokio::time::Instant,
+}
+
+/// The most a partial result may take to reach Discord once its scan was interrupted.
+const POST_RESERVE: Duration = Duration::from_secs(8);
+/// Closing the gateway and letting the last replies out.
+const CLOSE_RESERVE: Duration = Duration::from_millis(500);
+
+pub fn shutdown_plan(start: tokio::time::Instant, grace: Duration) -> ShutdownPlan {
+    let close = CLOSE_RESERVE.min(grace / 10);
+    let reserve = POST_RESERVE.min(grace / 3);
+    let exit_by = start + grace;
+    let post_by = exit_by - close;
+    ShutdownPlan {
+        finish_by: post_by - reserve,
+        post_by,
+        exit_by,
+    }
+}
+
+/// Runs the shutdown plan: waits for running scans until `finish_by`, interrupts the rest
+/// (they post partial results until `post_by`), then closes the gateway so `run` returns.
 async fn shut_down_when_asked(state: Arc<BotState>, shards: Arc<serenity::ShardManager>) {
     state.stop_accepting.cancelled().await;
-    let grace = state.config.discord.shutdown_grace;
-    let deadline = Instant::now() + grace;
-    while state.queue.running() > 0 && Instant::now() < deadline {
+    let plan = *state.shutdown.get_or_init(|| {
+        shutdown_plan(
+            tokio::time::Instant::now(),
+            state.config.discord.shutdown_grace,
+        )
+    });
+    while state.queue.running() > 0 && tokio::time::Instant::now() < plan.finish_by {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     if state.queue.running() > 0 {
@@ -228,12 +296,58 @@ async fn shut_down_when_asked(state: Arc<BotState>, shards: Arc<serenity::ShardM
             "grace period over; interrupting running scans"
         );
         state.interrupt.cancel();
-        let hard = Instant::now() + Duration::from_secs(10);
-        while state.queue.running() > 0 && Instant::now() < hard {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+    }
+    // Interrupted scans post their partial results; the posts themselves give up at
+    // `post_by` (see `commands::send_result`). Scans that are done hold no slot.
+    while state.posting.load(std::sync::atomic::Ordering::SeqCst) > 0
+        && tokio::time::Instant::now() < plan.post_by
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Let replies already on their way (the shutdown confirmation itself) reach Discord.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep_until(
+        plan.exit_by
+            .min(tokio::time::Instant::now() + CLOSE_RESERVE),
+    )
+    .await;
     shards.shutdown_all().await;
+    tracing::info!(
+        over_budget_ms = tokio::time::Instant::now()
+            .saturating_duration_since(plan.exit_by)
+            .as_millis() as u64,
+        "gateway closed"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_shutdown_fits_inside_flys_kill_timeout() {
+        let start = tokio::time::Instant::now();
+        let plan = shutdown_plan(start, Duration::from_secs(25));
+        assert_eq!(plan.finish_by - start, Duration::from_millis(16_500));
+        assert_eq!(plan.post_by - start, Duration::from_millis(24_500));
+        assert_eq!(plan.exit_by - start, Duration::from_secs(25));
+        // The whole budget ends before fly.toml's kill_timeout.
+        let kill_timeout: u64 = include_str!("../../fly.toml")
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("kill_timeout = "))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("fly.toml sets kill_timeout");
+        assert!(plan.exit_by - start < Duration::from_secs(kill_timeout));
+    }
+
+    #[test]
+    fn a_short_grace_keeps_its_parts_in_order() {
+        let start = tokio::time::Instant::now();
+        for secs in [0, 1, 3, 6, 600] {
+            let plan = shutdown_plan(start, Duration::from_secs(secs));
+            assert!(start <= plan.finish_by, "{secs}");
+            assert!(plan.finish_by <= plan.post_by, "{secs}");
+            assert!(plan.post_by <= plan.exit_by, "{secs}");
+            assert_eq!(plan.exit_by - start, Duration::from_secs(secs));
+        }
+    }
 }

@@ -1,9 +1,12 @@
 //! At most `MAX_CONCURRENT_SCANS` scans at once; the rest wait in FIFO order and know their place.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the bot is shutting down and takes no new scans")]
@@ -57,33 +60,66 @@ impl ScanQueue {
     }
 
     /// Joins the queue: takes a free slot at once if there is one, else a place in line.
+    ///
+    /// The place is taken here, not when the ticket is first awaited: the acquire future is
+    /// polled once now, which puts it in the semaphore's FIFO list, so a slot freed before
+    /// `start` goes to this ticket and not to a newer scan's `enqueue`.
     pub fn enqueue(&self) -> Result<Ticket<'_>, QueueClosed> {
         match self.slots.clone().try_acquire_owned() {
             Ok(permit) => Ok(Ticket {
                 queue: self,
                 slot: Some(permit),
+                waiting: None,
                 position: None,
             }),
             Err(tokio::sync::TryAcquireError::Closed) => Err(QueueClosed),
             Err(tokio::sync::TryAcquireError::NoPermits) => {
-                let ahead = self.counts.waiting.fetch_add(1, Ordering::SeqCst);
-                self.counts.publish();
-                Ok(Ticket {
-                    queue: self,
-                    slot: None,
-                    position: Some(ahead + 1),
-                })
+                let mut acquire: PendingSlot = Box::pin(self.slots.clone().acquire_owned());
+                let mut first_poll = Context::from_waker(Waker::noop());
+                match acquire.as_mut().poll(&mut first_poll) {
+                    // A slot freed between the two calls above.
+                    Poll::Ready(Ok(permit)) => Ok(Ticket {
+                        queue: self,
+                        slot: Some(permit),
+                        waiting: None,
+                        position: None,
+                    }),
+                    Poll::Ready(Err(_)) => Err(QueueClosed),
+                    Poll::Pending => {
+                        let ahead = self.counts.waiting.fetch_add(1, Ordering::SeqCst);
+                        self.counts.publish();
+                        Ok(Ticket {
+                            queue: self,
+                            slot: None,
+                            waiting: Some(acquire),
+                            position: Some(ahead + 1),
+                        })
+                    }
+                }
             }
         }
     }
 }
 
+/// A place in the semaphore's line, already registered there.
+type PendingSlot =
+    Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send + Sync>>;
+
 /// A place in the queue (or a slot already taken); dropping it leaves the queue.
-#[derive(Debug)]
 pub struct Ticket<'a> {
     queue: &'a ScanQueue,
     slot: Option<OwnedSemaphorePermit>,
+    waiting: Option<PendingSlot>,
     position: Option<usize>,
+}
+
+impl std::fmt::Debug for Ticket<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ticket")
+            .field("has_slot", &self.slot.is_some())
+            .field("position", &self.position)
+            .finish()
+    }
 }
 
 impl Ticket<'_> {
@@ -97,7 +133,10 @@ impl Ticket<'_> {
         let permit = match self.slot.take() {
             Some(permit) => permit,
             None => {
-                let permit = self.queue.slots.clone().acquire_owned().await;
+                let permit = match self.waiting.take() {
+                    Some(acquire) => acquire.await,
+                    None => self.queue.slots.clone().acquire_owned().await,
+                };
                 self.queue.counts.waiting.fetch_sub(1, Ordering::SeqCst);
                 self.position = None;
                 permit.map_err(|_| QueueClosed)?
@@ -160,6 +199,51 @@ mod tests {
         assert_eq!(q.waiting(), 0);
         drop((c_running, d));
         assert_eq!(q.running(), 0);
+    }
+
+    /// The window between `enqueue` (place announced) and `start` (first await): the bot spends
+    /// it sending the acknowledgement to Discord. A slot freed then must go to the scan that
+    /// was announced first, not to a newer one.
+    #[tokio::test]
+    async fn a_slot_freed_before_the_waiter_starts_goes_to_the_waiter_not_a_newer_scan() {
+        let q = ScanQueue::new(1);
+        let running = q.enqueue().expect("open").start().await.expect("starts");
+        let first = q.enqueue().expect("open");
+        assert_eq!(first.position(), Some(1));
+        drop(running);
+        let newer = q.enqueue().expect("open");
+        assert_eq!(
+            newer.position(),
+            Some(2),
+            "the newer scan waits behind the one announced first (not started yet)"
+        );
+        let first = tokio::time::timeout(std::time::Duration::from_secs(1), first.start())
+            .await
+            .expect("the first waiter has the freed slot")
+            .expect("open");
+        assert_eq!((q.running(), q.waiting()), (1, 1));
+        drop(first);
+        let newer = newer.start().await.expect("the newer one runs next");
+        assert_eq!((q.running(), q.waiting()), (1, 0));
+        drop(newer);
+        assert_eq!(q.running(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_waiter_that_leaves_the_line_passes_its_slot_on() {
+        let q = ScanQueue::new(1);
+        let running = q.enqueue().expect("open").start().await.expect("starts");
+        let leaving = q.enqueue().expect("open");
+        let next = q.enqueue().expect("open");
+        assert_eq!(next.position(), Some(2));
+        drop(running);
+        drop(leaving);
+        let next = tokio::time::timeout(std::time::Duration::from_secs(1), next.start())
+            .await
+            .expect("the slot passed on")
+            .expect("open");
+        assert_eq!((q.running(), q.waiting()), (1, 0));
+        drop(next);
     }
 
     #[tokio::test]

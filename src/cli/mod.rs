@@ -125,6 +125,9 @@ pub fn main() -> ExitCode {
             Command::EvalToxicity(args) => eval::run(args),
         }
     });
+    // A task still waiting (a request Discord never answered) must not hold the exit past the
+    // bot's shutdown budget: dropping the runtime would wait for blocking work without limit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(250));
     ExitCode::from(code)
 }
 
@@ -141,7 +144,9 @@ fn init_tracing(bot: bool) {
     let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.trim() == "json");
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(crate::redact::RedactingStderr::new(
+            crate::redact::Redactor::from_env(),
+        ));
     let _ = if json {
         builder
             .json()

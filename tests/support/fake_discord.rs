@@ -378,6 +378,17 @@ struct Fault {
     /// None: only the delay, then the normal answer.
     status: Option<u16>,
     retry_after: Option<f64>,
+    hang: Hang,
+}
+
+/// A request Discord never answers (a half-open connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hang {
+    No,
+    /// Never processed, never answered.
+    Before,
+    /// Processed (a message is created), but the answer never comes back.
+    After,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -439,8 +450,13 @@ struct Live {
 
 #[derive(Default)]
 struct Gateway {
+    /// The session of the shard that holds the guild (shard 0 without sharding): every event
+    /// goes there, as Discord sends a guild's events to `(guild_id >> 22) % num_shards`.
     session: Option<Session>,
     live: Option<Live>,
+    /// Sessions of shards without the guild (another process's `SHARD_RANGE`), by shard id:
+    /// they get a READY without guilds and no events.
+    other_shards: HashMap<u64, (Session, Live)>,
     next_conn_id: u64,
     connections: usize,
     identifies: Vec<Identify>,
@@ -808,6 +824,20 @@ impl FakeDiscord {
             .collect()
     }
 
+    /// The messages a channel holds now (as Discord stores them: what clients see), oldest
+    /// first, whoever sent them and however (a channel post or an interaction follow-up).
+    pub fn channel_messages(&self, channel_id: u64) -> Vec<Value> {
+        let st = lock(&self.shared.state);
+        let mut msgs: Vec<(u64, Value)> = st
+            .messages
+            .iter()
+            .filter(|(_, m)| m.channel_id == channel_id)
+            .map(|(id, m)| (*id, m.json.clone()))
+            .collect();
+        msgs.sort_by_key(|(id, _)| *id);
+        msgs.into_iter().map(|(_, v)| v).collect()
+    }
+
     /// Completed `PATCH /channels/{channel}/messages/{id}`, in order.
     pub fn message_edits(&self, channel_id: u64) -> Vec<RecordedRequest> {
         let pattern = format!("/channels/{channel_id}/messages/*");
@@ -840,6 +870,23 @@ impl FakeDiscord {
             found = lock(&self.shared.requests)
                 .iter()
                 .find(|r| r.status != 0 && pred(r))
+                .cloned();
+            found.is_some()
+        });
+        found
+    }
+
+    /// The first request matching `pred` that has arrived, answered or not (a hung one too).
+    pub fn wait_for_arrival(
+        &self,
+        pred: impl Fn(&RecordedRequest) -> bool,
+        timeout: Duration,
+    ) -> Option<RecordedRequest> {
+        let mut found = None;
+        self.wait_until(timeout, || {
+            found = lock(&self.shared.requests)
+                .iter()
+                .find(|r| pred(r))
                 .cloned();
             found.is_some()
         });
@@ -1003,6 +1050,34 @@ impl FakeDiscord {
         self.add_fault(method, route_pattern, times, delay, None, None);
     }
 
+    /// The next `times` matching requests are never answered (and not acted on): the client
+    /// sees a connection that stays open until it gives up.
+    pub fn hang_next(&self, method: &str, route_pattern: &str, times: usize) {
+        self.add_fault_full(
+            method,
+            route_pattern,
+            times,
+            Duration::ZERO,
+            None,
+            None,
+            Hang::Before,
+        );
+    }
+
+    /// The next `times` matching requests are acted on (a message is created) but their answer
+    /// is never sent, as when a connection breaks after Discord did the work.
+    pub fn lose_answer_next(&self, method: &str, route_pattern: &str, times: usize) {
+        self.add_fault_full(
+            method,
+            route_pattern,
+            times,
+            Duration::ZERO,
+            None,
+            None,
+            Hang::After,
+        );
+    }
+
     pub fn clear_faults(&self) {
         lock(&self.shared.faults).clear();
     }
@@ -1092,6 +1167,20 @@ impl FakeDiscord {
         status: Option<u16>,
         retry_after: Option<f64>,
     ) {
+        self.add_fault_full(method, pattern, times, delay, status, retry_after, Hang::No);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add_fault_full(
+        &self,
+        method: &str,
+        pattern: &str,
+        times: usize,
+        delay: Duration,
+        status: Option<u16>,
+        retry_after: Option<f64>,
+        hang: Hang,
+    ) {
         lock(&self.shared.faults).push(Fault {
             method: method.to_ascii_uppercase(),
             pattern: pattern.to_string(),
@@ -1099,6 +1188,7 @@ impl FakeDiscord {
             delay,
             status,
             retry_after,
+            hang,
         });
     }
 }
@@ -2188,6 +2278,39 @@ impl Shared {
             rand::rng().random::<u64>(),
             rand::rng().random::<u64>()
         );
+        if let Some((id, total)) = shard
+            && total > 0
+            && (GUILD_ID >> 22) % total != id
+        {
+            let mut ready = self.ready(&session_id, shard);
+            ready["guilds"] = json!([]);
+            let frame = json!({ "op": 0, "t": "READY", "s": 1, "d": ready });
+            let text = frame.to_string();
+            let _ = tx.send(Outgoing::Text(text.clone()));
+            let mut gw = lock(&self.gw);
+            if let Some((_, old)) = gw.other_shards.remove(&id) {
+                let _ = old.tx.send(Outgoing::Drop);
+            }
+            gw.other_shards.insert(
+                id,
+                (
+                    Session {
+                        id: session_id,
+                        seq: 1,
+                        log: vec![(1, text)],
+                        readied: true,
+                        shard,
+                    },
+                    Live {
+                        conn_id,
+                        tx: tx.clone(),
+                    },
+                ),
+            );
+            drop(gw);
+            self.check_dispatch("READY", &frame);
+            return Ok(());
+        }
         {
             let mut gw = lock(&self.gw);
             if let Some(old) = gw.live.take() {
@@ -2231,6 +2354,25 @@ impl Shared {
             .unwrap_or_default();
         let their_seq = d.get("seq").and_then(Value::as_u64).unwrap_or(0);
         let mut gw = lock(&self.gw);
+        if let Some((session, live)) = gw
+            .other_shards
+            .values_mut()
+            .find(|(s, _)| s.id == session_id)
+        {
+            if their_seq > session.seq {
+                return Err((4007, "Invalid seq."));
+            }
+            session.seq += 1;
+            let frame = json!({ "op": 0, "t": "RESUMED", "s": session.seq, "d": {} });
+            let _ = tx.send(Outgoing::Text(frame.to_string()));
+            let _ = live.tx.send(Outgoing::Drop);
+            *live = Live {
+                conn_id,
+                tx: tx.clone(),
+            };
+            gw.resumes.push(d.clone());
+            return Ok(true);
+        }
         let Some(session) = gw.session.as_mut() else {
             return Ok(false);
         };
@@ -2625,7 +2767,12 @@ async fn answer(
     api: bool,
     bad_body: bool,
 ) -> Answer {
+    let mut lose_answer = false;
     if let Some(f) = take_fault(shared, &req.method, &req.route) {
+        if f.hang == Hang::Before {
+            std::future::pending::<()>().await;
+        }
+        lose_answer = f.hang == Hang::After;
         if !f.delay.is_zero() {
             tokio::time::sleep(f.delay).await;
         }
@@ -2633,6 +2780,20 @@ async fn answer(
             return fault_answer(status, f.retry_after);
         }
     }
+    if lose_answer {
+        let _done = answer_normally(shared, headers, req, api, bad_body);
+        return std::future::pending::<Answer>().await;
+    }
+    answer_normally(shared, headers, req, api, bad_body)
+}
+
+fn answer_normally(
+    shared: &Arc<Shared>,
+    headers: &HeaderMap,
+    req: Req,
+    api: bool,
+    bad_body: bool,
+) -> Answer {
     if !api {
         return serve_attachment(shared, &req);
     }
@@ -3251,6 +3412,23 @@ impl Shared {
     ) -> Answer {
         if is_empty_message(&req.payload(), &req.files) {
             return Answer::error(400, 50006, "Cannot send an empty message");
+        }
+        // Discord: with `enforce_nonce`, a message by the same author with the same nonce sent
+        // in the last few minutes is returned instead of creating another.
+        let payload = req.payload();
+        if webhook.is_none()
+            && payload.get("enforce_nonce").and_then(Value::as_bool) == Some(true)
+            && let Some(nonce) = payload.get("nonce").filter(|n| !n.is_null())
+        {
+            let st = lock(&self.state);
+            let same = st.messages.values().find(|m| {
+                m.channel_id == channel_id
+                    && m.json["author"]["id"] == json!(BOT_ID.to_string())
+                    && m.json.get("nonce") == Some(nonce)
+            });
+            if let Some(m) = same {
+                return Answer::ok(m.json.clone());
+            }
         }
         let id = self.new_id();
         match self.build_message(id, channel_id, req, None, webhook) {
