@@ -21,6 +21,17 @@ fn a_moderator_scan_acknowledges_shows_progress_and_posts_embeds_with_the_files(
     let ack_id = ack.message_id().expect("ack id");
 
     let result = bot.posted(mark, is_result);
+    // The acknowledgement is marked finished beside the result post (never before it).
+    bot.discord
+        .wait_for(
+            |r| {
+                r.is("PATCH", "/channels/*/messages/*")
+                    && r.path.ends_with(&ack_id.to_string())
+                    && content(r).contains("✅ Scan of **alice** finished")
+            },
+            WAIT,
+        )
+        .unwrap_or_else(|| panic!("the acknowledgement was not marked finished:\n{}", bot.log()));
     // At least one progress edit happened while Sherlock waited on the hanging site.
     let edits: Vec<String> = bot
         .discord
