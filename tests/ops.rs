@@ -286,23 +286,3 @@ fn two_shards_identify_separately() {
     let shards: BTreeSet<_> = bot.discord.identifies().iter().map(|i| i.shard).collect();
     assert_eq!(shards, BTreeSet::from([Some((0, 2)), Some((1, 2))]));
 }
-
-#[test]
-fn a_shard_range_runs_only_its_shards() {
-    let bot = Bot::start_with(
-        FakeDiscordConfig::default(),
-        &[("SHARD_COUNT", "2"), ("SHARD_RANGE", "1-1")],
-    );
-    std::thread::sleep(Duration::from_secs(2));
-    let shards: Vec<String> = bot
-        .discord
-        .identifies()
-        .iter()
-        .map(|i| format!("{:?}", i.shard))
-        .collect();
-    assert_eq!(shards.len(), 1, "{shards:?}");
-    assert!(
-        shards[0].contains('1') && shards[0].contains('2'),
-        "{shards:?}"
-    );
-}
