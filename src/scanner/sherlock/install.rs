@@ -1,7 +1,8 @@
 //! Finding Sherlock, and installing the pinned version into a managed virtualenv.
 //!
 //! Order: `SHERLOCK_BIN` if set; else `sherlock` on `PATH`; else the managed venv in the
-//! user's data directory (`account-scanner setup` creates it).
+//! user's data directory (`account-scanner setup` creates it). Every child process
+//! (`--version`, the venv, pip) starts from [`super::child_env::command`].
 
 use std::fs;
 use std::io::Write;
@@ -11,6 +12,8 @@ use std::process::Stdio;
 use std::sync::LazyLock;
 
 use tokio::process::Command;
+
+use super::child_env::{self, Child};
 
 /// The pinned requirements, the one source of truth shared with the tests and the Dockerfile.
 pub const REQUIREMENTS: &str = include_str!("../../../sherlock/requirements.txt");
@@ -204,7 +207,7 @@ fn is_executable(path: &Path) -> bool {
 /// Asks Sherlock itself (`--version`), for installs outside a recognisable venv.
 pub async fn query_version(program: &Path) -> Option<String> {
     use tokio::io::AsyncReadExt;
-    let mut child = Command::new(program)
+    let mut child = child_env::command(program, Child::Sherlock)
         .arg("--version")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -294,7 +297,10 @@ async fn install_into(dir: &Path, say: &impl Fn(&str)) -> Result<SherlockInstall
     ));
     run_step(
         "creating the virtualenv",
-        Command::new(&python).arg("-m").arg("venv").arg(dir),
+        child_env::command(&python, Child::Installer)
+            .arg("-m")
+            .arg("venv")
+            .arg(dir),
         "is the python3-venv package installed?",
     )
     .await?;
@@ -308,7 +314,7 @@ async fn install_into(dir: &Path, say: &impl Fn(&str)) -> Result<SherlockInstall
     ));
     run_step(
         "pip install",
-        Command::new(dir.join("bin").join("python"))
+        child_env::command(dir.join("bin").join("python"), Child::Installer)
             .args(["-m", "pip", "install", "--disable-pip-version-check"])
             .args(["--no-input", "--quiet", "--requirement"])
             .arg(&requirements),
