@@ -22,10 +22,12 @@ pub enum Child {
     Installer,
 }
 
-/// Passed to every child when set: the search path, the user's home and locale, temp dirs, and
-/// the proxy and CA-bundle variables an operator may need for Sherlock's and pip's requests.
+/// Passed to every child when set: the search paths (`PYTHONPATH` too: Python's own, an
+/// operator's deliberate setting, no secret), the user's home and locale, temp dirs, and the
+/// proxy and CA-bundle variables an operator may need for Sherlock's and pip's requests.
 pub const INHERITED: &[&str] = &[
     "PATH",
+    "PYTHONPATH",
     "HOME",
     "USER",
     "LOGNAME",
@@ -93,7 +95,7 @@ mod tests {
             "OPENAI_API_KEY",
             "SOME_OTHER_SECRET",
             "LD_PRELOAD",
-            "PYTHONPATH",
+            "RUST_LOG",
         ] {
             for child in [Child::Sherlock, Child::Installer] {
                 assert!(!is_inherited(OsStr::new(name), child), "{name}");
