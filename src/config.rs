@@ -6,10 +6,13 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Every environment variable the binary reads. `RUST_LOG` is read by the tracing filter.
+/// Every environment variable the binary reads, all through [`Config::from_lookup`] (`RUST_LOG`
+/// included: it is validated here and handed to the tracing filter). The system's own (`PATH`,
+/// `HOME`, the locale, proxies, CA bundles) are not configuration: see
+/// [`crate::scanner::sherlock::child_env`] for what of them a child process gets.
 pub const VARIABLES: &[&str] = &[
     "SCANS_DIR",
     "SCAN_TIMEOUT",
@@ -55,8 +58,10 @@ pub const VARIABLES: &[&str] = &[
     "TOXICITY_THRESHOLD",
     "HTTP_TIMEOUT",
     "RUST_LOG",
-    // Read by `setup` only: the Python that creates the managed virtualenv.
+    // The Python that creates the managed virtualenv (`setup`, or the first scan).
     "PYTHON",
+    // Where the managed virtualenv lives (the XDG base directory for user data).
+    "XDG_DATA_HOME",
 ];
 
 /// A value that must never be printed: `Debug` and `Display` show `[redacted]`.
@@ -93,7 +98,8 @@ pub enum SiteList {
     Bundled,
     /// Sherlock downloads its newest list (and its exclusion list) at every run.
     Remote,
-    /// A site-list file in Sherlock's `data.json` format (`--json FILE --ignore-exclusions`).
+    /// A site-list file in Sherlock's `data.json` format (`--json FILE --ignore-exclusions`),
+    /// absolute (resolved against the working directory at start).
     File(PathBuf),
 }
 
@@ -109,7 +115,9 @@ impl fmt::Display for SiteList {
 
 #[derive(Debug, Clone)]
 pub struct SherlockConfig {
-    /// `SHERLOCK_BIN`: an explicit Sherlock executable, run exactly as given.
+    /// `SHERLOCK_BIN`: an explicit Sherlock executable, run exactly as given. Absolute: a
+    /// relative value is resolved against the working directory at start, because Sherlock runs
+    /// in a temp dir of its own.
     pub bin: Option<PathBuf>,
     pub sites: SiteList,
     /// Per-request timeout handed to Sherlock (`--timeout`).
@@ -121,6 +129,11 @@ pub struct SherlockConfig {
     pub control_check: bool,
     /// How long a control result is reused; zero disables the cache.
     pub control_ttl: Duration,
+    /// `PYTHON`: the interpreter that creates the managed virtualenv.
+    pub python: String,
+    /// The user's data directory, under which the managed virtualenv lives: `XDG_DATA_HOME`,
+    /// else `$HOME/.local/share`; `None` when neither is known.
+    pub data_dir: Option<PathBuf>,
 }
 
 /// How many gateway shards the bot runs.
@@ -151,6 +164,8 @@ pub struct OpsConfig {
     pub shards: ShardCount,
     /// The shards this process runs (inclusive), for spreading one bot over several machines.
     pub shard_range: Option<(u32, u32)>,
+    /// `RUST_LOG`, already checked to be a valid filter; `None`: the command's default level.
+    pub log_filter: Option<String>,
 }
 
 /// The Discord bot's settings (`account-scanner bot`).
@@ -173,6 +188,7 @@ pub struct DiscordConfig {
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Absolute (a relative `SCANS_DIR` is resolved against the working directory at start).
     pub scans_dir: PathBuf,
     pub scan_timeout: Duration,
     pub sherlock: SherlockConfig,
@@ -297,33 +313,39 @@ impl Config {
         };
 
         let scans_dir = env
-            .string("SCANS_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("./scans"));
+            .path("SCANS_DIR")
+            .unwrap_or_else(|| absolute_or_as_is(Path::new("scans")));
         let scan_timeout = env.seconds("SCAN_TIMEOUT", 300, 1, MAX_SCAN_TIMEOUT_SECS);
-        let bin = env.string("SHERLOCK_BIN").map(PathBuf::from);
+        let bin = env.path("SHERLOCK_BIN");
         let sites = match env.string("SHERLOCK_SITES").as_deref() {
             None | Some("local") => SiteList::Bundled,
             Some("remote") => SiteList::Remote,
-            Some(path) => {
-                let path = PathBuf::from(path);
-                if !path.is_file() {
-                    env.invalid(
-                        "SHERLOCK_SITES",
-                        format!(
-                            "expected `local`, `remote` or the path of a site-list file, but {} is not a readable file",
-                            path.display()
-                        ),
-                    );
+            Some(_) => match env.path("SHERLOCK_SITES") {
+                Some(path) => {
+                    if !path.is_file() {
+                        env.invalid(
+                            "SHERLOCK_SITES",
+                            format!(
+                                "expected `local`, `remote` or the path of a site-list file, but {} is not a readable file",
+                                path.display()
+                            ),
+                        );
+                    }
+                    SiteList::File(path)
                 }
-                SiteList::File(path)
-            }
+                None => SiteList::Bundled,
+            },
         };
         let site_timeout = env.seconds("SHERLOCK_SITE_TIMEOUT", 10, 1, 600);
         let nsfw = env.boolean("SHERLOCK_NSFW", false);
         let workers = env.count("SHERLOCK_WORKERS", 64, 1, 512) as u32;
         let control_check = env.boolean("SHERLOCK_CONTROL_CHECK", true);
         let control_ttl = env.seconds("SHERLOCK_CONTROL_TTL", 86_400, 0, 30 * 86_400);
+        let python = env
+            .string("PYTHON")
+            .unwrap_or_else(|| "python3".to_string());
+        let data_dir = data_dir(&mut env);
+        let log_filter = log_filter(&mut env);
 
         let ops = OpsConfig {
             health_port: env
@@ -347,6 +369,7 @@ impl Config {
                 _ => ShardCount::Fixed(env.count("SHARD_COUNT", 1, 1, 1024) as u32),
             },
             shard_range: None,
+            log_filter,
         };
         let ops = OpsConfig {
             shard_range: env.shard_range(ops.shards),
@@ -392,6 +415,8 @@ impl Config {
                 workers,
                 control_check,
                 control_ttl,
+                python,
+                data_dir,
             },
             discord,
             ops,
@@ -403,6 +428,48 @@ impl Config {
             http_timeout,
         })
     }
+}
+
+/// `XDG_DATA_HOME` (absolute, as the XDG base directory spec requires), else `$HOME/.local/share`.
+fn data_dir<F: Fn(&str) -> Option<String>>(env: &mut Reader<'_, F>) -> Option<PathBuf> {
+    match env.string("XDG_DATA_HOME").map(PathBuf::from) {
+        Some(dir) if dir.is_absolute() => Some(dir),
+        Some(dir) => {
+            env.invalid(
+                "XDG_DATA_HOME",
+                format!(
+                    "`{}` is relative: the XDG base directory spec allows absolute paths only",
+                    shorten(&dir.display().to_string())
+                ),
+            );
+            None
+        }
+        None => dirs::home_dir().map(|home| home.join(".local").join("share")),
+    }
+}
+
+/// `RUST_LOG`, checked with the parser the tracing filter uses, so a typo is reported instead of
+/// silently replaced by the default level.
+fn log_filter<F: Fn(&str) -> Option<String>>(env: &mut Reader<'_, F>) -> Option<String> {
+    let raw = env.string("RUST_LOG")?;
+    match tracing_subscriber::EnvFilter::builder().parse(&raw) {
+        Ok(_) => Some(raw),
+        Err(e) => {
+            env.invalid(
+                "RUST_LOG",
+                format!(
+                    "`{}` is not a log filter ({e}): use a level such as warn, info or debug, or directives such as account_scanner=debug,warn",
+                    shorten(&raw)
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// `path` made absolute against the working directory (as is if that cannot be read).
+fn absolute_or_as_is(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// All three Reddit credentials, or none; the optional settings are read either way so a typo in
@@ -582,6 +649,25 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
         (self.lookup)(variable)
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
+    }
+
+    /// A path, made absolute against the working directory once, here: children (Sherlock) run
+    /// in a directory of their own, where a relative path would mean something else.
+    fn path(&mut self, variable: &'static str) -> Option<PathBuf> {
+        let raw = self.string(variable)?;
+        match std::path::absolute(&raw) {
+            Ok(path) => Some(path),
+            Err(e) => {
+                self.invalid(
+                    variable,
+                    format!(
+                        "`{}` cannot be made an absolute path (the working directory cannot be read: {e})",
+                        shorten(&raw)
+                    ),
+                );
+                None
+            }
+        }
     }
 
     fn seconds(&mut self, variable: &'static str, default: u64, min: u64, max: u64) -> Duration {
@@ -792,7 +878,10 @@ mod tests {
     #[test]
     fn defaults_when_nothing_is_set() {
         let cfg = load(&[]).expect("defaults are valid");
-        assert_eq!(cfg.scans_dir, PathBuf::from("./scans"));
+        let cwd = std::env::current_dir().expect("cwd");
+        assert_eq!(cfg.scans_dir, cwd.join("scans"));
+        assert_eq!(cfg.sherlock.python, "python3");
+        assert_eq!(cfg.ops.log_filter, None);
         assert_eq!(cfg.scan_timeout, Duration::from_secs(300));
         assert_eq!(cfg.sherlock.sites, SiteList::Bundled);
         assert_eq!(cfg.sherlock.site_timeout, Duration::from_secs(10));
@@ -877,6 +966,53 @@ mod tests {
         let cfg = load(&[("SHERLOCK_BIN", "  "), ("SHERLOCK_SITES", "remote")]).expect("valid");
         assert!(cfg.sherlock.bin.is_none());
         assert_eq!(cfg.sherlock.sites, SiteList::Remote);
+    }
+
+    #[test]
+    fn path_variables_are_made_absolute_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let list = dir.path().join("sites.json");
+        std::fs::write(&list, "{}").expect("write");
+        let cwd = std::env::current_dir().expect("cwd");
+        let cfg = load(&[
+            ("SCANS_DIR", "./reports"),
+            ("SHERLOCK_BIN", "bin/sherlock"),
+            ("SHERLOCK_SITES", list.to_str().expect("utf-8")),
+        ])
+        .expect("valid");
+        assert_eq!(cfg.scans_dir, cwd.join("reports"));
+        assert_eq!(cfg.sherlock.bin, Some(cwd.join("bin/sherlock")));
+        assert_eq!(cfg.sherlock.sites, SiteList::File(list));
+    }
+
+    #[test]
+    fn blank_python_means_the_default_and_the_data_dir_follows_xdg() {
+        let cfg = load(&[("PYTHON", "  "), ("XDG_DATA_HOME", "/srv/data")]).expect("valid");
+        assert_eq!(cfg.sherlock.python, "python3");
+        assert_eq!(cfg.sherlock.data_dir, Some(PathBuf::from("/srv/data")));
+        let cfg = load(&[("PYTHON", "/opt/py/bin/python3.12")]).expect("valid");
+        assert_eq!(cfg.sherlock.python, "/opt/py/bin/python3.12");
+        let err = load(&[("XDG_DATA_HOME", "data")]).expect_err("relative");
+        assert!(
+            err.to_string()
+                .contains("XDG_DATA_HOME: `data` is relative"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_invalid_rust_log_is_reported_not_replaced() {
+        let cfg = load(&[("RUST_LOG", "account_scanner=debug,warn")]).expect("valid");
+        assert_eq!(
+            cfg.ops.log_filter.as_deref(),
+            Some("account_scanner=debug,warn")
+        );
+        let err = load(&[("RUST_LOG", "account_scanner=loud")]).expect_err("invalid");
+        assert!(
+            err.to_string()
+                .contains("RUST_LOG: `account_scanner=loud` is not a log filter"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -4,6 +4,9 @@
 //! still completes, each item is marked unscored with the reason, the summary says why scoring
 //! stopped, and the report is written whole; no key appears anywhere.
 //!
+//! Both also answer 100 MB (streamed, valid JSON if read to its end): the client stops at its
+//! 8 MiB cap and says so.
+//!
 //! The library-level counterparts (a 500 from each backend, 429s, a short answer) are in
 //! `reddit_scan.rs` and `toxicity_backends.rs`.
 
@@ -269,4 +272,34 @@ fn openai_answering_json_of_the_wrong_shape_is_named() {
         "OpenAI answered 200 OK: the answer could not be read: it is not the JSON expected: invalid type: map, expected a sequence at line 1 column 12",
         fake_openai::API_KEY,
     );
+}
+
+/// What an item says when its backend's answer passed the body cap.
+fn too_large(backend: &str) -> String {
+    format!(
+        "{backend} answered 200 OK: the answer could not be read: it is larger than 8 MiB, the most account-scanner reads of one answer"
+    )
+}
+
+/// 100 MB: far past the cap, and more than a test should ever hold in memory.
+const HUGE: u64 = 100 * 1024 * 1024;
+
+#[test]
+fn perspective_answering_100_mb_is_cut_off_at_the_cap() {
+    let fx = Fixture::new();
+    let p = FakePerspective::start(FakePerspectiveConfig::default());
+    p.answer_huge(Some(HUGE));
+    let out = fx.scan(perspective(&p));
+    fx.assert_unscored(&out, &too_large("Perspective"), fake_perspective::API_KEY);
+    p.assert_no_unexpected();
+}
+
+#[test]
+fn openai_answering_100_mb_is_cut_off_at_the_cap() {
+    let fx = Fixture::new();
+    let o = FakeOpenAi::start(FakeOpenAiConfig::default());
+    o.answer_huge(Some(HUGE));
+    let out = fx.scan(openai(&o));
+    fx.assert_unscored(&out, &too_large("OpenAI"), fake_openai::API_KEY);
+    assert_eq!(o.requests().len(), 1, "one batch, not retried");
 }

@@ -1,6 +1,6 @@
 //! Fault drills for the Reddit half, through the real binary in mode `all`: the fake Reddit
 //! misbehaves (429 storms with and without `Retry-After`, answers that hang past HTTP_TIMEOUT,
-//! malformed JSON, HTML error pages, a token endpoint that is down or unreachable) while the real
+//! malformed JSON, HTML error pages, a 100 MB answer (cut off at the 8 MiB body cap), a token endpoint that is down or unreachable) while the real
 //! Sherlock scans the fake sites. Each drill asserts what the user reads (exit code, summary) and
 //! what is on disk (the JSON report: Reddit failed with the reason, Sherlock completed, and the
 //! report files complete with no temp file left).
@@ -262,6 +262,28 @@ fn a_listing_that_breaks_halfway_keeps_the_page_already_fetched_and_scored() {
         "and scored"
     );
     assert_eq!(fx.reddit.api_requests().len(), 3);
+}
+
+#[test]
+fn a_100_mb_listing_is_cut_off_at_the_cap_and_the_page_already_fetched_kept() {
+    let fx = Fixture::new();
+    // about and comments page 1 answer; page 2 is 100 MB (valid JSON if read to its end),
+    // streamed by the fake, never held whole by either side.
+    fx.reddit.fault_api(2, Some(Fault::Huge(100 * 1024 * 1024)));
+    let out = fx.scan("all", &[]);
+    let report = assert_reddit_failed_sherlock_done(
+        &fx,
+        &out,
+        "Reddit's answer to the comments request could not be read: it is larger than 8 MiB, the most account-scanner reads of one answer",
+    );
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains("100 comments, 0 posts · 100 scored, 0 unscored"),
+        "{stdout}"
+    );
+    let comments = report["reddit"]["comments"].as_array().expect("comments");
+    assert_eq!(comments.len(), 100, "the first page is kept");
+    assert_eq!(fx.reddit.api_requests().len(), 3, "not retried");
 }
 
 #[test]

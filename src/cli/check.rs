@@ -1,15 +1,15 @@
 //! `account-scanner check`: what is configured, what is missing.
 
 use crate::cli::exit;
-use crate::config::{Config, ToxicityBackend};
+use crate::config::{Config, ConfigError, ToxicityBackend};
 use crate::report::store::ReportStore;
 use crate::scanner::Scanner;
 use crate::scanner::sherlock::install;
 use crate::sysinfo::{free_space, human_bytes};
 
-pub async fn run() -> u8 {
+pub async fn run(config: Result<Config, ConfigError>) -> u8 {
     println!("account-scanner {}", env!("CARGO_PKG_VERSION"));
-    let config = match Config::from_env() {
+    let config = match config {
         Ok(c) => {
             println!("configuration: ok");
             c
@@ -37,7 +37,7 @@ pub async fn run() -> u8 {
         }
     }
 
-    let install = match install::locate(config.sherlock.bin.as_deref()) {
+    let install = match install::locate(&config.sherlock) {
         Ok(found) => found,
         Err(e) => {
             problems += 1;
@@ -67,9 +67,11 @@ pub async fn run() -> u8 {
             println!("site list: {}{sites}", config.sherlock.sites);
         }
         None if !sherlock_configured => {
-            let dir = install::managed_venv_dir()
+            let dir = install::managed_venv_dir(&config.sherlock)
                 .map(|d| d.display().to_string())
-                .unwrap_or_else(|| "(no data directory: set SHERLOCK_BIN)".into());
+                .unwrap_or_else(|| {
+                    "(no data directory: set XDG_DATA_HOME, HOME or SHERLOCK_BIN)".into()
+                });
             println!(
                 "sherlock: not installed; `account-scanner setup` (or the first scan) installs {} into {dir}",
                 install::pinned_version()

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::cli::exit;
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::scanner::toxicity::eval::{EMBEDDED_SET, Evaluation, parse_set};
 use crate::scanner::toxicity::local;
 
@@ -34,14 +34,14 @@ pub enum Part {
     Combined,
 }
 
-pub fn run(args: EvalArgs) -> u8 {
+pub fn run(args: EvalArgs, config: Result<Config, ConfigError>) -> u8 {
     let threshold = match args.threshold {
         Some(t) if (0.0..=1.0).contains(&t) => t,
         Some(t) => {
             eprintln!("error: --threshold {t} is not between 0 and 1");
             return exit::BAD_INPUT;
         }
-        None => match Config::from_env() {
+        None => match config {
             Ok(c) => c.toxicity_threshold,
             Err(e) => {
                 eprintln!("error: {e}");

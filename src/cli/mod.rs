@@ -14,7 +14,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::report::HalfStatus;
 use crate::report::store::ReportStore;
 use crate::scanner::sherlock::install;
@@ -105,7 +105,11 @@ pub fn main() -> ExitCode {
         eprintln!("error: the .env file could not be read: {e}");
         return ExitCode::from(exit::CONFIGURATION);
     }
-    init_tracing(matches!(cli.command, Command::Bot));
+    // Read once, for every command: the log filter and format come from it too. An invalid
+    // configuration is reported by the command (with every problem named), after tracing is
+    // set up with the defaults.
+    let config = Config::from_env();
+    init_tracing(matches!(cli.command, Command::Bot), config.as_ref().ok());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -118,11 +122,11 @@ pub fn main() -> ExitCode {
     };
     let code = runtime.block_on(async {
         match cli.command {
-            Command::Scan(args) => scan(args).await,
-            Command::Check => check::run().await,
-            Command::Setup => setup().await,
-            Command::Bot => bot().await,
-            Command::EvalToxicity(args) => eval::run(args),
+            Command::Scan(args) => scan(args, config).await,
+            Command::Check => check::run(config).await,
+            Command::Setup => setup(config).await,
+            Command::Bot => bot(config).await,
+            Command::EvalToxicity(args) => eval::run(args, config),
         }
     });
     // A task still waiting (a request Discord never answered) must not hold the exit past the
@@ -133,15 +137,16 @@ pub fn main() -> ExitCode {
 
 /// Logs go to stderr; by default `info` for the bot (an operator reads them), `warn` for the CLI.
 /// `LOG_FORMAT=json` writes one JSON object per line with the fields of the enclosing spans
-/// (scan id, target, mode; guild and requester for the bot's scans).
-fn init_tracing(bot: bool) {
+/// (scan id, target, mode; guild and requester for the bot's scans). `RUST_LOG` and `LOG_FORMAT`
+/// were validated by the configuration; with an invalid configuration the defaults apply until
+/// the command reports it.
+fn init_tracing(bot: bool, config: Option<&Config>) {
     let default = if bot { "info" } else { "warn" };
-    let filter = std::env::var("RUST_LOG")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
+    let filter = config
+        .and_then(|c| c.ops.log_filter.as_deref())
         .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok())
         .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(default));
-    let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.trim() == "json");
+    let json = config.is_some_and(|c| c.ops.log_format == crate::config::LogFormat::Json);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(crate::redact::RedactingStderr::new(
@@ -165,14 +170,14 @@ pub(crate) fn no_color() -> bool {
     std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
 
-fn load_config() -> Result<Config, u8> {
-    Config::from_env().map_err(|e| {
+fn load_config(config: Result<Config, ConfigError>) -> Result<Config, u8> {
+    config.map_err(|e| {
         eprintln!("error: {e}");
         exit::CONFIGURATION
     })
 }
 
-async fn scan(args: ScanArgs) -> u8 {
+async fn scan(args: ScanArgs, config: Result<Config, ConfigError>) -> u8 {
     let username = match Username::parse(&args.username) {
         Ok(u) => u,
         Err(e) => {
@@ -181,12 +186,13 @@ async fn scan(args: ScanArgs) -> u8 {
         }
     };
     let mode = ScanMode::from(args.mode);
-    let mut config = match load_config() {
+    let mut config = match load_config(config) {
         Ok(c) => c,
         Err(code) => return code,
     };
     if let Some(out) = args.out {
-        config.scans_dir = out;
+        // Absolute, like SCANS_DIR: the summary names where the files are.
+        config.scans_dir = std::path::absolute(&out).unwrap_or(out);
     }
     let store = match ReportStore::open(&config.scans_dir) {
         Ok(s) => s,
@@ -261,11 +267,11 @@ async fn scan(args: ScanArgs) -> u8 {
 
 /// Sherlock from SHERLOCK_BIN, PATH or the managed venv; installs the managed venv on first use.
 async fn find_or_install_sherlock(config: &Config) -> Result<install::SherlockInstall, u8> {
-    match install::locate(config.sherlock.bin.as_deref()) {
+    match install::locate(&config.sherlock) {
         Ok(Some(found)) => Ok(found),
         Ok(None) => {
             eprintln!("Sherlock was not found on PATH; installing it once for this user.");
-            install::setup(|line| eprintln!("{line}"))
+            install::setup(&config.sherlock, |line| eprintln!("{line}"))
                 .await
                 .context("setting up Sherlock")
                 .map_err(|e| {
@@ -280,8 +286,8 @@ async fn find_or_install_sherlock(config: &Config) -> Result<install::SherlockIn
     }
 }
 
-async fn bot() -> u8 {
-    let config = match load_config() {
+async fn bot(config: Result<Config, ConfigError>) -> u8 {
+    let config = match load_config(config) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -305,8 +311,12 @@ async fn bot() -> u8 {
     }
 }
 
-async fn setup() -> u8 {
-    match install::setup(|line| eprintln!("{line}")).await {
+async fn setup(config: Result<Config, ConfigError>) -> u8 {
+    let config = match load_config(config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match install::setup(&config.sherlock, |line| eprintln!("{line}")).await {
         Ok(found) => {
             println!("{}", found.program.display());
             exit::DONE

@@ -10,7 +10,8 @@
 //!   of times, and
 //! - ends in an [`ApiError`] naming the API and what it last answered.
 //!
-//! The per-request network timeout is set on the shared `reqwest::Client` ([`http_client`]).
+//! The per-request network timeout is set on the shared `reqwest::Client` ([`http_client`]), and
+//! every answer's body is read through [`read_body`], which stops at [`MAX_BODY_BYTES`].
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -31,6 +32,46 @@ use crate::config::Config;
 /// The longest pause a server can impose through `Retry-After` or `X-Ratelimit-Reset`; the scan
 /// deadline usually cuts a long pause short anyway.
 const MAX_PAUSE: Duration = Duration::from_secs(3600);
+
+/// The most of one answer's body any API client reads (Reddit, Perspective, OpenAI): 8 MiB. A
+/// full Reddit page of 100 long posts is well under 2 MiB, a Perspective answer a few KB and a
+/// batch of 256 OpenAI results under 1 MiB; anything larger is a fault (a proxy, a runaway
+/// server) and is refused rather than held in memory.
+pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+
+/// Why an answer's body was not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error(
+        "it is larger than {} MiB, the most account-scanner reads of one answer",
+        .limit / (1024 * 1024)
+    )]
+    TooLarge { limit: usize },
+    #[error("it could not be read to its end: {0}")]
+    Read(String),
+}
+
+/// Reads a response's body, at most `limit` bytes: a `Content-Length` above it is refused before
+/// reading, and a body without one (chunked, or lying) is refused at the first chunk that passes
+/// it, so memory stays bounded whatever the server sends. Dropping the response then closes the
+/// connection.
+pub async fn read_body(mut response: Response, limit: usize) -> Result<Vec<u8>, BodyError> {
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge { limit });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| BodyError::Read(describe(&e)))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
 
 /// `n` requests per `per`, spread evenly (no burst).
 #[derive(Debug, Clone, Copy, PartialEq)]

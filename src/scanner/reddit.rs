@@ -20,7 +20,9 @@ use tokio::time::Instant;
 use crate::config::{RedditConfig, Secret};
 use crate::report::reddit::{AccountStatus, ItemKind, ItemScore, RedditAccount, RedditItem};
 use crate::scanner::Username;
-use crate::scanner::limits::{ApiError, ApiLimiter, Pacing, decode_json};
+use crate::scanner::limits::{
+    ApiError, ApiLimiter, MAX_BODY_BYTES, Pacing, decode_json, read_body as read_capped,
+};
 
 /// Where permalinks point (Reddit gives them relative).
 const WEB_BASE: &str = "https://www.reddit.com";
@@ -391,13 +393,12 @@ async fn read_body(
     response: reqwest::Response,
     what: &'static str,
 ) -> Result<Vec<u8>, RedditError> {
-    match response.bytes().await {
-        Ok(bytes) => Ok(bytes.to_vec()),
-        Err(e) => Err(RedditError::Decode {
+    read_capped(response, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| RedditError::Decode {
             what,
-            reason: crate::scanner::limits::describe(&e),
-        }),
-    }
+            reason: e.to_string(),
+        })
 }
 
 async fn read_json<T: for<'de> Deserialize<'de>>(

@@ -47,6 +47,8 @@ struct Controls {
     fail_always: Option<u16>,
     /// Every request answers 200 with this body, whatever it asked (garbage drills).
     garbage: Option<&'static str>,
+    /// Every request answers 200 with a JSON answer padded to this many bytes (streamed).
+    huge: Option<u64>,
     /// The next requests answer 429 with `Retry-After` (seconds).
     rate_limited: Vec<u64>,
 }
@@ -118,6 +120,12 @@ impl FakePerspective {
     /// cut-off or otherwise wrong JSON. The content type follows the body's first character.
     pub fn answer_garbage(&self, body: Option<&'static str>) {
         self.shared.controls().garbage = body;
+    }
+
+    /// Every request answers 200 with a well-formed answer padded with whitespace to about
+    /// `bytes` (`None` to stop), streamed as it is sent ([`fake_server::huge_json`]).
+    pub fn answer_huge(&self, bytes: Option<u64>) {
+        self.shared.controls().huge = bytes;
     }
 
     /// The next request answers 429 with `Retry-After: secs`.
@@ -255,6 +263,13 @@ fn answer(shared: &Shared, r: &Recorded) -> Result<Response, String> {
     let mut c = shared.controls();
     if let Some(body) = c.garbage {
         return Ok(fake_server::garbage(body));
+    }
+    if let Some(padding) = c.huge {
+        return Ok(fake_server::huge_json(
+            r#"{"attributeScores": {"TOXICITY": {"summaryScore": {"value": 0.01, "type": "PROBABILITY"}}}"#,
+            padding,
+            "}",
+        ));
     }
     if let Some(status) = c.fail_always {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

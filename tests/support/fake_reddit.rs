@@ -142,6 +142,9 @@ pub enum Fault {
     Malformed,
     /// No answer for this long (past the client's timeout), then a normal one.
     Hang(Duration),
+    /// 200 with a listing that ends only after this many bytes of padding (streamed, see
+    /// [`fake_server::huge_json`]): valid JSON, an empty last page, if read to its end.
+    Huge(u64),
 }
 
 /// The title of the fake's HTML error page.
@@ -330,6 +333,11 @@ async fn handle(
             )
                 .into_response(),
         ),
+        Some(Fault::Huge(padding)) => Some(fake_server::huge_json(
+            r#"{"kind": "Listing", "data": {"after": null, "children": []"#,
+            padding,
+            "}}",
+        )),
         None => None,
     };
     let response = match faulted.map(Ok).unwrap_or_else(|| answer(&shared, &record)) {

@@ -268,3 +268,27 @@ pub fn garbage(body: &str) -> axum::response::Response {
     )
         .into_response()
 }
+
+/// A 200 JSON answer of `prefix`, then `padding` spaces, then `suffix`: as large as asked (the
+/// 100 MB drills) but generated while it is sent, 64 KiB at a time, never held in memory; sent
+/// chunked, without a `Content-Length`, as a runaway server or proxy would. The padding is JSON
+/// whitespace, so a client that reads it all parses it fine: only a cap on the body stops it.
+pub fn huge_json(
+    prefix: &'static str,
+    padding: u64,
+    suffix: &'static str,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use tokio::io::AsyncReadExt;
+    let reader = prefix
+        .as_bytes()
+        .chain(tokio::io::repeat(b' ').take(padding))
+        .chain(suffix.as_bytes());
+    let stream = tokio_util::io::ReaderStream::with_capacity(reader, 64 * 1024);
+    (
+        axum::http::StatusCode::OK,
+        [("content-type", "application/json; charset=UTF-8")],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
+}

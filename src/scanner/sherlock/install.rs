@@ -1,7 +1,9 @@
 //! Finding Sherlock, and installing the pinned version into a managed virtualenv.
 //!
 //! Order: `SHERLOCK_BIN` if set; else `sherlock` on `PATH`; else the managed venv in the
-//! user's data directory (`account-scanner setup` creates it).
+//! user's data directory (`account-scanner setup` creates it). Where that is, and which Python
+//! builds it, come from the configuration (`XDG_DATA_HOME`, `PYTHON`); every child process
+//! (`--version`, the venv, pip) starts from [`super::child_env::command`].
 
 use std::fs;
 use std::io::Write;
@@ -11,6 +13,9 @@ use std::process::Stdio;
 use std::sync::LazyLock;
 
 use tokio::process::Command;
+
+use super::child_env::{self, Child};
+use crate::config::SherlockConfig;
 
 /// The pinned requirements, the one source of truth shared with the tests and the Dockerfile.
 pub const REQUIREMENTS: &str = include_str!("../../../sherlock/requirements.txt");
@@ -71,7 +76,9 @@ pub enum InstallError {
         "cannot create the Sherlock virtualenv: `{python}` was not found. Install Python 3 (3.9 or newer) or set SHERLOCK_BIN"
     )]
     NoPython { python: String },
-    #[error("no data directory is known for this user (HOME is not set); set SHERLOCK_BIN instead")]
+    #[error(
+        "no data directory is known for this user (neither XDG_DATA_HOME nor HOME is set); set one of them, or SHERLOCK_BIN"
+    )]
     NoDataDir,
     #[error("{step} failed ({status}); {hint}")]
     StepFailed {
@@ -93,8 +100,8 @@ fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> InstallE
 }
 
 /// Finds Sherlock without installing anything. `Ok(None)` means: run [`setup`].
-pub fn locate(configured: Option<&Path>) -> Result<Option<SherlockInstall>, InstallError> {
-    if let Some(path) = configured {
+pub fn locate(config: &SherlockConfig) -> Result<Option<SherlockInstall>, InstallError> {
+    if let Some(path) = config.bin.as_deref() {
         if !path.exists() {
             return Err(InstallError::BadConfiguredBin {
                 path: path.to_path_buf(),
@@ -112,12 +119,12 @@ pub fn locate(configured: Option<&Path>) -> Result<Option<SherlockInstall>, Inst
     if let Some(found) = find_on_path("sherlock") {
         return Ok(Some(describe(found, Origin::Path)));
     }
-    Ok(managed_install())
+    Ok(managed_install(config))
 }
 
 /// The managed venv, if `setup` finished installing it.
-pub fn managed_install() -> Option<SherlockInstall> {
-    let dir = managed_venv_dir()?;
+pub fn managed_install(config: &SherlockConfig) -> Option<SherlockInstall> {
+    let dir = managed_venv_dir(config)?;
     let program = dir.join("bin").join("sherlock");
     (dir.join(READY_MARKER).is_file() && is_executable(&program))
         .then(|| describe(program, Origin::Managed))
@@ -126,8 +133,8 @@ pub fn managed_install() -> Option<SherlockInstall> {
 const READY_MARKER: &str = ".account-scanner-ready";
 
 /// `<data dir>/account-scanner/sherlock-<pinned version>`; a new pin gets a new venv.
-pub fn managed_venv_dir() -> Option<PathBuf> {
-    dirs::data_dir().map(|d| {
+pub fn managed_venv_dir(config: &SherlockConfig) -> Option<PathBuf> {
+    config.data_dir.as_ref().map(|d| {
         d.join("account-scanner")
             .join(format!("sherlock-{}", pinned_version()))
     })
@@ -189,9 +196,11 @@ fn dist_info_version(site_packages: &Path) -> Option<String> {
 
 fn find_on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
+    // Absolute even for a relative PATH entry: Sherlock runs in a temp dir of its own.
     std::env::split_paths(&path)
         .map(|dir| dir.join(name))
         .find(|candidate| is_executable(candidate))
+        .and_then(|found| std::path::absolute(found).ok())
 }
 
 fn is_executable(path: &Path) -> bool {
@@ -204,7 +213,7 @@ fn is_executable(path: &Path) -> bool {
 /// Asks Sherlock itself (`--version`), for installs outside a recognisable venv.
 pub async fn query_version(program: &Path) -> Option<String> {
     use tokio::io::AsyncReadExt;
-    let mut child = Command::new(program)
+    let mut child = child_env::command(program, Child::Sherlock)
         .arg("--version")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -242,8 +251,11 @@ pub async fn query_version(program: &Path) -> Option<String> {
 /// Creates (or finishes) the managed venv with the pinned Sherlock and returns it.
 /// `say` receives one line per step; pip's own output goes to stderr.
 /// Concurrent setups (two processes, or parallel tests) wait for each other on a lock file.
-pub async fn setup(say: impl Fn(&str)) -> Result<SherlockInstall, InstallError> {
-    let dir = managed_venv_dir().ok_or(InstallError::NoDataDir)?;
+pub async fn setup(
+    config: &SherlockConfig,
+    say: impl Fn(&str),
+) -> Result<SherlockInstall, InstallError> {
+    let dir = managed_venv_dir(config).ok_or(InstallError::NoDataDir)?;
     let parent = dir.parent().unwrap_or(&dir).to_path_buf();
     fs::create_dir_all(&parent).map_err(io_err(format!("creating {}", parent.display())))?;
 
@@ -262,13 +274,17 @@ pub async fn setup(say: impl Fn(&str)) -> Result<SherlockInstall, InstallError> 
         })?
         .map_err(io_err(format!("locking {}", lock_path.display())))?;
 
-    let result = install_into(&dir, &say).await;
+    let result = install_into(config, &dir, &say).await;
     drop(lock_file);
     result
 }
 
-async fn install_into(dir: &Path, say: &impl Fn(&str)) -> Result<SherlockInstall, InstallError> {
-    if let Some(ready) = managed_install() {
+async fn install_into(
+    config: &SherlockConfig,
+    dir: &Path,
+    say: &impl Fn(&str),
+) -> Result<SherlockInstall, InstallError> {
+    if let Some(ready) = managed_install(config) {
         say(&format!(
             "Sherlock {} is already installed in {}",
             pinned_version(),
@@ -284,9 +300,11 @@ async fn install_into(dir: &Path, say: &impl Fn(&str)) -> Result<SherlockInstall
         fs::remove_dir_all(dir).map_err(io_err(format!("removing {}", dir.display())))?;
     }
 
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
-    if find_on_path(&python).is_none() && !Path::new(&python).is_file() {
-        return Err(InstallError::NoPython { python });
+    let python = &config.python;
+    if find_on_path(python).is_none() && !Path::new(python).is_file() {
+        return Err(InstallError::NoPython {
+            python: python.clone(),
+        });
     }
     say(&format!(
         "Creating a Python virtualenv at {}",
@@ -294,7 +312,10 @@ async fn install_into(dir: &Path, say: &impl Fn(&str)) -> Result<SherlockInstall
     ));
     run_step(
         "creating the virtualenv",
-        Command::new(&python).arg("-m").arg("venv").arg(dir),
+        child_env::command(python, Child::Installer)
+            .arg("-m")
+            .arg("venv")
+            .arg(dir),
         "is the python3-venv package installed?",
     )
     .await?;
@@ -308,7 +329,7 @@ async fn install_into(dir: &Path, say: &impl Fn(&str)) -> Result<SherlockInstall
     ));
     run_step(
         "pip install",
-        Command::new(dir.join("bin").join("python"))
+        child_env::command(dir.join("bin").join("python"), Child::Installer)
             .args(["-m", "pip", "install", "--disable-pip-version-check"])
             .args(["--no-input", "--quiet", "--requirement"])
             .arg(&requirements),
@@ -322,7 +343,7 @@ async fn install_into(dir: &Path, say: &impl Fn(&str)) -> Result<SherlockInstall
     f.write_all(pinned_version().as_bytes())
         .and_then(|_| f.sync_all())
         .map_err(io_err(format!("writing {}", marker.display())))?;
-    let install = managed_install().ok_or_else(|| InstallError::StepFailed {
+    let install = managed_install(config).ok_or_else(|| InstallError::StepFailed {
         step: "checking the new virtualenv",
         status: "bin/sherlock is missing".into(),
         hint: "the sherlock-project package did not install its command".into(),
@@ -384,12 +405,19 @@ mod tests {
 
     #[test]
     fn configured_bin_must_exist_and_be_executable() {
-        let err = locate(Some(Path::new("/nonexistent/sherlock"))).expect_err("missing");
+        let config = |bin: &Path| {
+            let mut map = std::collections::HashMap::new();
+            map.insert("SHERLOCK_BIN".to_string(), bin.display().to_string());
+            crate::config::Config::from_map(&map)
+                .expect("valid")
+                .sherlock
+        };
+        let err = locate(&config(Path::new("/nonexistent/sherlock"))).expect_err("missing");
         assert!(err.to_string().contains("does not exist"), "{err}");
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("sherlock");
         fs::write(&file, "#!/bin/sh\n").expect("write");
-        let err = locate(Some(&file)).expect_err("not executable");
+        let err = locate(&config(&file)).expect_err("not executable");
         assert!(err.to_string().contains("not an executable"), "{err}");
     }
 }

@@ -1,11 +1,12 @@
 //! Runs the real Sherlock as a subprocess and streams its per-site results.
 //!
-//! The child gets an argument vector (never a shell) ending in `-- <username>`, its own process
-//! group (so a deadline kills it and anything it started), and a temp dir for its CSV. Results
-//! are taken from stdout line by line as Sherlock prints them, so a run stopped at the deadline
-//! still yields every site checked so far; when the run completes, the CSV adds HTTP status and
-//! timings.
+//! The child gets an argument vector (never a shell) ending in `-- <username>`, an environment
+//! with no secret in it ([`child_env`]), its own process group (so a deadline kills it and
+//! anything it started), and a temp dir for its CSV. Results are taken from stdout line by line
+//! as Sherlock prints them, so a run stopped at the deadline still yields every site checked so
+//! far; when the run completes, the CSV adds HTTP status and timings.
 
+pub mod child_env;
 pub mod control;
 pub mod install;
 pub mod output;
@@ -18,7 +19,6 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
-use tokio::process::Command;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -213,7 +213,9 @@ impl SherlockRunner {
             .prefix("account-scanner-sherlock-")
             .tempdir()?;
         let (program, args) = self.command(username, workdir.path())?;
-        let mut child = Command::new(&program)
+        // A cleared environment plus the allow-list (no secret reaches Sherlock), then what the
+        // project sets itself.
+        let mut child = child_env::command(&program, child_env::Child::Sherlock)
             .args(args)
             .current_dir(workdir.path())
             .env("SHERLOCK_WORKERS", self.workers.to_string())
