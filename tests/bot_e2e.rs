@@ -31,7 +31,12 @@ fn a_moderator_scan_acknowledges_shows_progress_and_posts_embeds_with_the_files(
             },
             WAIT,
         )
-        .unwrap_or_else(|| panic!("the acknowledgement was not marked finished:\n{}", bot.log()));
+        .unwrap_or_else(|| {
+            panic!(
+                "the acknowledgement was not marked finished:\n{}",
+                bot.log()
+            )
+        });
     // At least one progress edit happened while Sherlock waited on the hanging site.
     let edits: Vec<String> = bot
         .discord

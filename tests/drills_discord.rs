@@ -51,6 +51,25 @@ fn results_shown(discord: &FakeDiscord) -> Vec<Value> {
         .collect()
 }
 
+/// Starts a slash scan of alice's sites and waits for its acknowledgement follow-up; returns the
+/// interaction token.
+fn slash_scan_acknowledged(bot: &Bot) -> String {
+    let id = bot.discord.send_slash_command(
+        MODERATOR_ID,
+        CH,
+        "scan",
+        serde_json::json!({"target": "alice", "mode": "sherlock"}),
+    );
+    let token = bot.discord.interaction_token(id).expect("token");
+    bot.discord
+        .wait_for(
+            |r| r.is("POST", "/webhooks/*/*") && r.path.contains(&token),
+            WAIT,
+        )
+        .unwrap_or_else(|| panic!("no acknowledgement follow-up:\n{}", bot.log()));
+    token
+}
+
 // ---------------------------------------------------------------------------------------------
 // Requests Discord never answers
 // ---------------------------------------------------------------------------------------------
@@ -166,19 +185,7 @@ fn a_result_post_whose_answer_was_lost_is_not_shown_twice() {
 #[test]
 fn a_slash_result_whose_answer_was_lost_is_not_shown_twice() {
     let bot = fast_bot(&[("DISCORD_HTTP_TIMEOUT", "2")]);
-    let id = bot.discord.send_slash_command(
-        MODERATOR_ID,
-        CH,
-        "scan",
-        serde_json::json!({"target": "alice", "mode": "sherlock"}),
-    );
-    let token = bot.discord.interaction_token(id).expect("token");
-    bot.discord
-        .wait_for(
-            |r| r.is("POST", "/webhooks/*/*") && r.path.contains(&token),
-            WAIT,
-        )
-        .expect("the acknowledgement follow-up");
+    slash_scan_acknowledged(&bot);
     bot.discord.lose_answer_next("POST", "/webhooks/*/*", 1);
     let looked = bot
         .discord
@@ -354,19 +361,7 @@ fn a_slash_scan_is_deferred_before_the_member_is_fetched() {
 #[test]
 fn no_interaction_token_or_bot_token_reaches_the_log_at_trace() {
     let bot = fast_bot(&[("RUST_LOG", "trace")]);
-    let id = bot.discord.send_slash_command(
-        MODERATOR_ID,
-        CH,
-        "scan",
-        serde_json::json!({"target": "alice", "mode": "sherlock"}),
-    );
-    let token = bot.discord.interaction_token(id).expect("token");
-    bot.discord
-        .wait_for(
-            |r| r.is("POST", "/webhooks/*/*") && r.path.contains(&token),
-            WAIT,
-        )
-        .expect("the acknowledgement follow-up");
+    let token = slash_scan_acknowledged(&bot);
     bot.discord
         .fail_next("PATCH", "/webhooks/*/*/messages/*", 404, 1000);
     bot.discord.fail_next("POST", "/webhooks/*/*", 502, 3);

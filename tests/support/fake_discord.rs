@@ -865,15 +865,7 @@ impl FakeDiscord {
         pred: impl Fn(&RecordedRequest) -> bool,
         timeout: Duration,
     ) -> Option<RecordedRequest> {
-        let mut found = None;
-        self.wait_until(timeout, || {
-            found = lock(&self.shared.requests)
-                .iter()
-                .find(|r| r.status != 0 && pred(r))
-                .cloned();
-            found.is_some()
-        });
-        found
+        self.wait_for_arrival(|r| r.status != 0 && pred(r), timeout)
     }
 
     /// The first request matching `pred` that has arrived, answered or not (a hung one too).

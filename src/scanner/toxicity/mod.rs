@@ -90,6 +90,21 @@ pub enum ScorerError {
     },
 }
 
+/// A hosted backend's answer body, read up to the cap (`limits::MAX_BODY_BYTES`).
+pub(crate) async fn read_answer(
+    response: reqwest::Response,
+    backend: &'static str,
+) -> Result<Vec<u8>, ScorerError> {
+    let status = response.status();
+    crate::scanner::limits::read_body(response, crate::scanner::limits::MAX_BODY_BYTES)
+        .await
+        .map_err(|e| ScorerError::Unexpected {
+            backend,
+            status,
+            message: format!("the answer could not be read: {e}"),
+        })
+}
+
 pub type ScoreFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Vec<TextScore>, ScorerError>> + Send + 'a>>;
 

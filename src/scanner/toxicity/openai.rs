@@ -21,7 +21,7 @@ use serde_json::json;
 
 use super::{ScoreFuture, ScorerError, ScorerInfo, Scores, TextScore, ToxicityScorer};
 use crate::config::{OpenAiConfig, Secret};
-use crate::scanner::limits::{ApiLimiter, MAX_BODY_BYTES, Pacing, read_body};
+use crate::scanner::limits::{ApiLimiter, Pacing};
 
 const BACKEND: &str = "OpenAI";
 /// Each text is cut to its first 20 KB (as for Perspective): a Reddit post can reach 40,000
@@ -112,14 +112,7 @@ impl OpenAiScorer {
             })
             .await?;
         let status = response.status();
-        let bytes =
-            read_body(response, MAX_BODY_BYTES)
-                .await
-                .map_err(|e| ScorerError::Unexpected {
-                    backend: BACKEND,
-                    status,
-                    message: format!("the answer could not be read: {e}"),
-                })?;
+        let bytes = super::read_answer(response, BACKEND).await?;
         match status {
             StatusCode::OK => {
                 let answer: ModerationResponse =

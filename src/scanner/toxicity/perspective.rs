@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::{ScoreFuture, ScorerError, ScorerInfo, Scores, TextScore, ToxicityScorer};
 use crate::config::{PerspectiveConfig, Secret};
-use crate::scanner::limits::{ApiLimiter, MAX_BODY_BYTES, Pacing, read_body};
+use crate::scanner::limits::{ApiLimiter, Pacing};
 
 const BACKEND: &str = "Perspective";
 pub const ATTRIBUTES: [&str; 6] = [
@@ -136,14 +136,7 @@ impl PerspectiveScorer {
             })
             .await?;
         let status = response.status();
-        let bytes =
-            read_body(response, MAX_BODY_BYTES)
-                .await
-                .map_err(|e| ScorerError::Unexpected {
-                    backend: BACKEND,
-                    status,
-                    message: format!("the answer could not be read: {e}"),
-                })?;
+        let bytes = super::read_answer(response, BACKEND).await?;
         match status {
             StatusCode::OK => {
                 let answer: AnalyzeResponse =
