@@ -230,7 +230,6 @@ const WAIT: Duration = Duration::from_secs(5);
 
 #[test]
 fn serenity_client_against_the_fake() {
-    let started = Instant::now();
     let fake = FakeDiscord::start_with(FakeDiscordConfig {
         expected_token: Some(BOT_TOKEN.to_string()),
         ..FakeDiscordConfig::default()
@@ -534,9 +533,6 @@ fn serenity_client_against_the_fake() {
         );
     }
     rt.shutdown_timeout(Duration::from_secs(1));
-    let took = started.elapsed();
-    eprintln!("serenity smoke test took {took:?}");
-    assert!(took < Duration::from_secs(20), "took {took:?}");
 }
 
 /// Starts a serenity client against `fake` on `rt`; returns its event receiver and shard
