@@ -6,7 +6,12 @@
 //!
 //! Start to READY handled (slash commands registered), `!health` latency (MESSAGE_CREATE sent →
 //! reply request received, median of 10), RSS idle after READY, peak RSS while `--scans` scans
-//! run at once (VmHWM of the bot process; Sherlock's children are separate processes).
+//! run at once (VmHWM of the bot process; Sherlock's children are separate processes); then
+//! `--burst` members each asking for a scan within one second (the load drill of
+//! `tests/drills_bot.rs`): the most requests the bot sent the fake Discord in any one second
+//! (Discord's global limit is 50/s; serenity's ratelimiter is off against the fake, so this is
+//! the bot's own pace) and the peak RSS through it; last, the gateway dropped: time until the
+//! session is RESUMEd and a `!health` answered again.
 
 #[path = "../tests/support/discord_spec.rs"]
 mod discord_spec;
@@ -49,8 +54,13 @@ fn main() {
         .expect("--data-home exists");
     let scans: usize = arg("--scans").and_then(|v| v.parse().ok()).unwrap_or(3);
     let max_concurrent = arg("--max-concurrent").unwrap_or_else(|| "2".into());
+    let burst: usize = arg("--burst").and_then(|v| v.parse().ok()).unwrap_or(20);
 
-    let discord = FakeDiscord::start_with(FakeDiscordConfig::default());
+    let discord = FakeDiscord::start_with(FakeDiscordConfig {
+        extra_members: burst,
+        extra_members_moderators: true,
+        ..FakeDiscordConfig::default()
+    });
     let sites = FakeSites::start(FakeSitesConfig {
         bulk_sites: 100,
         latency_ms: (100, 300),
@@ -141,6 +151,43 @@ fn main() {
     }
     let scans_s = scan_start.elapsed().as_secs_f64();
     let hwm_kib = proc_kib(pid, "VmHWM:");
+
+    // The burst: every extra member asks for a scan of its own within one second.
+    let mark = discord.requests().len();
+    let burst_start = Instant::now();
+    for (i, member) in discord.extra_member_ids().iter().enumerate() {
+        discord.send_message(
+            GENERAL_CHANNEL_ID,
+            *member,
+            &format!("!scan burst{i:02} sherlock"),
+        );
+    }
+    let burst_done = discord
+        .wait_for_count(
+            |r| r.index >= mark && !r.embeds().is_empty(),
+            burst,
+            Duration::from_secs(600),
+        )
+        .len();
+    let burst_s = burst_start.elapsed().as_secs_f64();
+    let burst_max_per_s = discord.max_in_window(Duration::from_secs(1), |r| {
+        r.index >= mark && r.path.starts_with("/api/")
+    });
+    let burst_hwm_kib = proc_kib(pid, "VmHWM:");
+
+    // The gateway dropped: RESUMEd, then serving again.
+    let resumes = discord.resume_count();
+    let mark = discord.requests().len();
+    let dropped = Instant::now();
+    discord.drop_gateway();
+    let resumed = discord.wait_until(WAIT, || discord.resume_count() > resumes);
+    let resume_ms = dropped.elapsed().as_secs_f64() * 1000.0;
+    discord.send_message(GENERAL_CHANNEL_ID, fake_discord::MEMBER_ID, "!health");
+    let served = discord.wait_for(
+        |r| r.index >= mark && r.content().is_some_and(|c| c.contains("account-scanner")),
+        WAIT,
+    );
+    let serving_again_ms = dropped.elapsed().as_secs_f64() * 1000.0;
     let _ = child.kill();
     let _ = child.wait();
     println!(
@@ -155,6 +202,14 @@ fn main() {
             "scans_wall_s": scans_s,
             "peak_rss_sampled_mib": peak_rss_kib as f64 / 1024.0,
             "peak_rss_hwm_mib": hwm_kib as f64 / 1024.0,
+            "burst": burst,
+            "burst_done": burst_done,
+            "burst_wall_s": burst_s,
+            "burst_max_discord_requests_per_s": burst_max_per_s,
+            "burst_peak_rss_hwm_mib": burst_hwm_kib as f64 / 1024.0,
+            "resumed": resumed,
+            "resume_ms": resume_ms,
+            "serving_again_ms": served.map(|_| serving_again_ms),
         })
     );
 }

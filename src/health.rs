@@ -1,6 +1,7 @@
 //! The operator's endpoint on `HEALTH_PORT`: `GET /healthz` (200 when the gateway is connected
 //! and the scans directory is writable, else 503 with the reason) and `GET /metrics`
-//! (Prometheus text format).
+//! (Prometheus text format; the gauges of the present are sampled at each scrape, see
+//! [`crate::telemetry::sample`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +22,8 @@ pub struct HealthState {
     pub shards: Arc<serenity::ShardManager>,
     pub store: ReportStore,
     pub metrics: Option<PrometheusHandle>,
+    /// `MIN_FREE_SPACE_MB` in bytes, exported as `scans_dir_min_free_bytes`.
+    pub min_free_bytes: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -81,11 +84,14 @@ async fn healthz(State(state): State<Arc<HealthState>>) -> Response {
 
 async fn metrics(State(state): State<Arc<HealthState>>) -> Response {
     match &state.metrics {
-        Some(handle) => (
-            [("content-type", "text/plain; version=0.0.4")],
-            handle.render(),
-        )
-            .into_response(),
+        Some(handle) => {
+            crate::telemetry::sample(&state.shards, state.store.dir(), state.min_free_bytes).await;
+            (
+                [("content-type", "text/plain; version=0.0.4")],
+                handle.render(),
+            )
+                .into_response()
+        }
         None => (
             StatusCode::SERVICE_UNAVAILABLE,
             "metrics recorder not installed",

@@ -21,6 +21,30 @@ pub fn process_rss() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// The memory this process's machine or cgroup may use: the cgroup v2 `memory.max` when it is
+/// a number, else the machine's `MemTotal` (whichever is lower when both are known). Linux only.
+pub fn memory_limit() -> Option<u64> {
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    let total = mem_total();
+    match (cgroup, total) {
+        (Some(c), Some(t)) => Some(c.min(t)),
+        (c, t) => c.or(t),
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn mem_total() -> Option<u64> {
+    use procfs::Current;
+    procfs::Meminfo::current().ok().map(|m| m.mem_total)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn mem_total() -> Option<u64> {
+    None
+}
+
 pub fn human_bytes(b: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
     let mut v = b as f64;
@@ -40,6 +64,8 @@ mod tests {
     fn reads_this_process() {
         assert!(process_rss().is_some_and(|b| b > 1024 * 1024));
         assert!(free_space(Path::new(".")).is_some());
+        let limit = memory_limit().expect("a memory limit");
+        assert!(limit > process_rss().unwrap_or(0), "{limit}");
         assert_eq!(human_bytes(1536), "1.5 KB");
     }
 }

@@ -126,7 +126,17 @@ fn a_plain_member_is_refused_and_no_scan_starts() {
         content(&audit)
     );
     assert!(allowed_mentions_empty(&audit));
-    std::thread::sleep(Duration::from_secs(1));
+    // A positive signal after the refused command: a later `!health` answers, and says no scan
+    // is running or queued (a scan that slipped through would be running: Sherlock waits on
+    // the hanging site). Only then is "no scan" asserted.
+    let health_mark = bot.mark();
+    bot.say(MEMBER_ID, "!health");
+    let health = bot.posted(health_mark, |r| content(r).contains("account-scanner"));
+    assert!(
+        content(&health).contains("Scans: 0 running, 0 queued"),
+        "{}",
+        content(&health)
+    );
     assert!(!bot.scans().exists() || support::files_in(&bot.scans()).is_empty());
     assert!(
         !bot.discord
@@ -315,11 +325,17 @@ fn health_answers_anyone_and_non_admin_shutdown_is_refused() {
         content(&refusal),
         "Sorry, only the bot's admins can shut it down."
     );
-    std::thread::sleep(Duration::from_millis(500));
-    assert!(bot.is_running(), "a refused shutdown stopped the bot");
+    // A positive signal first: a later `!health` answers, and does not say "shutting down"
+    // (which it would once a shutdown had started); then the process is still there.
     let mark = bot.mark();
     bot.say(MEMBER_ID, "!health");
-    bot.posted(mark, |r| content(r).contains("account-scanner"));
+    let health = bot.posted(mark, |r| content(r).contains("account-scanner"));
+    assert!(
+        !content(&health).contains("shutting down"),
+        "a refused shutdown started one: {}",
+        content(&health)
+    );
+    assert!(bot.is_running(), "a refused shutdown stopped the bot");
     assert!(bot.log().contains("refused"), "refusal not logged");
     bot.assert_clean();
 }

@@ -230,7 +230,6 @@ const WAIT: Duration = Duration::from_secs(5);
 
 #[test]
 fn serenity_client_against_the_fake() {
-    let started = Instant::now();
     let fake = FakeDiscord::start_with(FakeDiscordConfig {
         expected_token: Some(BOT_TOKEN.to_string()),
         ..FakeDiscordConfig::default()
@@ -534,9 +533,6 @@ fn serenity_client_against_the_fake() {
         );
     }
     rt.shutdown_timeout(Duration::from_secs(1));
-    let took = started.elapsed();
-    eprintln!("serenity smoke test took {took:?}");
-    assert!(took < Duration::from_secs(20), "took {took:?}");
 }
 
 /// Starts a serenity client against `fake` on `rt`; returns its event receiver and shard
@@ -856,15 +852,6 @@ mod spec {
     use super::discord_spec::*;
     use super::*;
 
-    fn skip() -> bool {
-        if spec_available() {
-            false
-        } else {
-            eprintln!("note: spec absent, validator unit test skipped");
-            true
-        }
-    }
-
     #[test]
     fn route_prefixes_are_stripped() {
         assert_eq!(
@@ -878,9 +865,6 @@ mod spec {
 
     #[test]
     fn templates_prefer_literal_segments() {
-        if skip() {
-            return;
-        }
         assert_eq!(
             operation_template("PATCH", "/api/v10/webhooks/1/tok/messages/@original").as_deref(),
             Some("/webhooks/{webhook_id}/{webhook_token}/messages/@original")
@@ -901,9 +885,6 @@ mod spec {
 
     #[test]
     fn valid_message_create_passes() {
-        if skip() {
-            return;
-        }
         let body = json!({
             "content": "pong",
             "tts": false,
@@ -926,9 +907,6 @@ mod spec {
 
     #[test]
     fn content_as_a_number_fails() {
-        if skip() {
-            return;
-        }
         let errors = validate(
             "POST",
             "/api/v10/channels/123/messages",
@@ -940,9 +918,6 @@ mod spec {
 
     #[test]
     fn bogus_allowed_mentions_parse_fails() {
-        if skip() {
-            return;
-        }
         let body = json!({ "content": "hi", "allowed_mentions": { "parse": ["everybody"] } });
         let errors = validate("POST", "/api/v10/channels/123/messages", &body)
             .expect_err("'everybody' is not an allowed mention type");
@@ -954,9 +929,6 @@ mod spec {
 
     #[test]
     fn attachment_ids_relaxed_to_integers_only() {
-        if skip() {
-            return;
-        }
         let path = "/api/v10/channels/1/messages/2";
         assert_eq!(
             validate("PATCH", path, &json!({ "attachments": [{ "id": 3 }] })),
@@ -969,9 +941,6 @@ mod spec {
 
     #[test]
     fn permission_strings_relaxed() {
-        if skip() {
-            return;
-        }
         let cmds = |perm: Value| {
             json!([{
                 "name": "scan",
@@ -993,9 +962,6 @@ mod spec {
 
     #[test]
     fn interaction_callbacks() {
-        if skip() {
-            return;
-        }
         let path = "/api/v10/interactions/1/tok/callback";
         assert_eq!(validate("POST", path, &json!({ "type": 5 })), Ok(()));
         let message =
@@ -1006,9 +972,6 @@ mod spec {
 
     #[test]
     fn unknown_routes_and_unexpected_bodies_are_violations() {
-        if skip() {
-            return;
-        }
         assert!(validate("POST", "/api/v10/nope", &json!({})).is_err());
         assert!(validate("GET", "/api/v10/users/@me", &json!({})).is_err());
     }

@@ -160,6 +160,7 @@ pub async fn run(config: Config, install: Option<SherlockInstall>) -> anyhow::Re
             shards: client.shard_manager.clone(),
             store: state.store.clone(),
             metrics,
+            min_free_bytes: state.config.ops.min_free_bytes,
         };
         tokio::spawn(async move {
             if let Err(e) = crate::health::serve(port, health).await {

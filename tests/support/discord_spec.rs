@@ -1,5 +1,5 @@
-//! Validates request bodies against Discord's official OpenAPI 3.1 spec
-//! (`../shared/discord-api-spec/openapi.json`, relative to the crate root).
+//! Validates request bodies against Discord's official OpenAPI 3.1 spec, vendored in
+//! `tests/data/discord-api-spec/openapi.json` (MIT, its `LICENSE` and provenance beside it).
 //!
 //! [`validate`] finds the operation whose path template matches a request path
 //! (`/api/v10` prefix and query string stripped; literal segments such as `@me` or
@@ -9,8 +9,8 @@
 //! what OpenAPI 3.1 schemas are (nullable as `type: [.., "null"]`, `oneOf`/`anyOf`, `$ref`s into
 //! `#/components/...`).
 //!
-//! When the spec file is absent the validation is skipped (every body passes) and a note is
-//! printed once; CI always has the file.
+//! The spec is part of the repository, so validation always runs: a missing or unreadable
+//! file panics with its path (every check that validates fails), it never lets a body pass.
 //!
 //! Relaxed on purpose, by patching the schema once at load (see [`relax`]); nothing else is:
 //! - `attachments[].id` (`MessageAttachmentRequest.id`): the spec says snowflake string, serenity
@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use serde_json::{Value, json};
 
 /// The spec, relative to `CARGO_MANIFEST_DIR`.
-pub const SPEC_RELATIVE_PATH: &str = "../shared/discord-api-spec/openapi.json";
+pub const SPEC_RELATIVE_PATH: &str = "tests/data/discord-api-spec/openapi.json";
 
 /// Property names holding permission bit-sets in Discord request bodies.
 const PERMISSION_FIELDS: [&str; 4] = ["default_member_permissions", "permissions", "allow", "deny"];
@@ -35,11 +35,6 @@ const PERMISSION_FIELDS: [&str; 4] = ["default_member_permissions", "permissions
 /// Where the spec is looked for.
 pub fn spec_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(SPEC_RELATIVE_PATH)
-}
-
-/// Whether the spec was found (and so whether [`validate`] checks anything).
-pub fn spec_available() -> bool {
-    spec().is_some()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,26 +60,31 @@ struct Spec {
     validators: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
 }
 
-fn spec() -> Option<&'static Spec> {
-    static SPEC: OnceLock<Option<Spec>> = OnceLock::new();
+/// The spec, loaded once. Panics when the file is missing or is not JSON: the checks that
+/// validate must fail, not pass unchecked.
+fn spec() -> &'static Spec {
+    static SPEC: OnceLock<Spec> = OnceLock::new();
     SPEC.get_or_init(|| {
         let path = spec_path();
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
-            Err(e) => {
-                eprintln!(
-                    "note: Discord OpenAPI spec not found at {} ({e}); request bodies are NOT \
-                     validated against Discord's schema in this run",
-                    path.display()
-                );
-                return None;
-            }
-        };
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "discord_spec: Discord's OpenAPI spec is missing at {} ({e}); it is part of the \
+                 repository (tests/data/discord-api-spec/): restore it, request bodies cannot be \
+                 validated without it",
+                path.display()
+            )
+        });
         let doc: Value = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("discord_spec: {} is not JSON: {e}", path.display()));
-        Some(Spec::load(doc))
+        let spec = Spec::load(doc);
+        assert!(
+            spec.operations.len() > 100,
+            "discord_spec: {} holds only {} operations; is it Discord's spec?",
+            path.display(),
+            spec.operations.len()
+        );
+        spec
     })
-    .as_ref()
 }
 
 impl Spec {
@@ -222,21 +222,17 @@ fn request_segments(path: &str) -> Vec<String> {
 }
 
 /// The spec's path template for a request (e.g. `/channels/{channel_id}/messages`), if the spec
-/// is present and has an operation for it.
+/// has an operation for it.
 pub fn operation_template(method: &str, path: &str) -> Option<String> {
-    spec()?
-        .operation(method, path)
-        .map(|op| op.template.clone())
+    spec().operation(method, path).map(|op| op.template.clone())
 }
 
 /// Validates a JSON body (or a multipart request's parsed `payload_json`) sent to `path` with
-/// `method` against the spec. `Ok` when the spec is absent. An `Err` lists every violation as
+/// `method` against the spec (panics when the spec is missing). An `Err` lists every violation as
 /// `"{METHOD} {template}: {instance path}: {message}"`; a route the spec does not have, or a
 /// body sent to an operation that takes none, is a violation too.
 pub fn validate(method: &str, path: &str, body: &Value) -> Result<(), Vec<String>> {
-    let Some(spec) = spec() else {
-        return Ok(());
-    };
+    let spec = spec();
     let method_uc = method.to_ascii_uppercase();
     let route = route_of(path);
     let Some(op) = spec.operation(&method_uc, &route) else {

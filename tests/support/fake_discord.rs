@@ -950,8 +950,8 @@ impl FakeDiscord {
     }
 
     /// Everything the bot sent that Discord would reject or that its OpenAPI spec forbids: each
-    /// JSON body and `payload_json` validated against the spec (see `discord_spec.rs`, skipped
-    /// with a note when the spec is absent), bodies that are not JSON, and Discord's content,
+    /// JSON body and `payload_json` validated against the vendored spec (see `discord_spec.rs`;
+    /// it panics if the spec is missing), bodies that are not JSON, and Discord's content,
     /// embed and attachment limits. Each entry names the request.
     pub fn spec_violations(&self) -> Vec<String> {
         let mut out = Vec::new();

@@ -63,16 +63,20 @@ pub fn scanner(workdir: &Path) -> Command {
 }
 
 /// Process ids whose command line mentions `needle` (e.g. a test's unique site-list path).
+/// Panics when the process table cannot be read (no `/proc`: not Linux, or not mounted), so an
+/// "outlived the scan" check can never pass by seeing nothing.
 pub fn processes_mentioning(needle: &str) -> Vec<u32> {
     let mut pids = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return pids;
-    };
+    let entries = std::fs::read_dir("/proc").unwrap_or_else(|e| {
+        panic!("cannot read the process table /proc ({e}): these checks need Linux with /proc")
+    });
+    let mut seen_self = false;
     for entry in entries.flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
         if pid == std::process::id() {
+            seen_self = true;
             continue;
         }
         if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
@@ -82,6 +86,12 @@ pub fn processes_mentioning(needle: &str) -> Vec<u32> {
             }
         }
     }
+    // A /proc that does not list this very process is not this machine's process table.
+    assert!(
+        seen_self,
+        "/proc does not list this test process ({}): it is not a usable process table",
+        std::process::id()
+    );
     pids
 }
 

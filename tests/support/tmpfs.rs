@@ -3,9 +3,14 @@
 //!
 //! Mounting needs root. Without it, [`with_mount_rights`] re-runs the drill inside
 //! `unshare --user --map-root-user --mount`, where it may mount; when neither works the drill
-//! fails saying why (it is never skipped silently).
+//! fails saying why (it is never skipped silently). [`Tmpfs::new`] panics outside
+//! [`with_mount_rights`], so no drill can forget the fallback.
+//!
+//! `ACCOUNT_SCANNER_DRILLS_FORCE_UNSHARE=1` takes the fallback even where a plain mount works
+//! (as root), to check the fallback itself.
 #![allow(dead_code)]
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -13,6 +18,13 @@ use std::time::Duration;
 
 /// Set when a drill runs re-executed inside a user and mount namespace.
 const IN_NAMESPACE: &str = "ACCOUNT_SCANNER_DRILLS_IN_NAMESPACE";
+/// Set to take the `unshare` fallback even where mounting is allowed.
+const FORCE_UNSHARE: &str = "ACCOUNT_SCANNER_DRILLS_FORCE_UNSHARE";
+
+thread_local! {
+    /// True while a [`with_mount_rights`] body runs on this thread.
+    static MOUNT_RIGHTS: Cell<bool> = const { Cell::new(false) };
+}
 
 /// A tmpfs of `size_kb` mounted on `<temp dir>/scans`; unmounted when dropped.
 pub struct Tmpfs {
@@ -51,7 +63,13 @@ fn unmount(path: &Path) {
 }
 
 impl Tmpfs {
+    /// Must be called inside [`with_mount_rights`] (it panics otherwise).
     pub fn new(size_kb: u64) -> Tmpfs {
+        assert!(
+            MOUNT_RIGHTS.with(Cell::get),
+            "Tmpfs::new outside tmpfs::with_mount_rights: wrap the drill in it, so it also runs \
+             where only `unshare --user --mount` may mount"
+        );
         let parent = tempfile::tempdir().expect("tempdir");
         let dir = parent.path().join("scans");
         std::fs::create_dir(&dir).expect("mount point");
@@ -113,12 +131,24 @@ impl Drop for Tmpfs {
 pub fn with_mount_rights(test: &str, body: impl FnOnce()) {
     static CAN_MOUNT: OnceLock<Result<(), String>> = OnceLock::new();
     let can = CAN_MOUNT.get_or_init(|| {
+        if std::env::var_os(FORCE_UNSHARE).is_some() {
+            return Err(format!("{FORCE_UNSHARE} is set"));
+        }
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         try_mount(dir.path(), 64)?;
         unmount(dir.path());
         Ok(())
     });
     if can.is_ok() || std::env::var_os(IN_NAMESPACE).is_some() {
+        /// Clears the flag however `body` ends (a failing drill panics).
+        struct Reset;
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                MOUNT_RIGHTS.with(|m| m.set(false));
+            }
+        }
+        MOUNT_RIGHTS.with(|m| m.set(true));
+        let _reset = Reset;
         body();
         return;
     }
@@ -140,15 +170,23 @@ pub fn with_mount_rights(test: &str, body: impl FnOnce()) {
         ),
     }
     let exe = std::env::current_exe().expect("current test executable");
-    let status = Command::new("unshare")
+    let out = Command::new("unshare")
         .args(["--user", "--map-root-user", "--mount"])
         .arg(exe)
         .args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env(IN_NAMESPACE, "1")
-        .status()
+        .output()
         .expect("run the drill inside unshare");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("--- the drill inside unshare ---\n{stdout}{stderr}--- end ---");
     assert!(
-        status.success(),
+        out.status.success(),
         "the drill failed inside a user+mount namespace"
+    );
+    // A name that matches no test would "pass" with nothing run.
+    assert!(
+        stdout.contains("test result: ok. 1 passed"),
+        "`{test}` did not run inside the namespace (is it the test's exact name?)"
     );
 }
