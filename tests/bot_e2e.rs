@@ -341,7 +341,9 @@ fn health_answers_anyone_and_non_admin_shutdown_is_refused() {
 }
 
 fn shutdown_while_scanning(trigger: impl FnOnce(&Bot)) {
-    let mut bot = Bot::start(&[]);
+    // HangSite keeps the scan running for 8 s: time enough, even on a loaded machine, for the
+    // shutdown to arrive while it runs.
+    let mut bot = Bot::start(&[("SHERLOCK_SITE_TIMEOUT", "8")]);
     let mark = bot.mark();
     bot.say(MODERATOR_ID, "!scan alice sherlock");
     bot.posted(mark, |r| content(r).contains("Scanning **alice**"));

@@ -662,11 +662,20 @@ pub async fn shutdown(ctx: Context<'_>) -> Result<(), BotError> {
         ));
     }
     // Stop taking scans before confirming, so no scan can slip in after the confirmation.
-    let running = state.queue.running();
+    // Scans still running and finished ones still posting: shutdown waits for both.
+    let running = state.queue.running() + state.posting.load(Ordering::SeqCst);
     state.request_shutdown(&format!("user {user}"));
+    let finish_within = state
+        .shutdown
+        .get()
+        .map(|plan| {
+            plan.finish_by
+                .saturating_duration_since(tokio::time::Instant::now())
+        })
+        .unwrap_or(state.config.discord.shutdown_grace);
     ctx.say(format!(
-        "⏹️ Shutting down: no new scans; waiting up to {} s for {running} running scan(s) to finish.",
-        state.config.discord.shutdown_grace.as_secs()
+        "⏹️ Shutting down: no new scans; waiting up to {:.0} s for {running} running scan(s) to finish.",
+        finish_within.as_secs_f64()
     ))
     .await?;
     audit::record(
