@@ -14,6 +14,7 @@
 //! dehumanisation patterns with no swear word ("I know where you live", "they are vermin")
 //! raises the score. It surfaces items for a human; it never decides.
 
+pub mod embedding;
 mod linear;
 
 use std::collections::BTreeMap;
