@@ -68,7 +68,7 @@ impl ScanQueue {
         match self.slots.clone().try_acquire_owned() {
             Ok(permit) => Ok(Ticket {
                 queue: self,
-                slot: Some(permit),
+                slot: Some(self.run(permit)),
                 waiting: None,
                 position: None,
             }),
@@ -80,7 +80,7 @@ impl ScanQueue {
                     // A slot freed between the two calls above.
                     Poll::Ready(Ok(permit)) => Ok(Ticket {
                         queue: self,
-                        slot: Some(permit),
+                        slot: Some(self.run(permit)),
                         waiting: None,
                         position: None,
                     }),
@@ -101,6 +101,19 @@ impl ScanQueue {
     }
 }
 
+impl ScanQueue {
+    /// A slot counts as running from the moment it is taken, not when the scan first awaits
+    /// it: shutdown must wait for a scan whose acknowledgement is still on its way.
+    fn run(&self, permit: OwnedSemaphorePermit) -> Running {
+        self.counts.running.fetch_add(1, Ordering::SeqCst);
+        self.counts.publish();
+        Running {
+            _permit: permit,
+            counts: self.counts.clone(),
+        }
+    }
+}
+
 /// A place in the semaphore's line, already registered there.
 type PendingSlot =
     Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send + Sync>>;
@@ -108,7 +121,7 @@ type PendingSlot =
 /// A place in the queue (or a slot already taken); dropping it leaves the queue.
 pub struct Ticket<'a> {
     queue: &'a ScanQueue,
-    slot: Option<OwnedSemaphorePermit>,
+    slot: Option<Running>,
     waiting: Option<PendingSlot>,
     position: Option<usize>,
 }
@@ -131,7 +144,7 @@ impl Ticket<'_> {
     /// Waits for a free slot (FIFO) unless it already has one.
     pub async fn start(mut self) -> Result<Running, QueueClosed> {
         let permit = match self.slot.take() {
-            Some(permit) => permit,
+            Some(running) => return Ok(running),
             None => {
                 let permit = match self.waiting.take() {
                     Some(acquire) => acquire.await,
@@ -142,12 +155,7 @@ impl Ticket<'_> {
                 permit.map_err(|_| QueueClosed)?
             }
         };
-        self.queue.counts.running.fetch_add(1, Ordering::SeqCst);
-        self.queue.counts.publish();
-        Ok(Running {
-            _permit: permit,
-            counts: self.queue.counts.clone(),
-        })
+        Ok(self.queue.run(permit))
     }
 }
 
@@ -244,6 +252,23 @@ mod tests {
             .expect("open");
         assert_eq!((q.running(), q.waiting()), (1, 0));
         drop(next);
+    }
+
+    #[tokio::test]
+    async fn a_slot_taken_at_enqueue_counts_as_running_before_the_scan_starts() {
+        let q = ScanQueue::new(2);
+        let ticket = q.enqueue().expect("open");
+        assert_eq!(q.running(), 1, "shutdown must wait for it");
+        drop(ticket);
+        assert_eq!(
+            q.running(),
+            0,
+            "a ticket dropped unstarted gives its slot back"
+        );
+        let running = q.enqueue().expect("open").start().await.expect("starts");
+        assert_eq!(q.running(), 1);
+        drop(running);
+        assert_eq!(q.running(), 0);
     }
 
     #[tokio::test]
