@@ -1,5 +1,6 @@
-//! Times the local toxicity backend: scoring 100 typical Reddit comments, repeated, on whatever
-//! cores the process is given (`taskset -c 0` for one core). Prints one JSON object.
+//! Times the local toxicity backend: loading the built-in model, then scoring 100 typical Reddit
+//! comments (encoder, heads and word lists), repeated, on whatever cores the process is given
+//! (`RAYON_NUM_THREADS=1 taskset -c 0` for one core). Prints one JSON object.
 //!
 //! ```text
 //! cargo run --release --example bench_toxicity -- [--runs N]
@@ -7,9 +8,9 @@
 
 use std::time::{Duration, Instant};
 
-use account_scanner::scanner::toxicity::ToxicityScorer;
 use account_scanner::scanner::toxicity::eval::{EMBEDDED_SET, parse_set};
-use account_scanner::scanner::toxicity::local::{self, LocalScorer};
+use account_scanner::scanner::toxicity::local::learned::{Learned, ModelSource};
+use account_scanner::scanner::toxicity::local::{self, embedding, wordlist};
 
 /// 100 comments of typical length: the labelled set's texts (short) lengthened with everyday
 /// sentences to Reddit's typical 150-300 characters.
@@ -42,7 +43,7 @@ fn rss_kib() -> u64 {
 }
 
 fn main() {
-    let mut runs = 50usize;
+    let mut runs = 20usize;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -57,63 +58,57 @@ fn main() {
     let mean_len = texts.iter().map(String::len).sum::<usize>() / texts.len();
 
     let rss_start = rss_kib();
+    // First use as a scan pays it: read, hash and parse the encoder and heads (the word lists
+    // and patterns are warmed up by the first score).
     let started = Instant::now();
-    let scorer = LocalScorer::new();
-    // First use, part by part: gunzip and parse the embedded model, rustrict's word lists, then
-    // compiling the patterns.
-    std::hint::black_box(local::LinearModel::embedded());
-    let rss_model = rss_kib();
-    std::hint::black_box(local::Wordlist::of("warm up"));
-    let rss_rustrict = rss_kib();
-    std::hint::black_box(local::analyze("warm up"));
+    let model = Learned::load(&ModelSource::Embedded).expect("the built-in model loads");
     let load = started.elapsed();
     let rss_loaded = rss_kib();
+    let t = Instant::now();
+    std::hint::black_box(wordlist::analyze("warm up"));
+    let wordlist_load = t.elapsed();
+    let rss_wordlist = rss_kib();
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let mut times: Vec<Duration> = Vec::with_capacity(runs);
     let mut flagged = 0;
     for _ in 0..runs {
         let t = Instant::now();
-        let scores = rt.block_on(scorer.score(&texts)).expect("scored");
-        times.push(t.elapsed());
-        flagged = scores
-            .iter()
-            .filter(|s| match s {
-                account_scanner::scanner::toxicity::TextScore::Scored(s) => s.toxicity >= 0.7,
-                _ => false,
-            })
+        let parts = local::parts(&model, &refs).expect("scored");
+        flagged = parts
+            .into_iter()
+            .map(|p| local::combine(&model, p))
+            .filter(|s| s.toxicity >= model.combination.threshold)
             .count();
+        times.push(t.elapsed());
     }
     times.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    // The two parts alone, for the record.
+    // The parts alone, for the record.
+    let t = Instant::now();
+    std::hint::black_box(model.encoder.embed(&refs).expect("embedded"));
+    let encoder_only = t.elapsed();
     let t = Instant::now();
     for text in &texts {
-        std::hint::black_box(local::LinearModel::embedded().probability(text));
+        std::hint::black_box(wordlist::score_text(text));
     }
-    let model_only = t.elapsed();
-    let t = Instant::now();
-    for text in &texts {
-        std::hint::black_box(local::Wordlist::of(text));
-    }
-    let rustrict_only = t.elapsed();
+    let wordlist_only = t.elapsed();
     let rss_scored = rss_kib();
     let mib = |kib: u64| kib as f64 / 1024.0;
     println!(
-        "{{\"rss_start_mib\": {:.1}, \"rss_model_mib\": {:.1}, \"rss_rustrict_mib\": {:.1}, \"rss_loaded_mib\": {:.1}, \"rss_scored_mib\": {:.1}, \"texts\": {}, \"mean_chars\": {mean_len}, \"runs\": {runs}, \"load_ms\": {:.2}, \"min_ms\": {:.2}, \"median_ms\": {:.2}, \"max_ms\": {:.2}, \"linear_model_ms\": {:.2}, \"rustrict_ms\": {:.2}, \"flagged\": {flagged}}}",
+        "{{\"rss_start_mib\": {:.1}, \"rss_loaded_mib\": {:.1}, \"rss_wordlist_mib\": {:.1}, \"rss_scored_mib\": {:.1}, \"texts\": {}, \"mean_chars\": {mean_len}, \"runs\": {runs}, \"threads\": {}, \"load_ms\": {:.2}, \"wordlist_load_ms\": {:.2}, \"min_ms\": {:.2}, \"median_ms\": {:.2}, \"max_ms\": {:.2}, \"encoder_ms\": {:.2}, \"wordlist_ms\": {:.2}, \"flagged\": {flagged}}}",
         mib(rss_start),
-        mib(rss_model),
-        mib(rss_rustrict),
         mib(rss_loaded),
+        mib(rss_wordlist),
         mib(rss_scored),
         texts.len(),
+        embedding::compute_threads(),
         ms(load),
+        ms(wordlist_load),
         ms(times[0]),
         ms(times[times.len() / 2]),
         ms(times[times.len() - 1]),
-        ms(model_only),
-        ms(rustrict_only),
+        ms(encoder_only),
+        ms(wordlist_only),
     );
 }

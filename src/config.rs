@@ -56,6 +56,7 @@ pub const VARIABLES: &[&str] = &[
     "OPENAI_BATCH_SIZE",
     "OPENAI_RATE_PER_MIN",
     "TOXICITY_THRESHOLD",
+    "TOXICITY_MODEL_DIR",
     "HTTP_TIMEOUT",
     "RUST_LOG",
     // The Python that creates the managed virtualenv (`setup`, or the first scan).
@@ -202,8 +203,12 @@ pub struct Config {
     pub openai: Option<OpenAiConfig>,
     /// Which toxicity backend scores Reddit items (`TOXICITY_BACKEND`, resolved from `auto`).
     pub toxicity_backend: ToxicityBackend,
-    /// Items scoring at or above this toxicity are counted and flagged in the report.
-    pub toxicity_threshold: f64,
+    /// Items scoring at or above this toxicity are counted and flagged in the report; `None`:
+    /// the backend's own ([`crate::scanner::toxicity::ToxicityScorer::default_threshold`]).
+    pub toxicity_threshold: Option<f64>,
+    /// `TOXICITY_MODEL_DIR`: the local backend's model files, instead of the ones built in
+    /// (absolute).
+    pub toxicity_model_dir: Option<PathBuf>,
     /// Timeout of every outbound HTTP request (Reddit, Perspective), connecting included.
     pub http_timeout: Duration,
 }
@@ -396,7 +401,11 @@ impl Config {
         let perspective = perspective_config(&mut env);
         let openai = openai_config(&mut env);
         let toxicity_backend = toxicity_backend(&mut env, perspective.is_some(), openai.is_some());
-        let toxicity_threshold = env.number("TOXICITY_THRESHOLD", 0.7, 0.0, 1.0);
+        let toxicity_threshold = env
+            .string("TOXICITY_THRESHOLD")
+            .is_some()
+            .then(|| env.number("TOXICITY_THRESHOLD", 0.7, 0.0, 1.0));
+        let toxicity_model_dir = env.path("TOXICITY_MODEL_DIR");
         let http_timeout = env.seconds("HTTP_TIMEOUT", 30, 1, 600);
 
         if !env.problems.is_empty() {
@@ -425,6 +434,7 @@ impl Config {
             openai,
             toxicity_backend,
             toxicity_threshold,
+            toxicity_model_dir,
             http_timeout,
         })
     }
@@ -1022,7 +1032,7 @@ mod tests {
         assert!(cfg.perspective.is_none());
         assert!(cfg.openai.is_none());
         assert_eq!(cfg.toxicity_backend, ToxicityBackend::Local);
-        assert_eq!(cfg.toxicity_threshold, 0.7);
+        assert_eq!(cfg.toxicity_threshold, None);
         assert_eq!(cfg.http_timeout, Duration::from_secs(30));
     }
 
@@ -1070,7 +1080,7 @@ mod tests {
         let p = cfg.perspective.expect("configured");
         assert_eq!(p.qps, 0.5);
         assert_eq!(p.api_base, "https://commentanalyzer.googleapis.com");
-        assert_eq!(cfg.toxicity_threshold, 0.9);
+        assert_eq!(cfg.toxicity_threshold, Some(0.9));
         let err = load(&[
             ("PERSPECTIVE_API_KEY", "bad\nkey"),
             ("PERSPECTIVE_QPS", "0"),

@@ -499,3 +499,58 @@ fn a_full_scan_shows_the_reddit_half_scored_for_toxicity() {
     reddit.assert_no_unexpected();
     bot.assert_clean();
 }
+
+/// The local model runs off the async threads: while a scan scores 1,000 Reddit comments, a
+/// `!health` sent after the model has loaded is answered before that scan's result is posted,
+/// and it names the loaded model.
+#[test]
+fn health_answers_while_a_scan_scores_a_thousand_comments_locally() {
+    use support::fake_reddit::{FakeAccount, FakeReddit, FakeRedditConfig};
+    let reddit = FakeReddit::start(FakeRedditConfig {
+        accounts: vec![FakeAccount::new("alice").with_comments(1000, |i| {
+            format!("comment {i}: honestly the new patch ruined ranked for everyone, what a mess")
+        })],
+        ..FakeRedditConfig::default()
+    });
+    let vars: Vec<(&str, String)> = reddit
+        .env()
+        .into_iter()
+        .chain([
+            ("REDDIT_RATE_PER_MIN", "60000".to_string()),
+            ("REDDIT_MAX_COMMENTS", "1000".to_string()),
+            ("REDDIT_MAX_POSTS", "0".to_string()),
+        ])
+        .collect();
+    let env: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let bot = Bot::start(&env);
+    let mark = bot.mark();
+    bot.say(MODERATOR_ID, "!scan alice reddit");
+    let deadline = Instant::now() + WAIT;
+    while !bot.log().contains("toxicity model loaded") {
+        assert!(Instant::now() < deadline, "the model never loaded:\n{}", bot.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    bot.say(MEMBER_ID, "!health");
+    let health = bot.posted(mark, |r| content(r).contains("account-scanner"));
+    let result = bot.posted(mark, is_result);
+    assert!(
+        health.index < result.index,
+        "health was answered only after the scan's result"
+    );
+    let health = content(&health);
+    assert!(health.contains("Scans: 1 running"), "{health}");
+    assert!(
+        health.contains("all-MiniLM-L6-v2 fine-tuned + head "),
+        "{health}"
+    );
+    let scored = result.embeds().iter().any(|e| {
+        e["fields"].as_array().is_some_and(|fields| {
+            fields
+                .iter()
+                .any(|f| f["value"].as_str().is_some_and(|v| v.contains("of 1000 scored")))
+        })
+    });
+    assert!(scored, "{:#?}", result.embeds());
+    reddit.assert_no_unexpected();
+    bot.assert_clean();
+}

@@ -15,7 +15,8 @@ use account_scanner::report::HalfStatus;
 use account_scanner::report::ScanReport;
 use account_scanner::scanner::limits::Limits;
 use account_scanner::scanner::toxicity::eval::{EMBEDDED_SET, Evaluation, parse_set};
-use account_scanner::scanner::toxicity::{self, TextScore, ToxicityScorer, local};
+use account_scanner::scanner::toxicity::local::wordlist;
+use account_scanner::scanner::toxicity::{self, TextScore, ToxicityScorer};
 use account_scanner::scanner::{EventSink, ScanMode, Scanner, Username};
 use support::fake_openai::{self, FakeOpenAi, FakeOpenAiConfig};
 use support::fake_perspective::{FakePerspective, FakePerspectiveConfig};
@@ -433,7 +434,7 @@ async fn a_failing_openai_gives_up_after_bounded_retries() {
 #[test]
 fn the_local_scorers_figures_on_the_labelled_set_do_not_regress() {
     let set = parse_set(EMBEDDED_SET).expect("the labelled set");
-    let e = Evaluation::run(&set, 0.7, |t| local::score_text(t).toxicity);
+    let e = Evaluation::run(&set, 0.7, |t| wordlist::score_text(t).toxicity);
     let floors = [
         // (split, precision, recall, F1)
         ("dev", 0.975, 0.975, 0.975),

@@ -298,3 +298,126 @@ fn eval_toxicity_prints_precision_recall_and_f1() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
+
+/// A copy of the model files built into the binary, for `TOXICITY_MODEL_DIR`.
+fn model_copy(dir: &Path) -> std::path::PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/toxicity");
+    let dst = dir.join("model");
+    std::fs::create_dir_all(&dst).expect("create model dir");
+    for f in [
+        "model.safetensors",
+        "tokenizer.json",
+        "head.json",
+        "combination.json",
+    ] {
+        std::fs::copy(src.join(f), dst.join(f)).expect("copy model file");
+    }
+    dst
+}
+
+#[test]
+fn a_model_dir_with_the_same_files_scores_like_the_built_in_model() {
+    let fx = Fixture::new(6);
+    let built_in = {
+        let out = fx.scan(&[]);
+        assert!(out.status.success(), "{}", text(&out));
+        fx.report()["reddit"].clone()
+    };
+    std::fs::remove_dir_all(fx.dir.path().join("scans")).expect("clear scans");
+    let dir = model_copy(fx.dir.path());
+    let out = fx.scan(&[("TOXICITY_MODEL_DIR", dir.display().to_string())]);
+    assert!(out.status.success(), "{}", text(&out));
+    let from_dir = fx.report()["reddit"].clone();
+    let model = from_dir["scoring"]["model"].as_str().expect("model");
+    assert!(
+        model.starts_with("all-MiniLM-L6-v2 fine-tuned + head "),
+        "{model}"
+    );
+    assert_eq!(from_dir["scoring"], built_in["scoring"]);
+    assert_eq!(from_dir["comments"], built_in["comments"]);
+}
+
+/// Missing, truncated or altered model files: the scan still succeeds (same exit code), scored by
+/// the word lists at their own threshold, and the report, the summary and `check` say why.
+#[test]
+fn a_missing_or_corrupt_model_falls_back_to_the_word_lists_and_says_so() {
+    type Break = fn(&Path);
+    let faults: [(&str, Break, &str); 5] = [
+        (
+            "missing weights",
+            |d| std::fs::remove_file(d.join("model.safetensors")).expect("rm"),
+            "model.safetensors is missing",
+        ),
+        (
+            "truncated weights",
+            |d| {
+                let p = d.join("model.safetensors");
+                let bytes = std::fs::read(&p).expect("read");
+                std::fs::write(&p, &bytes[..bytes.len() / 2]).expect("truncate");
+            },
+            "(corrupt, truncated or a different file)",
+        ),
+        (
+            "one byte changed",
+            |d| {
+                let p = d.join("model.safetensors");
+                let mut bytes = std::fs::read(&p).expect("read");
+                let i = bytes.len() - 1000;
+                bytes[i] ^= 0x01;
+                std::fs::write(&p, bytes).expect("write");
+            },
+            "has sha256",
+        ),
+        (
+            "missing heads",
+            |d| std::fs::remove_file(d.join("head.json")).expect("rm"),
+            "head.json is missing",
+        ),
+        (
+            "no such directory",
+            |d| std::fs::remove_dir_all(d).expect("rm"),
+            "is missing",
+        ),
+    ];
+    for (what, break_it, reason) in faults {
+        let fx = Fixture::new(6);
+        let dir = model_copy(fx.dir.path());
+        break_it(&dir);
+        let env = [("TOXICITY_MODEL_DIR", dir.display().to_string())];
+        let out = fx.scan(&env);
+        assert!(out.status.success(), "{what}: {}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("scorer: local (word lists only (")
+                && stdout.contains("fallback, the model could not be loaded")
+                && stdout.contains(reason),
+            "{what}: {stdout}"
+        );
+        assert!(stdout.contains("at or above 0.70"), "{what}: {stdout}");
+        let r = &fx.report()["reddit"];
+        let model = r["scoring"]["model"].as_str().expect("model");
+        assert!(
+            model.contains("fallback") && model.contains(reason),
+            "{what}: {model}"
+        );
+        assert_eq!(r["scoring"]["threshold"], 0.7, "{what}");
+        let first = &r["comments"][0]["toxicity"];
+        assert!(first["toxicity"].as_f64().is_some_and(|t| t >= 0.7), "{what}: {first}");
+        assert!(
+            first["raw_categories"]["alt_profanity_check"].is_number(),
+            "{what}: {first}"
+        );
+        assert!(first["raw_categories"].get("model_toxicity").is_none());
+
+        let out = binary(fx.dir.path(), &env)
+            .arg("check")
+            .output()
+            .expect("run check");
+        assert_eq!(out.status.code(), Some(3), "{what}: {}", text(&out));
+        let all = text(&out);
+        assert!(
+            all.contains("toxicity: PROBLEM: local (word lists only (") && all.contains(reason),
+            "{what}: {all}"
+        );
+    }
+}

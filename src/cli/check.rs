@@ -105,9 +105,17 @@ pub async fn run(config: Result<Config, ConfigError>) -> u8 {
             "reddit: not configured (needs REDDIT_CLIENT_ID, REDDIT_CLIENT_SECRET, REDDIT_USER_AGENT)"
         ),
     }
+    let prepared = scanner.prepare_scorer().await;
     let scorer = scanner.scorer_info();
-    let threshold = config.toxicity_threshold;
+    let threshold = scanner.toxicity_threshold();
     match (config.toxicity_backend, &config.perspective, &config.openai) {
+        _ if prepared.is_err() => {
+            problems += 1;
+            println!(
+                "toxicity: PROBLEM: {} ({}; threshold {threshold}): fix TOXICITY_MODEL_DIR or unset it to use the model built into the binary",
+                scorer.name, scorer.model
+            );
+        }
         _ if !scorer.configured => {
             problems += 1;
             println!(
@@ -124,7 +132,7 @@ pub async fn run(config: Result<Config, ConfigError>) -> u8 {
             scorer.name, scorer.model, o.api_base, o.batch_size, o.rate_per_min
         ),
         _ => println!(
-            "toxicity: {} ({}; heuristic, offline; threshold {threshold}){}",
+            "toxicity: {} ({}; offline, an automated signal for a human to read; threshold {threshold}){}",
             scorer.name,
             scorer.model,
             if config.perspective.is_none() && config.openai.is_none() {

@@ -1,54 +1,58 @@
 //! `account-scanner eval-toxicity [FILE]`: how well the local backend separates harmful from
-//! harmless texts, at `TOXICITY_THRESHOLD` (or `--threshold`), on the labelled set shipped with
-//! the binary (`tests/data/toxicity_eval.csv`) or on FILE (same columns).
+//! harmless texts, at `TOXICITY_THRESHOLD` (or `--threshold`, else the backend's own), on the
+//! labelled set shipped with the binary (`tests/data/toxicity_eval.csv`) or on FILE (same columns).
 
 use std::path::PathBuf;
 use std::time::Instant;
 
+use anyhow::Context;
+
 use crate::cli::exit;
 use crate::config::{Config, ConfigError};
 use crate::scanner::toxicity::eval::{EMBEDDED_SET, Evaluation, parse_set};
-use crate::scanner::toxicity::local;
+use crate::scanner::toxicity::local::learned::{Learned, ModelSource};
+use crate::scanner::toxicity::local::{self, wordlist};
 
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
     /// A CSV with columns text,label,category[,split]; default: the set built into the binary.
     file: Option<PathBuf>,
-    /// Flag at or above this score instead of TOXICITY_THRESHOLD.
+    /// Flag at or above this score instead of TOXICITY_THRESHOLD (or the part's own threshold).
     #[arg(long)]
     threshold: Option<f64>,
     /// Also list every text the backend got wrong, with its score.
     #[arg(long)]
     errors: bool,
-    /// Score with one part only, to compare: `model` (alt-profanity-check's linear model),
-    /// `wordlist` (rustrict's severity), `max` (the higher of the two) or `combined` (the backend).
+    /// Score with one part only, to compare: `model` (the fine-tuned MiniLM's toxicity head),
+    /// `wordlist` (rustrict + alt-profanity-check + patterns, the backend before the model) or
+    /// `combined` (the backend).
     #[arg(long, value_enum, default_value_t = Part::Combined)]
     part: Part,
+    /// Also write every text's part scores to this CSV (text,label,category,split,model,wordlist,
+    /// combined), for `scripts/toxicity/combine.py`.
+    #[arg(long, value_name = "CSV")]
+    scores_out: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Part {
     Model,
     Wordlist,
-    Max,
     Combined,
 }
 
 pub fn run(args: EvalArgs, config: Result<Config, ConfigError>) -> u8 {
-    let threshold = match args.threshold {
-        Some(t) if (0.0..=1.0).contains(&t) => t,
-        Some(t) => {
-            eprintln!("error: --threshold {t} is not between 0 and 1");
-            return exit::BAD_INPUT;
+    let config = match config {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::CONFIGURATION;
         }
-        None => match config {
-            Ok(c) => c.toxicity_threshold,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return exit::CONFIGURATION;
-            }
-        },
     };
+    if let Some(t) = args.threshold.filter(|t| !(0.0..=1.0).contains(t)) {
+        eprintln!("error: --threshold {t} is not between 0 and 1");
+        return exit::BAD_INPUT;
+    }
     let (name, text) = match &args.file {
         Some(path) => match std::fs::read_to_string(path) {
             Ok(t) => (path.display().to_string(), t),
@@ -69,45 +73,96 @@ pub fn run(args: EvalArgs, config: Result<Config, ConfigError>) -> u8 {
             return exit::BAD_INPUT;
         }
     };
-    let _ = local::LinearModel::embedded();
-    let started = Instant::now();
-    let part = args.part;
-    let evaluation = Evaluation::run(&set, threshold, |t| {
-        let scores = local::score_text(t);
-        let raw = |k: &str| scores.raw_categories.get(k).copied().unwrap_or(0.0);
-        let wordlist = local::severity_score(
-            [
-                "rustrict_profane",
-                "rustrict_offensive",
-                "rustrict_sexual",
-                "rustrict_mean",
-            ]
-            .iter()
-            .map(|k| raw(k) as u8)
-            .max()
-            .unwrap_or(0),
-        );
-        match part {
-            Part::Model => raw("alt_profanity_check"),
-            Part::Wordlist => wordlist,
-            Part::Max => raw("alt_profanity_check").max(wordlist),
-            Part::Combined => scores.toxicity,
-        }
-    });
-    let elapsed = started.elapsed();
-    let what = match part {
-        Part::Combined => format!("local backend ({}, heuristic)", local::MODEL),
-        Part::Model => "alt-profanity-check's linear model alone".to_string(),
-        Part::Wordlist => {
-            "rustrict alone (severity mild 0.5, moderate 0.8, severe 0.95)".to_string()
-        }
-        Part::Max => "the higher of alt-profanity-check and rustrict".to_string(),
+    let source = match &config.toxicity_model_dir {
+        Some(dir) => ModelSource::Dir(dir.clone()),
+        None => ModelSource::Embedded,
     };
+    let started = Instant::now();
+    let model = match Learned::load(&source) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: the toxicity model ({source}) could not be loaded: {e}");
+            return exit::CONFIGURATION;
+        }
+    };
+    let load_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let started = Instant::now();
+    let texts: Vec<&str> = set.iter().map(|e| e.text.as_str()).collect();
+    let parts = match local::parts(&model, &texts) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: scoring failed: {e}");
+            return exit::SCAN_FAILED;
+        }
+    };
+    let scored_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let rows: Vec<[f64; 3]> = parts
+        .into_iter()
+        .map(|p| {
+            let model_p = p.model[0];
+            let wordlist_p = p.wordlist.toxicity;
+            [model_p, wordlist_p, local::combine(&model, p).toxicity]
+        })
+        .collect();
+    if let Some(path) = &args.scores_out
+        && let Err(e) = write_scores(path, &set, &rows)
+    {
+        eprintln!("error: {e:#}");
+        return exit::BAD_INPUT;
+    }
+    let (column, own_threshold, what) = match args.part {
+        Part::Model => (
+            0,
+            model.combination.threshold,
+            format!("the model alone ({})", model.describe()),
+        ),
+        Part::Wordlist => (
+            1,
+            wordlist::THRESHOLD,
+            format!("the word lists alone ({})", wordlist::MODEL),
+        ),
+        Part::Combined => (
+            2,
+            model.combination.threshold,
+            format!("local backend ({} + word lists)", model.describe()),
+        ),
+    };
+    let threshold = args
+        .threshold
+        .or(config.toxicity_threshold)
+        .unwrap_or(own_threshold);
+    let scores: Vec<f64> = rows.iter().map(|r| r[column]).collect();
+    let evaluation = Evaluation::from_scores(&set, threshold, &scores);
     println!(
-        "{what} on {name}: {} texts scored in {:.1} ms",
+        "{what} on {name}: {} texts scored in {scored_ms:.1} ms (model loaded in {load_ms:.0} ms)",
         set.len(),
-        elapsed.as_secs_f64() * 1000.0
     );
     print!("{}", evaluation.render(args.errors));
     exit::DONE
+}
+
+fn write_scores(
+    path: &std::path::Path,
+    set: &[crate::scanner::toxicity::eval::Example],
+    rows: &[[f64; 3]],
+) -> anyhow::Result<()> {
+    let mut w = csv::Writer::from_path(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    w.write_record([
+        "text", "label", "category", "split", "model", "wordlist", "combined",
+    ])?;
+    for (e, r) in set.iter().zip(rows) {
+        w.write_record([
+            e.text.as_str(),
+            if e.harmful { "1" } else { "0" },
+            e.category.as_str(),
+            e.split.as_str(),
+            &format!("{:.6}", r[0]),
+            &format!("{:.6}", r[1]),
+            &format!("{:.6}", r[2]),
+        ])?;
+    }
+    w.flush()
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }

@@ -201,12 +201,10 @@ fn reddit(out: &mut String, r: &RedditSection) {
                 "  scorer: {} ({}{heuristic})",
                 scoring.backend, scoring.model
             );
-            if scoring.heuristic {
-                let _ = writeln!(
-                    out,
-                    "  (a heuristic: it points a human at items to read; it does not decide)"
-                );
-            }
+            let _ = writeln!(
+                out,
+                "  (an automated signal: it points a human at items to read; it does not decide)"
+            );
         } else {
             let _ = writeln!(out, "  scorer: none ({NOT_CONFIGURED})");
         }

@@ -231,6 +231,9 @@ pub struct ScoringInfo {
     pub heuristic: bool,
     pub configured: bool,
     pub threshold: f64,
+    /// Said with every score: what the scores are for.
+    #[serde(default = "scoring_note")]
+    pub note: String,
     /// Why scoring stopped early (the backend failed as a whole); the remaining items are unscored.
     #[serde(default)]
     pub error: Option<String>,
@@ -244,9 +247,18 @@ impl ScoringInfo {
             heuristic: info.heuristic,
             configured: info.configured,
             threshold,
+            note: scoring_note(),
             error: None,
         }
     }
+}
+
+/// What every report says next to its toxicity scores.
+pub const SCORING_NOTE: &str =
+    "An automated signal for a human to read: it points at items worth reading; it decides nothing.";
+
+fn scoring_note() -> String {
+    SCORING_NOTE.to_string()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -167,6 +167,20 @@ impl Scanner {
         self.scorer.info()
     }
 
+    /// Loads what the toxicity backend needs (the local model) now rather than at the first
+    /// score; `Err` says why it cannot be used (the local backend then scores with its word
+    /// lists alone).
+    pub async fn prepare_scorer(&self) -> Result<(), String> {
+        self.scorer.prepare().await
+    }
+
+    /// `TOXICITY_THRESHOLD`, else the backend's own.
+    pub fn toxicity_threshold(&self) -> f64 {
+        self.config
+            .toxicity_threshold
+            .unwrap_or_else(|| self.scorer.default_threshold())
+    }
+
     pub fn config(&self) -> &Config {
         &self.config
     }

@@ -30,7 +30,8 @@ const STOPPED_FIRST: &str = "not scored: the scan stopped first";
 pub(crate) struct RedditHalf<'a> {
     pub client: &'a RedditClient,
     pub scorer: &'a Arc<dyn ToxicityScorer>,
-    pub threshold: f64,
+    /// `TOXICITY_THRESHOLD`, else the scorer's own.
+    pub threshold: Option<f64>,
     pub events: &'a EventSink,
 }
 
@@ -38,6 +39,11 @@ type ItemRef = (ItemKind, usize);
 type Batch = (Vec<ItemRef>, Result<Vec<TextScore>, ScorerError>);
 
 impl RedditHalf<'_> {
+    fn threshold(&self) -> f64 {
+        self.threshold
+            .unwrap_or_else(|| self.scorer.default_threshold())
+    }
+
     pub async fn run(
         &self,
         username: &Username,
@@ -47,7 +53,7 @@ impl RedditHalf<'_> {
         let clock = Instant::now();
         let mut section = RedditSection {
             status: HalfStatus::Completed,
-            scoring: Some(ScoringInfo::new(&self.scorer.info(), self.threshold)),
+            scoring: Some(ScoringInfo::new(&self.scorer.info(), self.threshold())),
             ..RedditSection::skipped()
         };
         let stopped = {
@@ -68,6 +74,14 @@ impl RedditHalf<'_> {
         if stopped.is_some() {
             section.status = HalfStatus::Partial;
         }
+        // What scored, as it stands now: a local model that failed to load fell back to the word
+        // lists (and their threshold) while the half ran.
+        let threshold = self.threshold();
+        if let Some(info) = section.scoring.as_mut() {
+            let error = info.error.take();
+            *info = ScoringInfo::new(&self.scorer.info(), threshold);
+            info.error = error;
+        }
         for item in section.comments.iter_mut().chain(section.posts.iter_mut()) {
             if item.toxicity.toxicity.is_none() && item.toxicity.unscored_reason.is_none() {
                 item.toxicity = ItemScore::unscored(STOPPED_FIRST);
@@ -78,7 +92,7 @@ impl RedditHalf<'_> {
             .as_ref()
             .is_some_and(|a| a.status == AccountStatus::Found)
         {
-            section.summary = Some(RedditSummary::of(&section, self.threshold));
+            section.summary = Some(RedditSummary::of(&section, threshold));
         }
         section.duration_ms = millis(clock.elapsed());
         tracing::info!(

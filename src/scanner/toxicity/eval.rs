@@ -85,6 +85,11 @@ impl Counts {
         ratio(self.tp, self.tp + self.fn_)
     }
 
+    /// False-positive rate: harmless texts flagged.
+    pub fn fpr(&self) -> f64 {
+        ratio(self.fp, self.fp + self.tn)
+    }
+
     pub fn f1(&self) -> f64 {
         let (p, r) = (self.precision(), self.recall());
         if p + r == 0.0 {
@@ -133,6 +138,47 @@ impl Evaluation {
         }
     }
 
+    /// Flags the examples whose given score (same order) is at or above `threshold`.
+    pub fn from_scores(examples: &[Example], threshold: f64, scores: &[f64]) -> Self {
+        let outcomes = examples
+            .iter()
+            .zip(scores)
+            .map(|(e, &score)| Outcome {
+                example: e.clone(),
+                score,
+                flagged: score >= threshold,
+            })
+            .collect();
+        Evaluation {
+            threshold,
+            outcomes,
+        }
+    }
+
+    /// ROC AUC over the examples `keep` selects: the chance that a harmful text scores above a
+    /// harmless one (ties count half); `None` without both kinds.
+    pub fn auc(&self, keep: impl Fn(&Example) -> bool) -> Option<f64> {
+        let kept: Vec<&Outcome> = self.outcomes.iter().filter(|o| keep(&o.example)).collect();
+        let pos: Vec<f64> = kept.iter().filter(|o| o.example.harmful).map(|o| o.score).collect();
+        let neg: Vec<f64> = kept.iter().filter(|o| !o.example.harmful).map(|o| o.score).collect();
+        if pos.is_empty() || neg.is_empty() {
+            return None;
+        }
+        let mut wins = 0.0;
+        for p in &pos {
+            for n in &neg {
+                wins += if p > n {
+                    1.0
+                } else if p == n {
+                    0.5
+                } else {
+                    0.0
+                };
+            }
+        }
+        Some(wins / (pos.len() * neg.len()) as f64)
+    }
+
     /// Counts over the examples `keep` selects.
     pub fn counts(&self, keep: impl Fn(&Example) -> bool) -> Counts {
         let mut c = Counts::default();
@@ -171,8 +217,8 @@ impl Evaluation {
         let _ = writeln!(out, "threshold {:.2}", self.threshold);
         let _ = writeln!(
             out,
-            "{:<10} {:>5} {:>4} {:>4} {:>4} {:>4}  {:>9} {:>6} {:>6}",
-            "set", "texts", "TP", "FP", "TN", "FN", "precision", "recall", "F1"
+            "{:<10} {:>5} {:>4} {:>4} {:>4} {:>4}  {:>9} {:>6} {:>6} {:>6} {:>6}",
+            "set", "texts", "TP", "FP", "TN", "FN", "precision", "recall", "F1", "FPR", "AUC"
         );
         let mut splits: Vec<&str> = self
             .outcomes
@@ -181,14 +227,19 @@ impl Evaluation {
             .collect();
         splits.sort();
         splits.dedup();
-        let mut rows = vec![("all".to_string(), self.overall())];
+        let mut rows = vec![("all".to_string(), self.overall(), self.auc(|_| true))];
         if splits.len() > 1 {
-            rows.extend(splits.iter().map(|s| (s.to_string(), self.split(s))));
+            rows.extend(
+                splits
+                    .iter()
+                    .map(|s| (s.to_string(), self.split(s), self.auc(|e| e.split == *s))),
+            );
         }
-        for (name, c) in rows {
+        for (name, c, auc) in rows {
+            let auc = auc.map_or("-".to_string(), |a| format!("{a:.3}"));
             let _ = writeln!(
                 out,
-                "{:<10} {:>5} {:>4} {:>4} {:>4} {:>4}  {:>9.3} {:>6.3} {:>6.3}",
+                "{:<10} {:>5} {:>4} {:>4} {:>4} {:>4}  {:>9.3} {:>6.3} {:>6.3} {:>6.3} {:>6}",
                 name,
                 c.total(),
                 c.tp,
@@ -197,7 +248,9 @@ impl Evaluation {
                 c.fn_,
                 c.precision(),
                 c.recall(),
-                c.f1()
+                c.f1(),
+                c.fpr(),
+                auc
             );
         }
         let _ = writeln!(out, "\nby category (flagged / texts):");

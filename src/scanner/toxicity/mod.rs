@@ -7,7 +7,8 @@
 //! `[removed]` never reach a backend ([`not_sent_reason`]).
 //!
 //! Backends: [`perspective`] (Google Perspective API), [`openai`] (OpenAI moderation, batched) and
-//! [`local`] (embedded and offline, a heuristic: the default when no key is set). Adding one means
+//! [`local`] (embedded and offline: a fine-tuned sentence encoder plus word lists; the default
+//! when no key is set). Adding one means
 //! one more file implementing [`ToxicityScorer`] and one more arm in [`from_config`].
 
 pub mod eval;
@@ -105,6 +106,8 @@ pub(crate) async fn read_answer(
         })
 }
 
+pub type PrepareFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
 pub type ScoreFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Vec<TextScore>, ScorerError>> + Send + 'a>>;
 
@@ -114,6 +117,19 @@ pub trait ToxicityScorer: Send + Sync {
     /// How many texts suit one call (Perspective takes one text per request; batch APIs more).
     fn batch_size(&self) -> usize {
         1
+    }
+
+    /// The threshold reports use when `TOXICITY_THRESHOLD` is unset: the score at which this
+    /// backend's output is best read as "flag it" (0.7 for the hosted APIs, as Perspective
+    /// recommends; the local model's is chosen on its development split).
+    fn default_threshold(&self) -> f64 {
+        0.7
+    }
+
+    /// Loads what scoring needs before the first text (for `check`); `Err` says why the backend
+    /// cannot score as configured.
+    fn prepare(&self) -> PrepareFuture<'_> {
+        Box::pin(async { Ok(()) })
     }
 
     /// How many calls a scan may have in flight; the backend's limiter still paces requests.
@@ -164,7 +180,12 @@ pub fn from_config(
     limits: &Limits,
 ) -> Arc<dyn ToxicityScorer> {
     match (config.toxicity_backend, http) {
-        (ToxicityBackend::Local, _) => Arc::new(local::LocalScorer::new()),
+        (ToxicityBackend::Local, _) => Arc::new(local::LocalScorer::new(
+            match &config.toxicity_model_dir {
+                Some(dir) => local::learned::ModelSource::Dir(dir.clone()),
+                None => local::learned::ModelSource::Embedded,
+            },
+        )),
         (ToxicityBackend::Perspective, Some(http)) => match &config.perspective {
             Some(p) => Arc::new(perspective::PerspectiveScorer::new(
                 p,

@@ -152,6 +152,13 @@ pub struct Encoded {
     pub truncated: bool,
 }
 
+/// One model file's bytes and the name to report it by.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    pub path: &'a Path,
+    pub bytes: &'a [u8],
+}
+
 pub struct MiniLm {
     model: BertModel,
     tokenizer: Tokenizer,
@@ -211,40 +218,61 @@ impl MiniLm {
                 return Err(EmbeddingError::Missing { path: path.clone() });
             }
         }
-
         let tokenizer_bytes = read(&tokenizer_path)?;
-        let tokenizer_sha256 = verify(&tokenizer_path, &tokenizer_bytes, &pins.tokenizer)?;
-        let tokenizer =
-            tokenizer(&tokenizer_bytes).map_err(|source| EmbeddingError::Tokenizer {
-                path: tokenizer_path.clone(),
+        let model_bytes = read(&model_path)?;
+        let mut model = MiniLm::from_bytes(
+            Source {
+                path: &model_path,
+                bytes: &model_bytes,
+            },
+            Source {
+                path: &tokenizer_path,
+                bytes: &tokenizer_bytes,
+            },
+            pins,
+        )?;
+        model.info.load_time = started.elapsed();
+        Ok(model)
+    }
+
+    /// Builds the model from bytes already in memory (files read by [`MiniLm::load_with`], or
+    /// weights embedded in the binary), each checked against `pins` first.
+    pub fn from_bytes(
+        model: Source<'_>,
+        tokenizer: Source<'_>,
+        pins: &Pins,
+    ) -> Result<MiniLm, EmbeddingError> {
+        let started = Instant::now();
+        let tokenizer_sha256 = verify(tokenizer.path, tokenizer.bytes, &pins.tokenizer)?;
+        let parsed_tokenizer =
+            self::tokenizer(tokenizer.bytes).map_err(|source| EmbeddingError::Tokenizer {
+                path: tokenizer.path.to_owned(),
                 source,
             })?;
-        drop(tokenizer_bytes);
 
-        let model_bytes = read(&model_path)?;
-        let model_sha256 = verify(&model_path, &model_bytes, &pins.model)?;
+        let model_sha256 = verify(model.path, model.bytes, &pins.model)?;
         let corrupt = |source| EmbeddingError::CorruptSafetensors {
-            path: model_path.clone(),
+            path: model.path.to_owned(),
             source,
         };
         let weights = |source| EmbeddingError::Weights {
-            path: model_path.clone(),
+            path: model.path.to_owned(),
             source,
         };
-        let stored_dtype = SliceSafetensors::new(&model_bytes)
+        let stored_dtype = SliceSafetensors::new(model.bytes)
             .map_err(corrupt)?
             .get("embeddings.word_embeddings.weight")
             .map_err(weights)?
             .dtype()
             .try_into()
             .map_err(weights)?;
-        let vb = VarBuilder::from_slice_safetensors(&model_bytes, DType::F32, &Device::Cpu)
+        let vb = VarBuilder::from_slice_safetensors(model.bytes, DType::F32, &Device::Cpu)
             .map_err(corrupt)?;
-        let model = BertModel::load(vb, &config()).map_err(weights)?;
+        let bert = BertModel::load(vb, &config()).map_err(weights)?;
 
         Ok(MiniLm {
-            model,
-            tokenizer,
+            model: bert,
+            tokenizer: parsed_tokenizer,
             info: ModelInfo {
                 model_sha256,
                 tokenizer_sha256,

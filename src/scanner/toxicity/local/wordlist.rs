@@ -1,21 +1,16 @@
-//! The embedded, offline backend (the default when no API key is set): a heuristic for English.
+//! The word-list part of the local backend: a heuristic for English, and the whole backend when
+//! the embedded model cannot be loaded.
 //!
-//! Nothing leaves the process and nothing is downloaded: both parts ship inside the binary.
 //! - **rustrict** (word matching that sees through leetspeak, spacing, repeated and confusable
 //!   characters and self-censoring: "f u c k", "b1tch", "kys") gives a severity per type
 //!   (profane, offensive, sexual, mean).
-//! - **alt-profanity-check's linear model** ([`linear`]; TF-IDF + calibrated linear SVMs trained on
-//!   200k human-labelled comments) gives a probability that the text is offensive; it knows
-//!   whole-sentence cues a word list lacks ("I will kill you") but misses leetspeak.
+//! - **alt-profanity-check's linear model** ([`super::linear`]; TF-IDF + calibrated linear SVMs
+//!   trained on 200k human-labelled comments) gives a probability that the text is offensive.
 //!
-//! The headline is the higher of the two, with two corrections measured on the labelled set
-//! (`account-scanner eval-toxicity`, README): profanity that is aimed at nobody ("holy shit this is
-//! amazing") is capped below the default threshold, and a short list of threat and
+//! The headline is the higher of the two, with two corrections: profanity aimed at nobody
+//! ("holy shit this is amazing") is capped below 0.7, and a short list of threat and
 //! dehumanisation patterns with no swear word ("I know where you live", "they are vermin")
-//! raises the score. It surfaces items for a human; it never decides.
-
-pub mod embedding;
-mod linear;
+//! raises the score. Tuned for a threshold of 0.7 ([`THRESHOLD`]).
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -23,24 +18,15 @@ use std::sync::LazyLock;
 use regex::{Regex, RegexSet};
 use rustrict::{Censor, Type};
 
-use super::{ScoreFuture, ScorerInfo, Scores, TextScore, ToxicityScorer};
-pub use linear::LinearModel;
+use super::linear::LinearModel;
+use crate::scanner::toxicity::Scores;
 
 /// Longer texts are scored on their first 20 KB (as with Perspective), keeping the time per text
 /// bounded.
 pub const MAX_TEXT_BYTES: usize = 20 * 1024;
 pub const MODEL: &str = "rustrict 0.7 + alt-profanity-check 1.9.1 linear model + patterns";
-
-#[derive(Debug, Default, Clone, Copy)]
-pub struct LocalScorer;
-
-impl LocalScorer {
-    /// Cheap: the embedded model is parsed and the patterns compiled on first use (a few
-    /// milliseconds in a release build), so a scan that scores nothing never pays for them.
-    pub fn new() -> Self {
-        LocalScorer
-    }
-}
+/// The threshold the word lists were tuned for.
+pub const THRESHOLD: f64 = 0.7;
 
 /// rustrict's verdict: severity 0 (none) to 3 (severe) per type.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -369,32 +355,6 @@ impl Analysis {
 
 /// Scores one text (the whole local pipeline, synchronous).
 pub fn score_text(text: &str) -> Scores {
-    let (text, truncated) = super::truncate_utf8(text, MAX_TEXT_BYTES);
+    let (text, truncated) = crate::scanner::toxicity::truncate_utf8(text, MAX_TEXT_BYTES);
     analyze(text).scores(truncated)
-}
-
-impl ToxicityScorer for LocalScorer {
-    fn info(&self) -> ScorerInfo {
-        ScorerInfo {
-            name: "local".to_string(),
-            model: MODEL.to_string(),
-            heuristic: true,
-            configured: true,
-        }
-    }
-
-    fn batch_size(&self) -> usize {
-        // A batch of 64 typical comments takes a few milliseconds: short enough not to hold up
-        // the runtime thread it runs on.
-        64
-    }
-
-    fn score<'a>(&'a self, texts: &'a [String]) -> ScoreFuture<'a> {
-        Box::pin(async move {
-            Ok(texts
-                .iter()
-                .map(|t| TextScore::Scored(score_text(t)))
-                .collect())
-        })
-    }
 }
