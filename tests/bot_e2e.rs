@@ -527,7 +527,11 @@ fn health_answers_while_a_scan_scores_a_thousand_comments_locally() {
     bot.say(MODERATOR_ID, "!scan alice reddit");
     let deadline = Instant::now() + WAIT;
     while !bot.log().contains("toxicity model loaded") {
-        assert!(Instant::now() < deadline, "the model never loaded:\n{}", bot.log());
+        assert!(
+            Instant::now() < deadline,
+            "the model never loaded:\n{}",
+            bot.log()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     bot.say(MEMBER_ID, "!health");
@@ -545,9 +549,11 @@ fn health_answers_while_a_scan_scores_a_thousand_comments_locally() {
     );
     let scored = result.embeds().iter().any(|e| {
         e["fields"].as_array().is_some_and(|fields| {
-            fields
-                .iter()
-                .any(|f| f["value"].as_str().is_some_and(|v| v.contains("of 1000 scored")))
+            fields.iter().any(|f| {
+                f["value"]
+                    .as_str()
+                    .is_some_and(|v| v.contains("of 1000 scored"))
+            })
         })
     });
     assert!(scored, "{:#?}", result.embeds());

@@ -595,13 +595,23 @@ async fn without_any_key_the_local_backend_scores_every_item() {
     assert_eq!(scoring.backend, "local");
     assert!(scoring.configured && scoring.heuristic);
     let toxic = &r.comments[0].toxicity;
-    assert!(toxic.toxicity.is_some_and(|t| t >= 0.7), "{toxic:?}");
-    assert!(toxic.raw_categories.contains_key("alt_profanity_check"));
+    assert_eq!(scoring.threshold, scanner.toxicity_threshold());
+    assert!(
+        toxic.toxicity.is_some_and(|t| t >= scoring.threshold),
+        "{toxic:?}"
+    );
+    assert!(toxic.raw_categories.contains_key("model_toxicity"));
+    assert!(
+        toxic
+            .raw_categories
+            .contains_key("wordlist_alt_profanity_check")
+    );
     assert_eq!(
         r.comments[1].toxicity.unscored_reason.as_deref(),
         Some("deleted")
     );
-    assert!(r.comments[2].toxicity.toxicity.is_some_and(|t| t < 0.3));
+    let kind = &r.comments[2].toxicity;
+    assert!(kind.toxicity.is_some_and(|t| t < 0.3), "{kind:?}");
     let s = r.summary.as_ref().expect("summary");
     assert_eq!((s.scored, s.unscored, s.at_or_above_threshold), (3, 1, 1));
     reddit.assert_no_unexpected();

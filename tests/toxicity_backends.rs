@@ -16,7 +16,7 @@ use account_scanner::report::ScanReport;
 use account_scanner::scanner::limits::Limits;
 use account_scanner::scanner::toxicity::eval::{EMBEDDED_SET, Evaluation, parse_set};
 use account_scanner::scanner::toxicity::local::wordlist;
-use account_scanner::scanner::toxicity::{self, TextScore, ToxicityScorer};
+use account_scanner::scanner::toxicity::{self, TextScore, ToxicityScorer, local};
 use account_scanner::scanner::{EventSink, ScanMode, Scanner, Username};
 use support::fake_openai::{self, FakeOpenAi, FakeOpenAiConfig};
 use support::fake_perspective::{FakePerspective, FakePerspectiveConfig};
@@ -460,4 +460,57 @@ fn the_local_scorers_figures_on_the_labelled_set_do_not_regress() {
         "{}",
         e.render(true)
     );
+}
+
+/// The local backend as it ships (the fine-tuned encoder, its heads and the combination chosen on
+/// dev) on every labelled split, at its default threshold: the figures the README reports, as
+/// floors. `data/toxicity/test.csv` was written after the model was frozen; `fresh2` before the
+/// model existed.
+#[test]
+fn the_local_models_figures_on_every_split_do_not_regress() {
+    use account_scanner::scanner::toxicity::local::learned::{Learned, ModelSource};
+    let model = Learned::load(&ModelSource::Embedded).expect("the built-in model");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).expect("labelled file");
+    let sets = [
+        ("built-in", EMBEDDED_SET.to_string()),
+        ("dev.csv", read("data/toxicity/dev.csv")),
+        ("test.csv", read("data/toxicity/test.csv")),
+    ];
+    let floors = [
+        // (set, split, precision, recall, F1, max FPR, AUC)
+        ("built-in", "dev", 0.951, 0.974, 0.962, 0.052, 0.985),
+        ("built-in", "holdout", 0.962, 0.999, 0.980, 0.044, 0.994),
+        ("built-in", "fresh", 0.969, 0.999, 0.984, 0.034, 0.998),
+        ("built-in", "fresh2", 0.938, 0.968, 0.953, 0.068, 0.990),
+        ("dev.csv", "dev", 0.905, 0.823, 0.862, 0.074, 0.949),
+        ("test.csv", "dev", 0.885, 0.769, 0.823, 0.084, 0.925),
+    ];
+    for (name, text) in sets {
+        let set = parse_set(&text).expect("labelled set");
+        let texts: Vec<&str> = set.iter().map(|e| e.text.as_str()).collect();
+        let scores: Vec<f64> = local::parts(&model, &texts)
+            .expect("scored")
+            .into_iter()
+            .map(|p| local::combine(&model, p).toxicity)
+            .collect();
+        let e = Evaluation::from_scores(&set, model.combination.threshold, &scores);
+        for (_, split, p, r, f1, fpr, auc) in floors.iter().filter(|f| f.0 == name) {
+            let c = e.split(split);
+            let a = e.auc(|x| x.split == *split).expect("both classes");
+            assert!(
+                c.precision() >= *p
+                    && c.recall() >= *r
+                    && c.f1() >= *f1
+                    && c.fpr() <= *fpr
+                    && a >= *auc,
+                "{name}/{split}: P {:.3} R {:.3} F1 {:.3} FPR {:.3} AUC {a:.3}, floors {p} / {r} / {f1} / {fpr} / {auc}\n{}",
+                c.precision(),
+                c.recall(),
+                c.f1(),
+                c.fpr(),
+                e.render(true)
+            );
+        }
+    }
 }

@@ -35,7 +35,10 @@ fn check_shows_the_backend_auto_picks_for_each_set_of_keys() {
     let p = ("PERSPECTIVE_API_KEY", "pk-test".to_string());
     let o = ("OPENAI_API_KEY", "sk-test".to_string());
     for (keys, expected) in [
-        (vec![], "toxicity: local (rustrict 0.7"),
+        (
+            vec![],
+            "toxicity: local (all-MiniLM-L6-v2 fine-tuned + head ",
+        ),
         (
             vec![p.clone()],
             "toxicity: perspective (Perspective API v1alpha1",
@@ -72,7 +75,10 @@ fn check_shows_the_backend_auto_picks_for_each_set_of_keys() {
     .output()
     .expect("run check");
     let all = text(&out);
-    assert!(all.contains("toxicity: local (rustrict"), "{all}");
+    assert!(
+        all.contains("toxicity: local (all-MiniLM-L6-v2 fine-tuned"),
+        "{all}"
+    );
     assert!(!all.contains("for a hosted model"), "keys are set: {all}");
 }
 
@@ -164,9 +170,10 @@ fn with_no_key_a_reddit_scan_is_scored_by_the_local_heuristic() {
     assert!(out.status.success(), "{}", text(&out));
     for line in [
         "6 comments, 0 posts · 5 scored, 1 unscored",
-        "scorer: local (rustrict 0.7 + alt-profanity-check 1.9.1 linear model + patterns, heuristic)",
-        "(a heuristic: it points a human at items to read; it does not decide)",
-        "2 at or above 0.70",
+        "scorer: local (all-MiniLM-L6-v2 fine-tuned + head ",
+        " + word lists, heuristic)",
+        "(an automated signal: it points a human at items to read; it does not decide)",
+        "2 at or above 0.47",
     ] {
         assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");
     }
@@ -174,22 +181,47 @@ fn with_no_key_a_reddit_scan_is_scored_by_the_local_heuristic() {
     assert_eq!(r["scoring"]["backend"], "local");
     assert_eq!(r["scoring"]["heuristic"], true);
     assert_eq!(r["scoring"]["configured"], true);
+    assert_eq!(r["scoring"]["threshold"], 0.47);
+    assert!(
+        r["scoring"]["note"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("An automated signal for a human to read")),
+        "{}",
+        r["scoring"]
+    );
     let first = &r["comments"][0]["toxicity"];
     assert!(
-        first["toxicity"].as_f64().is_some_and(|t| t >= 0.7),
+        first["toxicity"].as_f64().is_some_and(|t| t >= 0.47),
+        "{first}"
+    );
+    // Each part is in raw_categories: the model's heads and the word lists' signals.
+    assert!(
+        first["raw_categories"]["model_toxicity"].is_number(),
         "{first}"
     );
     assert!(
-        first["categories"]["insult"]
-            .as_f64()
-            .is_some_and(|t| t >= 0.7)
+        first["raw_categories"]["model_insult"].is_number(),
+        "{first}"
     );
-    assert!(first["raw_categories"]["alt_profanity_check"].is_number());
     assert!(
-        r["comments"][1]["toxicity"]["categories"]["threat"]
-            .as_f64()
-            .is_some_and(|t| t >= 0.7)
+        first["raw_categories"]["wordlist_alt_profanity_check"].is_number(),
+        "{first}"
     );
+    let second = &r["comments"][1]["toxicity"];
+    assert!(
+        second["toxicity"].as_f64().is_some_and(|t| t >= 0.47),
+        "{second}"
+    );
+    assert!(
+        second["categories"]["threat"]
+            .as_f64()
+            .is_some_and(|t| t >= 0.5),
+        "{second}"
+    );
+    for i in 3..6 {
+        let t = &r["comments"][i]["toxicity"]["toxicity"];
+        assert!(t.as_f64().is_some_and(|t| t < 0.47), "comment {i}: {t}");
+    }
     assert_eq!(r["comments"][2]["toxicity"]["unscored_reason"], "removed");
     fx.reddit.assert_no_unexpected();
 }
@@ -262,9 +294,9 @@ fn eval_toxicity_prints_precision_recall_and_f1() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", text(&out));
     for line in [
-        "local backend (rustrict 0.7",
-        "threshold 0.70",
-        "precision recall     F1",
+        "local backend (all-MiniLM-L6-v2 fine-tuned + head ",
+        "threshold 0.47",
+        "precision recall     F1    FPR    AUC",
         "fresh2",
         "harmful  threat",
         "harmless friendly_profanity",
@@ -402,7 +434,10 @@ fn a_missing_or_corrupt_model_falls_back_to_the_word_lists_and_says_so() {
         );
         assert_eq!(r["scoring"]["threshold"], 0.7, "{what}");
         let first = &r["comments"][0]["toxicity"];
-        assert!(first["toxicity"].as_f64().is_some_and(|t| t >= 0.7), "{what}: {first}");
+        assert!(
+            first["toxicity"].as_f64().is_some_and(|t| t >= 0.7),
+            "{what}: {first}"
+        );
         assert!(
             first["raw_categories"]["alt_profanity_check"].is_number(),
             "{what}: {first}"

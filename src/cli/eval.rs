@@ -146,8 +146,8 @@ fn write_scores(
     set: &[crate::scanner::toxicity::eval::Example],
     rows: &[[f64; 3]],
 ) -> anyhow::Result<()> {
-    let mut w = csv::Writer::from_path(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    let mut w =
+        csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
     w.write_record([
         "text", "label", "category", "split", "model", "wordlist", "combined",
     ])?;

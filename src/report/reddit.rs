@@ -254,8 +254,7 @@ impl ScoringInfo {
 }
 
 /// What every report says next to its toxicity scores.
-pub const SCORING_NOTE: &str =
-    "An automated signal for a human to read: it points at items worth reading; it decides nothing.";
+pub const SCORING_NOTE: &str = "An automated signal for a human to read: it points at items worth reading; it decides nothing.";
 
 fn scoring_note() -> String {
     SCORING_NOTE.to_string()

@@ -159,8 +159,16 @@ impl Evaluation {
     /// harmless one (ties count half); `None` without both kinds.
     pub fn auc(&self, keep: impl Fn(&Example) -> bool) -> Option<f64> {
         let kept: Vec<&Outcome> = self.outcomes.iter().filter(|o| keep(&o.example)).collect();
-        let pos: Vec<f64> = kept.iter().filter(|o| o.example.harmful).map(|o| o.score).collect();
-        let neg: Vec<f64> = kept.iter().filter(|o| !o.example.harmful).map(|o| o.score).collect();
+        let pos: Vec<f64> = kept
+            .iter()
+            .filter(|o| o.example.harmful)
+            .map(|o| o.score)
+            .collect();
+        let neg: Vec<f64> = kept
+            .iter()
+            .filter(|o| !o.example.harmful)
+            .map(|o| o.score)
+            .collect();
         if pos.is_empty() || neg.is_empty() {
             return None;
         }

@@ -180,12 +180,12 @@ pub fn from_config(
     limits: &Limits,
 ) -> Arc<dyn ToxicityScorer> {
     match (config.toxicity_backend, http) {
-        (ToxicityBackend::Local, _) => Arc::new(local::LocalScorer::new(
-            match &config.toxicity_model_dir {
+        (ToxicityBackend::Local, _) => {
+            Arc::new(local::LocalScorer::new(match &config.toxicity_model_dir {
                 Some(dir) => local::learned::ModelSource::Dir(dir.clone()),
                 None => local::learned::ModelSource::Embedded,
-            },
-        )),
+            }))
+        }
         (ToxicityBackend::Perspective, Some(http)) => match &config.perspective {
             Some(p) => Arc::new(perspective::PerspectiveScorer::new(
                 p,

@@ -204,13 +204,12 @@ impl Learned {
                     path: embedded_path(HEADS_FILE),
                     message,
                 })?;
-                let combination =
-                    Combination::parse(EMBEDDED_COMBINATION).map_err(|message| {
-                        LoadError::Heads {
-                            path: embedded_path(COMBINATION_FILE),
-                            message,
-                        }
-                    })?;
+                let combination = Combination::parse(EMBEDDED_COMBINATION).map_err(|message| {
+                    LoadError::Heads {
+                        path: embedded_path(COMBINATION_FILE),
+                        message,
+                    }
+                })?;
                 let encoder = MiniLm::from_bytes(
                     Source {
                         path: &embedded_path(MODEL_FILE),
@@ -231,19 +230,19 @@ impl Learned {
             }
             ModelSource::Dir(dir) => {
                 let heads_path = dir.join(HEADS_FILE);
-                let heads = Heads::parse(&read_text(&heads_path)?).map_err(|message| {
-                    LoadError::Heads {
+                let heads =
+                    Heads::parse(&read_text(&heads_path)?).map_err(|message| LoadError::Heads {
                         path: heads_path.clone(),
                         message,
-                    }
-                })?;
+                    })?;
                 let combination_path = dir.join(COMBINATION_FILE);
-                let combination = Combination::parse(&read_text(&combination_path)?).map_err(
-                    |message| LoadError::Heads {
-                        path: combination_path.clone(),
-                        message,
-                    },
-                )?;
+                let combination =
+                    Combination::parse(&read_text(&combination_path)?).map_err(|message| {
+                        LoadError::Heads {
+                            path: combination_path.clone(),
+                            message,
+                        }
+                    })?;
                 let encoder = MiniLm::load_with(dir, &pins(&heads))?;
                 Ok(Learned {
                     encoder,

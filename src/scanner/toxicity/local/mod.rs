@@ -125,8 +125,9 @@ impl ToxicityScorer for LocalScorer {
             Some(Err(e)) => format!(
                 "word lists only ({FALLBACK_MODEL}): fallback, the model could not be loaded: {e}"
             ),
-            None => "all-MiniLM-L6-v2 fine-tuned + head + word lists (loads on first use)"
-                .to_string(),
+            None => {
+                "all-MiniLM-L6-v2 fine-tuned + head + word lists (loads on first use)".to_string()
+            }
         };
         ScorerInfo {
             name: "local".to_string(),
@@ -194,7 +195,10 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_scans_share_one_loaded_model() {
         let scorer = LocalScorer::new(ModelSource::Embedded);
-        assert!(scorer.model().state().is_none(), "nothing loads before the first score");
+        assert!(
+            scorer.model().state().is_none(),
+            "nothing loads before the first score"
+        );
         let loads_before = learned::loads();
         let a: Vec<String> = vec!["I will find you and hurt you".into(); 3];
         let b: Vec<String> = vec!["what a lovely photo of your garden".into(); 5];
@@ -211,8 +215,16 @@ mod tests {
             TextScore::Unscored { reason } => panic!("unscored: {reason}"),
         };
         assert!(ra.iter().all(|s| toxicity(s) >= threshold), "{ra:?}");
-        assert!(rb.iter().all(|s| toxicity(s) < threshold), "{rb:?}");
-        assert!(scorer.info().model.starts_with("all-MiniLM-L6-v2 fine-tuned + head "));
+        // Scoring beside another scan changes nothing: the same texts alone, now loaded.
+        let alone = scorer.score(&b).await.expect("scored");
+        assert_eq!(alone, rb);
+        assert_eq!(learned::loads() - loads_before, 1, "still loaded once");
+        assert!(
+            scorer
+                .info()
+                .model
+                .starts_with("all-MiniLM-L6-v2 fine-tuned + head ")
+        );
     }
 
     #[tokio::test]
