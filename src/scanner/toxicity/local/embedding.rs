@@ -53,7 +53,7 @@ pub const UPSTREAM_TOKENIZER_SHA256: &str =
 /// activations (batch × length × 1536 floats in the feed-forward layer), `attention` the
 /// attention scores (batch × 12 heads × length² floats), which dominate for long texts.
 const BATCH_MAX_TEXTS: usize = 64;
-const BATCH_MAX_TOKENS: usize = 4096;
+const BATCH_MAX_TOKENS: usize = 2048;
 const BATCH_MAX_ATTENTION: usize = 4 * MAX_TOKENS * MAX_TOKENS;
 
 #[derive(Debug, thiserror::Error)]
@@ -359,7 +359,8 @@ impl MiniLm {
     }
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, EmbeddingError> {
+/// A model file's bytes; a missing file is [`EmbeddingError::Missing`].
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>, EmbeddingError> {
     std::fs::read(path).map_err(|source| match source.kind() {
         std::io::ErrorKind::NotFound => EmbeddingError::Missing {
             path: path.to_owned(),

@@ -40,14 +40,6 @@ pub const HEAD_NAMES: [&str; 5] = [
 pub enum LoadError {
     #[error(transparent)]
     Embedding(#[from] EmbeddingError),
-    #[error("{} is missing", path.display())]
-    Missing { path: PathBuf },
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
     #[error("{} is not a valid heads file: {message}", path.display())]
     Heads { path: PathBuf, message: String },
 }
@@ -221,6 +213,7 @@ impl Learned {
                     },
                     &pins(&heads),
                 )?;
+                release_pages(EMBEDDED_MODEL);
                 Ok(Learned {
                     encoder,
                     heads,
@@ -263,6 +256,38 @@ impl Learned {
     }
 }
 
+/// The built-in weights have been copied into f32 tensors; the 45 MB of the binary's image they
+/// were read from need not stay resident beside them. Those pages are read-only and backed by
+/// the executable file, so the kernel may drop them and would read them in again if they were
+/// ever touched. Best effort: a failure only costs memory.
+#[cfg(target_os = "linux")]
+fn release_pages(bytes: &'static [u8]) {
+    use nix::sys::mman::{MmapAdvise, madvise};
+    use nix::unistd::{SysconfVar, sysconf};
+    let Ok(Some(page)) = sysconf(SysconfVar::PAGE_SIZE) else {
+        return;
+    };
+    let page = page as usize;
+    let start = bytes.as_ptr() as usize;
+    let first = start.div_ceil(page) * page;
+    let end = (start + bytes.len()) / page * page;
+    if end <= first {
+        return;
+    }
+    let Some(addr) = std::ptr::NonNull::new(first as *mut std::ffi::c_void) else {
+        return;
+    };
+    // SAFETY: [first, end) lies inside a `&'static [u8]` in the executable's read-only data,
+    // a private file mapping that is never written; MADV_DONTNEED on such pages only drops them
+    // from memory, and any later read faults them in again from the file with the same bytes.
+    if let Err(e) = unsafe { madvise(addr, end - first, MmapAdvise::MADV_DONTNEED) } {
+        tracing::debug!(error = %e, "could not release the built-in weights' pages");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn release_pages(_bytes: &'static [u8]) {}
+
 fn pins(heads: &Heads) -> Pins {
     Pins {
         model: Some(heads.encoder_sha256.clone()),
@@ -275,14 +300,9 @@ fn embedded_path(file: &str) -> PathBuf {
 }
 
 fn read_text(path: &Path) -> Result<String, LoadError> {
-    std::fs::read_to_string(path).map_err(|source| match source.kind() {
-        std::io::ErrorKind::NotFound => LoadError::Missing {
-            path: path.to_owned(),
-        },
-        _ => LoadError::Read {
-            path: path.to_owned(),
-            source,
-        },
+    String::from_utf8(embedding::read(path)?).map_err(|e| LoadError::Heads {
+        path: path.to_owned(),
+        message: e.to_string(),
     })
 }
 
