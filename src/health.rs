@@ -71,7 +71,7 @@ async fn healthz(State(state): State<Arc<HealthState>>) -> Response {
         },
         gateway_connected,
         scans_dir_writable: writable.is_ok(),
-        free_bytes: crate::sysinfo::free_space(state.store.dir()),
+        free_bytes: crate::host::free_space(state.store.dir()),
         reasons,
     };
     let code = if body.reasons.is_empty() {

@@ -156,7 +156,7 @@ fn set_initial_values() {
     }
     // Registered, so the histogram renders (all buckets 0) before the first scan.
     let _ = histogram!("scan_duration_seconds");
-    if let Some(limit) = crate::sysinfo::memory_limit() {
+    if let Some(limit) = crate::host::memory_limit() {
         gauge!("memory_limit_bytes").set(limit as f64);
     }
     process_collector().collect();
@@ -171,11 +171,11 @@ pub async fn sample(shards: &serenity::ShardManager, scans_dir: &Path, min_free_
 
 /// The scans directory's space, the memory limit and the process metrics.
 fn sample_host(scans_dir: &Path, min_free_bytes: u64) {
-    if let Some(free) = crate::sysinfo::free_space(scans_dir) {
+    if let Some(free) = crate::host::free_space(scans_dir) {
         gauge!("scans_dir_free_bytes").set(free as f64);
     }
     gauge!("scans_dir_min_free_bytes").set(min_free_bytes as f64);
-    if let Some(limit) = crate::sysinfo::memory_limit() {
+    if let Some(limit) = crate::host::memory_limit() {
         gauge!("memory_limit_bytes").set(limit as f64);
     }
     process_collector().collect();

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use account_scanner::config::Config;
-use account_scanner::report::HalfStatus;
 use account_scanner::report::ScanReport;
+use account_scanner::report::SectionStatus;
 use account_scanner::report::reddit::{AccountStatus, ItemKind};
 use account_scanner::scanner::limits::{ApiLimiter, Limits, RateLimit, RetryPolicy};
 use account_scanner::scanner::{EventSink, ScanEvent, ScanMode, Scanner, Username};
@@ -71,7 +71,7 @@ async fn the_token_is_cached_across_scans() {
     for report in [&first, &second] {
         assert_eq!(
             report.reddit.status,
-            HalfStatus::Completed,
+            SectionStatus::Completed,
             "{:?}",
             report.reddit.error
         );
@@ -105,7 +105,7 @@ async fn the_token_is_refreshed_when_it_expires() {
     );
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let report = scan(&scanner, "alice").await;
-    assert_eq!(report.reddit.status, HalfStatus::Completed);
+    assert_eq!(report.reddit.status, SectionStatus::Completed);
     assert_eq!(reddit.token_requests().len(), 2, "refreshed once expired");
     assert!(
         reddit.api_requests().iter().all(|r| r.status == 200),
@@ -123,7 +123,7 @@ async fn a_401_refreshes_the_token_once_and_retries() {
     let report = scan(&scanner, "alice").await;
     assert_eq!(
         report.reddit.status,
-        HalfStatus::Completed,
+        SectionStatus::Completed,
         "{:?}",
         report.reddit.error
     );
@@ -140,7 +140,7 @@ async fn a_second_401_with_a_fresh_token_is_an_error_not_a_loop() {
     reddit.reject_tokens();
     let scanner = Scanner::new(config(&reddit, None, &[]), None);
     let report = scan(&scanner, "alice").await;
-    assert_eq!(report.reddit.status, HalfStatus::Failed);
+    assert_eq!(report.reddit.status, SectionStatus::Failed);
     assert_eq!(
         report.reddit.error.as_deref(),
         Some("Reddit still answered 401 Unauthorized with a fresh token")
@@ -234,14 +234,14 @@ async fn suspended_missing_and_impossible_names_are_results() {
     let scanner = Scanner::new(config(&reddit, None, &[]), None);
 
     let suspended = scan(&scanner, "banned_one").await;
-    assert_eq!(suspended.reddit.status, HalfStatus::Completed);
+    assert_eq!(suspended.reddit.status, SectionStatus::Completed);
     let a = suspended.reddit.account.as_ref().expect("account");
     assert_eq!(a.status, AccountStatus::Suspended);
     assert_eq!(a.name, "banned_one");
     assert!(suspended.reddit.comments.is_empty());
 
     let missing = scan(&scanner, "nobody_here").await;
-    assert_eq!(missing.reddit.status, HalfStatus::Completed);
+    assert_eq!(missing.reddit.status, SectionStatus::Completed);
     assert_eq!(
         missing.reddit.account.as_ref().map(|a| a.status),
         Some(AccountStatus::NotFound)
@@ -259,7 +259,7 @@ async fn suspended_missing_and_impossible_names_are_results() {
     let before = reddit.requests().len();
     for name in ["john.doe", "ab", "a_name_far_too_long_for_reddit"] {
         let r = scan(&scanner, name).await;
-        assert_eq!(r.reddit.status, HalfStatus::Completed);
+        assert_eq!(r.reddit.status, SectionStatus::Completed);
         assert_eq!(
             r.reddit.account.as_ref().map(|a| a.status),
             Some(AccountStatus::InvalidName),
@@ -359,7 +359,7 @@ async fn a_429_with_retry_after_is_waited_out_and_retried() {
     let report = scan(&scanner, "alice").await;
     assert_eq!(
         report.reddit.status,
-        HalfStatus::Completed,
+        SectionStatus::Completed,
         "{:?}",
         report.reddit.error
     );
@@ -416,7 +416,7 @@ async fn perspective_scores_every_item_and_the_summary_ranks_them() {
     let scanner = Scanner::new(config(&reddit, Some(&perspective), &[]), None);
     let report = scan(&scanner, "alice").await;
     let r = &report.reddit;
-    assert_eq!(r.status, HalfStatus::Completed);
+    assert_eq!(r.status, SectionStatus::Completed);
 
     let idiot = &r.comments[0].toxicity;
     assert_eq!(idiot.toxicity, Some(0.92));
@@ -552,7 +552,7 @@ async fn a_failing_perspective_leaves_items_unscored_and_the_scan_completes() {
     let started = Instant::now();
     let report = scan(&scanner, "alice").await;
     let r = &report.reddit;
-    assert_eq!(r.status, HalfStatus::Completed);
+    assert_eq!(r.status, SectionStatus::Completed);
     assert_eq!(r.comments.len(), 6);
     let error = r
         .scoring
@@ -634,7 +634,7 @@ async fn the_deadline_keeps_what_was_fetched_and_scored() {
         .await;
     assert!(started.elapsed() < Duration::from_secs(3));
     let r = &report.reddit;
-    assert_eq!(r.status, HalfStatus::Partial);
+    assert_eq!(r.status, SectionStatus::Partial);
     assert!(report.partial);
     let scored = r
         .comments
@@ -682,7 +682,7 @@ async fn the_deadline_keeps_what_was_fetched_and_scored() {
     assert!(matches!(
         events.last(),
         Some(ScanEvent::RedditFinished {
-            status: HalfStatus::Partial
+            status: SectionStatus::Partial
         })
     ));
 }
@@ -703,7 +703,7 @@ async fn cancelling_stops_the_reddit_half_with_partial_results() {
     });
     let request = scanner.request(Username::parse("alice").expect("name"), ScanMode::Reddit);
     let report = scanner.scan(request, EventSink::none(), cancel).await;
-    assert_eq!(report.reddit.status, HalfStatus::Partial);
+    assert_eq!(report.reddit.status, SectionStatus::Partial);
     assert!(
         report
             .partial_reason
@@ -720,7 +720,7 @@ async fn a_permanent_reddit_failure_is_reported_after_bounded_retries() {
     reddit.fail_always(Some(500));
     let scanner = Scanner::new(config(&reddit, None, &[]), None);
     let report = scan(&scanner, "alice").await;
-    assert_eq!(report.reddit.status, HalfStatus::Failed);
+    assert_eq!(report.reddit.status, SectionStatus::Failed);
     assert_eq!(
         report.reddit.error.as_deref(),
         Some("Reddit answered 500 Internal Server Error after 4 attempts")
@@ -736,7 +736,7 @@ async fn bad_credentials_are_a_clear_error() {
         None,
     );
     let report = scan(&scanner, "alice").await;
-    assert_eq!(report.reddit.status, HalfStatus::Failed);
+    assert_eq!(report.reddit.status, SectionStatus::Failed);
     let error = report.reddit.error.as_deref().expect("error");
     assert_eq!(
         error,

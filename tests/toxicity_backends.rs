@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use account_scanner::config::{Config, ToxicityBackend};
-use account_scanner::report::HalfStatus;
 use account_scanner::report::ScanReport;
+use account_scanner::report::SectionStatus;
 use account_scanner::scanner::limits::Limits;
 use account_scanner::scanner::toxicity::eval::{EMBEDDED_SET, Evaluation, parse_set};
 use account_scanner::scanner::toxicity::local::wordlist;
@@ -265,7 +265,7 @@ async fn openai_batches_100_texts_into_4_requests_and_keeps_their_order() {
     let scanner = Scanner::new(openai_config(&reddit, &openai, &[]), None);
     let report = scan(&scanner).await;
     let r = &report.reddit;
-    assert_eq!(r.status, HalfStatus::Completed, "{:?}", r.error);
+    assert_eq!(r.status, SectionStatus::Completed, "{:?}", r.error);
     let batches = openai.batches();
     let mut sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
     sizes.sort_unstable();
@@ -415,7 +415,7 @@ async fn a_failing_openai_gives_up_after_bounded_retries() {
     openai.fail_always(Some(503));
     let scanner = Scanner::new(openai_config(&reddit, &openai, &[]), None);
     let report = scan(&scanner).await;
-    assert_eq!(report.reddit.status, HalfStatus::Completed);
+    assert_eq!(report.reddit.status, SectionStatus::Completed);
     assert_eq!(
         report
             .reddit

@@ -13,7 +13,7 @@ use crate::bot::render::{self, Progress};
 use crate::bot::{BotError, BotState, Context, audit};
 use crate::config::Config;
 use crate::report::store::SavedReport;
-use crate::report::{DiscordMember, HalfStatus, ScanReport};
+use crate::report::{DiscordMember, ScanReport, SectionStatus};
 use crate::scanner::{EventSink, ScanEvent, ScanMode, Username};
 
 /// Progress edits at most this often (Discord rate-limits message edits).
@@ -227,7 +227,7 @@ pub async fn scan(
             hits: report.sherlock.counts.claimed,
             unverified: report.sherlock.counts.unverified,
             partial: report.partial,
-            failed: report.sherlock.status == HalfStatus::Failed,
+            failed: report.sherlock.status == SectionStatus::Failed,
             duration_ms: report.duration_ms,
         },
     )
@@ -635,8 +635,8 @@ pub async fn health(ctx: Context<'_>) -> Result<(), BotError> {
         max_concurrent: state.config.discord.max_concurrent_scans,
         accepting: !state.queue.is_closed(),
         scans_dir: state.store.dir().display().to_string(),
-        free_bytes: crate::sysinfo::free_space(state.store.dir()),
-        rss_bytes: crate::sysinfo::process_rss(),
+        free_bytes: crate::host::free_space(state.store.dir()),
+        rss_bytes: crate::host::process_rss(),
     });
     ctx.say(text).await?;
     Ok(())

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::report::{DiscordMember, HalfStatus, ScanReport};
+use crate::report::{DiscordMember, ScanReport, SectionStatus};
 use crate::scanner::{ScanMode, Username};
 
 /// Discord's embed limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
@@ -132,7 +132,7 @@ pub fn result_embeds(report: &ScanReport) -> Vec<Embed> {
     let mut e = Embed {
         title: truncate(&format!("Scan of {name}"), TITLE_MAX),
         colour: match (report.partial, s.status) {
-            (_, HalfStatus::Failed) => RED,
+            (_, SectionStatus::Failed) => RED,
             (true, _) => AMBER,
             _ if s.counts.claimed > 0 => GREEN,
             _ => GREY,
@@ -145,13 +145,13 @@ pub fn result_embeds(report: &ScanReport) -> Vec<Embed> {
     }
 
     let mut found: Vec<String> = Vec::new();
-    if s.status != HalfStatus::Skipped {
+    if s.status != SectionStatus::Skipped {
         let checked = match s.sites_total {
             Some(t) => format!("{} of {t}", s.sites_checked),
             None => s.sites_checked.to_string(),
         };
         match (&s.status, &s.error) {
-            (HalfStatus::Failed, Some(err)) => {
+            (SectionStatus::Failed, Some(err)) => {
                 let _ = writeln!(d, "**Sherlock failed:** {}", escape(err));
             }
             _ => {
@@ -187,7 +187,7 @@ pub fn result_embeds(report: &ScanReport) -> Vec<Embed> {
     if let Some(m) = &report.request.discord_member {
         e.fields.push(("Discord member".into(), member_facts(m)));
     }
-    let reddit = (report.reddit.status != HalfStatus::Skipped).then(|| reddit_embed(report));
+    let reddit = (report.reddit.status != SectionStatus::Skipped).then(|| reddit_embed(report));
     e.description = truncate(&d, DESCRIPTION_MAX);
     e.footer = truncate(
         &format!(
@@ -459,10 +459,10 @@ pub fn health(h: &Health) -> String {
         h.max_concurrent,
         code(&h.scans_dir),
         h.free_bytes
-            .map(crate::sysinfo::human_bytes)
+            .map(crate::host::human_bytes)
             .unwrap_or_else(|| "unknown".into()),
         h.rss_bytes
-            .map(crate::sysinfo::human_bytes)
+            .map(crate::host::human_bytes)
             .unwrap_or_else(|| "unknown".into()),
     )
 }
@@ -478,7 +478,7 @@ pub fn human_duration(d: std::time::Duration) -> String {
 }
 
 pub fn human_size(bytes: u64) -> String {
-    crate::sysinfo::human_bytes(bytes)
+    crate::host::human_bytes(bytes)
 }
 
 #[cfg(test)]
@@ -521,7 +521,7 @@ mod tests {
             partial: false,
             partial_reason: None,
             sherlock: SherlockSection {
-                status: HalfStatus::Completed,
+                status: SectionStatus::Completed,
                 sites_total: Some(n),
                 sites_checked: n,
                 counts: StatusCounts::of(&sites),

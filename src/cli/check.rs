@@ -2,10 +2,10 @@
 
 use crate::cli::exit;
 use crate::config::{Config, ConfigError, ToxicityBackend};
+use crate::host::{free_space, human_bytes};
 use crate::report::store::ReportStore;
 use crate::scanner::Scanner;
 use crate::scanner::sherlock::install;
-use crate::sysinfo::{free_space, human_bytes};
 
 pub async fn run(config: Result<Config, ConfigError>) -> u8 {
     println!("account-scanner {}", env!("CARGO_PKG_VERSION"));

@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError};
-use crate::report::HalfStatus;
+use crate::report::SectionStatus;
 use crate::report::store::ReportStore;
 use crate::scanner::sherlock::install;
 use crate::scanner::{EventSink, ScanMode, Scanner, Username};
@@ -259,7 +259,9 @@ async fn scan(args: ScanArgs, config: Result<Config, ConfigError>) -> u8 {
     if !args.json {
         print!("{}", summary::render(&report, Some(&saved)));
     }
-    if report.sherlock.status == HalfStatus::Failed || report.reddit.status == HalfStatus::Failed {
+    if report.sherlock.status == SectionStatus::Failed
+        || report.reddit.status == SectionStatus::Failed
+    {
         return exit::SCAN_FAILED;
     }
     exit::DONE

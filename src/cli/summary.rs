@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use crate::report::reddit::{AccountStatus, RedditSection};
 use crate::report::store::SavedReport;
-use crate::report::{HalfStatus, ScanReport};
+use crate::report::{ScanReport, SectionStatus};
 use crate::scanner::sherlock::SiteStatus;
 use crate::scanner::toxicity::NOT_CONFIGURED;
 
@@ -25,7 +25,7 @@ pub fn render(report: &ScanReport, saved: Option<&SavedReport>) -> String {
     }
 
     let s = &report.sherlock;
-    if s.status != HalfStatus::Skipped {
+    if s.status != SectionStatus::Skipped {
         let _ = writeln!(out);
         let version = report
             .tools
@@ -90,7 +90,7 @@ pub fn render(report: &ScanReport, saved: Option<&SavedReport>) -> String {
                     "  Control probe: no result ({error}); hits are unchecked"
                 );
             }
-            (None, None) if s.status != HalfStatus::Failed => {
+            (None, None) if s.status != SectionStatus::Failed => {
                 let _ = writeln!(out, "  Control probe: off (SHERLOCK_CONTROL_CHECK=false)");
             }
             (None, None) => {}
@@ -122,7 +122,7 @@ pub fn render(report: &ScanReport, saved: Option<&SavedReport>) -> String {
         let _ = writeln!(out, "  {}", parts.join(" · "));
     }
 
-    if report.reddit.status != HalfStatus::Skipped {
+    if report.reddit.status != SectionStatus::Skipped {
         let _ = writeln!(out);
         reddit(&mut out, &report.reddit);
     }

@@ -58,10 +58,10 @@ pub struct ToolVersions {
     pub sherlock: Option<String>,
 }
 
-/// How one half of a scan ended.
+/// How one section (source) of a scan ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum HalfStatus {
+pub enum SectionStatus {
     Completed,
     /// Stopped early; the results hold what was checked by then.
     Partial,
@@ -71,14 +71,14 @@ pub enum HalfStatus {
     NotConfigured,
 }
 
-impl HalfStatus {
+impl SectionStatus {
     pub fn as_str(self) -> &'static str {
         match self {
-            HalfStatus::Completed => "completed",
-            HalfStatus::Partial => "partial",
-            HalfStatus::Failed => "failed",
-            HalfStatus::Skipped => "skipped",
-            HalfStatus::NotConfigured => "not configured",
+            SectionStatus::Completed => "completed",
+            SectionStatus::Partial => "partial",
+            SectionStatus::Failed => "failed",
+            SectionStatus::Skipped => "skipped",
+            SectionStatus::NotConfigured => "not configured",
         }
     }
 }
@@ -115,7 +115,7 @@ impl StatusCounts {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SherlockSection {
-    pub status: HalfStatus,
+    pub status: SectionStatus,
     /// Why it failed, in words fit for a user (no internal detail).
     pub error: Option<String>,
     pub site_list: String,
@@ -138,7 +138,7 @@ pub struct SherlockSection {
 impl SherlockSection {
     pub fn skipped() -> Self {
         SherlockSection {
-            status: HalfStatus::Skipped,
+            status: SectionStatus::Skipped,
             error: None,
             site_list: String::new(),
             sites_total: None,

@@ -8,12 +8,12 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::report::HalfStatus;
+use crate::report::SectionStatus;
 use crate::scanner::toxicity::{ScorerInfo, TextScore};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RedditSection {
-    pub status: HalfStatus,
+    pub status: SectionStatus,
     /// A note for the reader: why Reddit was not scanned, or what the account's outcome means.
     pub message: Option<String>,
     /// Why the half failed, in words fit for a user.
@@ -36,7 +36,7 @@ pub struct RedditSection {
 }
 
 impl RedditSection {
-    fn empty(status: HalfStatus, message: Option<String>) -> Self {
+    fn empty(status: SectionStatus, message: Option<String>) -> Self {
         RedditSection {
             status,
             message,
@@ -51,12 +51,12 @@ impl RedditSection {
     }
 
     pub fn skipped() -> Self {
-        Self::empty(HalfStatus::Skipped, None)
+        Self::empty(SectionStatus::Skipped, None)
     }
 
     pub fn not_configured() -> Self {
         Self::empty(
-            HalfStatus::NotConfigured,
+            SectionStatus::NotConfigured,
             Some(
                 "Reddit scanning is not configured (it needs REDDIT_CLIENT_ID, REDDIT_CLIENT_SECRET and REDDIT_USER_AGENT)"
                     .to_string(),
@@ -67,7 +67,7 @@ impl RedditSection {
     pub fn failed(error: String) -> Self {
         RedditSection {
             error: Some(error),
-            ..Self::empty(HalfStatus::Failed, None)
+            ..Self::empty(SectionStatus::Failed, None)
         }
     }
 
@@ -441,7 +441,7 @@ mod tests {
     fn old_reports_still_load() {
         let old = r#"{"status":"not_configured","message":"x"}"#;
         let s: RedditSection = serde_json::from_str(old).expect("parses");
-        assert_eq!(s.status, HalfStatus::NotConfigured);
+        assert_eq!(s.status, SectionStatus::NotConfigured);
         assert!(s.comments.is_empty() && s.account.is_none());
     }
 }

@@ -31,8 +31,8 @@ pub enum StoreError {
     #[error(
         "the scans directory {} has only {} free (the floor is {}): free some space or lower MIN_FREE_SPACE_MB",
         .dir.display(),
-        crate::sysinfo::human_bytes(*.free),
-        crate::sysinfo::human_bytes(*.min)
+        crate::host::human_bytes(*.free),
+        crate::host::human_bytes(*.min)
     )]
     LowSpace { dir: PathBuf, free: u64, min: u64 },
     #[error("writing {} failed: {source}", .path.display())]
@@ -97,7 +97,7 @@ impl ReportStore {
 
     /// Refuses (before a scan starts, not halfway) when free space is under `min_bytes`.
     pub fn check_free_space(&self, min_bytes: u64) -> Result<(), StoreError> {
-        match crate::sysinfo::free_space(&self.dir) {
+        match crate::host::free_space(&self.dir) {
             Some(free) if free < min_bytes => Err(StoreError::LowSpace {
                 dir: self.dir.clone(),
                 free,
@@ -183,10 +183,10 @@ impl ReportStore {
         let stamp = report.started_at.format("%Y%m%dT%H%M%S%.3fZ").to_string();
         let base = format!("{}_{stamp}", report.request.username);
         let with_sherlock = !report.sherlock.sites.is_empty()
-            || report.sherlock.status != crate::report::HalfStatus::Skipped;
+            || report.sherlock.status != crate::report::SectionStatus::Skipped;
         let with_reddit = !matches!(
             report.reddit.status,
-            crate::report::HalfStatus::Skipped | crate::report::HalfStatus::NotConfigured
+            crate::report::SectionStatus::Skipped | crate::report::SectionStatus::NotConfigured
         );
 
         for attempt in 1..=100u32 {

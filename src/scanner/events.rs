@@ -2,7 +2,7 @@
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::report::HalfStatus;
+use crate::report::SectionStatus;
 use crate::report::reddit::AccountStatus;
 use crate::scanner::sherlock::SiteResult;
 
@@ -19,7 +19,7 @@ pub enum ScanEvent {
         sites_total: Option<usize>,
     },
     SherlockFinished {
-        status: HalfStatus,
+        status: SectionStatus,
     },
     /// What Reddit said about the name (before any history is fetched).
     RedditAccount {
@@ -37,7 +37,7 @@ pub enum ScanEvent {
         total: usize,
     },
     RedditFinished {
-        status: HalfStatus,
+        status: SectionStatus,
     },
 }
 

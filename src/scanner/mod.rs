@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::report::{
-    HalfStatus, RedditSection, RequestInfo, SCHEMA_VERSION, ScanReport, SherlockSection,
+    RedditSection, RequestInfo, SCHEMA_VERSION, ScanReport, SectionStatus, SherlockSection,
     StatusCounts, ToolVersions,
 };
 pub use events::{EventSink, ScanEvent};
@@ -326,8 +326,8 @@ impl Scanner {
             duration_ms = report.duration_ms,
             "scan finished"
         );
-        let outcome = if report.sherlock.status == HalfStatus::Failed
-            || report.reddit.status == HalfStatus::Failed
+        let outcome = if report.sherlock.status == SectionStatus::Failed
+            || report.reddit.status == SectionStatus::Failed
         {
             "failed"
         } else if report.partial {
@@ -353,7 +353,7 @@ impl Scanner {
         let site_list = self.config.sherlock.sites.to_string();
         let Some(runner) = &self.sherlock else {
             let section = SherlockSection {
-                status: HalfStatus::Failed,
+                status: SectionStatus::Failed,
                 error: Some(SherlockError::NotInstalled.to_string()),
                 site_list,
                 ..SherlockSection::skipped()
@@ -388,8 +388,8 @@ impl Scanner {
             None => (None, None),
         };
         let (status, error, stopped) = match &run.outcome {
-            RunOutcome::Completed => (HalfStatus::Completed, None, None),
-            RunOutcome::Stopped(why) => (HalfStatus::Partial, None, Some(*why)),
+            RunOutcome::Completed => (SectionStatus::Completed, None, None),
+            RunOutcome::Stopped(why) => (SectionStatus::Partial, None, Some(*why)),
             RunOutcome::Failed(e) => {
                 tracing::error!(error = %e, checked = run.sites.len(), "sherlock failed");
                 // What it printed before it died is real: kept, and said so.
@@ -398,7 +398,7 @@ impl Scanner {
                     1 => format!("{e}; the 1 site result it printed before is kept"),
                     n => format!("{e}; the {n} site results it printed before are kept"),
                 };
-                (HalfStatus::Failed, Some(error), None)
+                (SectionStatus::Failed, Some(error), None)
             }
         };
         let section = SherlockSection {

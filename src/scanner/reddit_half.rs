@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::report::HalfStatus;
+use crate::report::SectionStatus;
 use crate::report::reddit::{
     AccountStatus, ItemKind, ItemScore, RedditAccount, RedditItem, RedditSection, RedditSummary,
     ScoringInfo,
@@ -52,7 +52,7 @@ impl RedditHalf<'_> {
     ) -> (RedditSection, Option<StopReason>) {
         let clock = Instant::now();
         let mut section = RedditSection {
-            status: HalfStatus::Completed,
+            status: SectionStatus::Completed,
             scoring: Some(ScoringInfo::new(&self.scorer.info(), self.threshold())),
             ..RedditSection::skipped()
         };
@@ -62,7 +62,7 @@ impl RedditHalf<'_> {
                 result = work => {
                     if let Err(e) = result {
                         tracing::error!(error = %e, "reddit failed");
-                        section.status = HalfStatus::Failed;
+                        section.status = SectionStatus::Failed;
                         section.error = Some(e.to_string());
                     }
                     None
@@ -72,7 +72,7 @@ impl RedditHalf<'_> {
             }
         };
         if stopped.is_some() {
-            section.status = HalfStatus::Partial;
+            section.status = SectionStatus::Partial;
         }
         // What scored, as it stands now: a local model that failed to load fell back to the word
         // lists (and their threshold) while the half ran.
