@@ -9,9 +9,10 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use account_scanner::scanner::toxicity::local::embedding::{
-    DIM, EmbeddingError, MAX_TOKENS, MODEL_FILE, MiniLm, Pins, SharedMiniLm, TOKENIZER_FILE,
+    DIM, EmbeddingError, MAX_TOKENS, MODEL_FILE, MiniLm, Pins, TOKENIZER_FILE,
     UPSTREAM_MODEL_SHA256, UPSTREAM_TOKENIZER_SHA256,
 };
+use account_scanner::scanner::toxicity::local::learned::{ModelSource, SharedModel};
 use candle_core::DType;
 use serde::Deserialize;
 use support::minilm;
@@ -282,23 +283,25 @@ fn concurrent_first_uses_share_one_model() {
         .worker_threads(2)
         .build()
         .expect("runtime");
-    let shared = Arc::new(SharedMiniLm::new(
-        minilm::model_dir().to_owned(),
-        Pins::upstream(),
-    ));
-    assert!(shared.loaded().is_none(), "created without loading");
+    // The process's handle, as the scorer holds it (here with the built-in model).
+    let shared = Arc::new(SharedModel::new(ModelSource::Embedded));
+    assert!(shared.state().is_none(), "created without loading");
     let (a, b) = rt.block_on(async {
         let (s1, s2) = (shared.clone(), shared.clone());
-        let one = tokio::spawn(async move { s1.embed(vec!["hello world".to_owned()]).await });
-        let two = tokio::spawn(async move { s2.embed(vec!["ok".to_owned()]).await });
+        let one = tokio::spawn(async move { s1.get().await });
+        let two = tokio::spawn(async move { s2.get().await });
         (
-            one.await.expect("join").expect("embed"),
-            two.await.expect("join").expect("embed"),
+            one.await.expect("join").expect("load"),
+            two.await.expect("join").expect("load"),
         )
     });
-    assert_eq!(a[0].tokens, 4);
-    assert_eq!(b[0].tokens, 3);
-    let first = shared.loaded().expect("loaded").clone();
+    assert_eq!(
+        a.encoder.embed(&["hello world"]).expect("embed")[0].tokens,
+        4
+    );
+    assert_eq!(b.encoder.embed(&["ok"]).expect("embed")[0].tokens, 3);
+    assert!(Arc::ptr_eq(&a, &b), "loaded twice");
+    let first = a;
     let again = rt.block_on(shared.get()).expect("get");
     assert!(Arc::ptr_eq(&first, &again), "loaded twice");
 }

@@ -59,7 +59,8 @@ enum Command {
     Setup,
     /// Run the Discord bot (needs DISCORD_BOT_TOKEN) until !shutdown, SIGINT or SIGTERM.
     Bot,
-    /// Precision, recall and F1 of the local toxicity backend on a labelled set.
+    /// Precision, recall, F1, false-positive rate and ROC AUC of the local toxicity backend on a
+    /// labelled set.
     EvalToxicity(eval::EvalArgs),
 }
 

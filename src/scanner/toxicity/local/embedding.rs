@@ -6,9 +6,8 @@
 //! arithmetic is always f32.
 //!
 //! Self-contained on purpose (nothing from the rest of the crate): the scorer decides what the
-//! vectors mean. For a process, [`SharedMiniLm`] is the intended handle: it loads nothing until
-//! the first [`SharedMiniLm::embed`], loads once however many scans ask at the same time, and
-//! runs both the load and the inference on tokio's blocking pool.
+//! vectors mean. The process's one loaded model, and running it off the async threads, is
+//! [`super::learned::SharedModel`]'s job.
 //!
 //! # Threads
 //! candle parallelises on the CPU in two places, both sized from the environment:
@@ -24,7 +23,6 @@
 //! to `main` before the runtime is built. [`compute_threads`] reports the gemm figure.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use candle_core::safetensors::SliceSafetensors;
@@ -405,71 +403,12 @@ fn tokenizer(bytes: &[u8]) -> Result<Tokenizer, tokenizers::Error> {
     Ok(tokenizer)
 }
 
-/// One model per process: cheap to create, loads on first use (once, even when several callers
-/// race), and runs everything on tokio's blocking pool so async threads never wait on the CPU.
-/// A failed load is not remembered: the next call tries again (after the operator fixes the
-/// files, say), and each caller gets its own error to report.
-#[derive(Debug)]
-pub struct SharedMiniLm {
-    dir: PathBuf,
-    pins: Pins,
-    model: tokio::sync::OnceCell<Arc<MiniLm>>,
-}
-
-impl SharedMiniLm {
-    pub fn new(dir: PathBuf, pins: Pins) -> SharedMiniLm {
-        SharedMiniLm {
-            dir,
-            pins,
-            model: tokio::sync::OnceCell::new(),
-        }
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// The model if it has been loaded; never loads it.
-    pub fn loaded(&self) -> Option<&Arc<MiniLm>> {
-        self.model.get()
-    }
-
-    pub async fn get(&self) -> Result<Arc<MiniLm>, EmbeddingError> {
-        self.model
-            .get_or_try_init(|| {
-                let dir = self.dir.clone();
-                let pins = self.pins.clone();
-                blocking(move || MiniLm::load_with(&dir, &pins).map(Arc::new))
-            })
-            .await
-            .cloned()
-    }
-
-    pub async fn embed(&self, texts: Vec<String>) -> Result<Vec<Embedding>, EmbeddingError> {
-        let model = self.get().await?;
-        blocking(move || {
-            let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
-            model.embed(&texts)
-        })
-        .await
-    }
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, EmbeddingError> + Send + 'static,
-) -> Result<T, EmbeddingError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| EmbeddingError::Task(e.to_string()))?
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const fn assert_send_sync<T: Send + Sync>() {}
     const _: () = assert_send_sync::<MiniLm>();
-    const _: () = assert_send_sync::<SharedMiniLm>();
 
     #[test]
     fn missing_directory_names_the_weights_file() {
