@@ -176,9 +176,7 @@ impl Scanner {
 
     /// `TOXICITY_THRESHOLD`, else the backend's own.
     pub fn toxicity_threshold(&self) -> f64 {
-        self.config
-            .toxicity_threshold
-            .unwrap_or_else(|| self.scorer.default_threshold())
+        toxicity::threshold(self.config.toxicity_threshold, self.scorer.as_ref())
     }
 
     pub fn config(&self) -> &Config {

@@ -40,8 +40,7 @@ type Batch = (Vec<ItemRef>, Result<Vec<TextScore>, ScorerError>);
 
 impl RedditHalf<'_> {
     fn threshold(&self) -> f64 {
-        self.threshold
-            .unwrap_or_else(|| self.scorer.default_threshold())
+        toxicity::threshold(self.threshold, self.scorer.as_ref())
     }
 
     pub async fn run(

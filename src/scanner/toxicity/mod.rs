@@ -206,6 +206,12 @@ pub fn from_config(
     }
 }
 
+/// The threshold reports use: `TOXICITY_THRESHOLD` when set, else the backend's own (asked now:
+/// the local backend's changes when it falls back to its word lists).
+pub fn threshold(configured: Option<f64>, scorer: &dyn ToxicityScorer) -> f64 {
+    configured.unwrap_or_else(|| scorer.default_threshold())
+}
+
 /// Why a text is not worth sending: it has no words of its author's left.
 pub fn not_sent_reason(text: &str) -> Option<&'static str> {
     match text.trim() {

@@ -190,18 +190,30 @@ impl Learned {
     /// Reads and checks every file (a wrong hash, a truncated or missing file is an error).
     pub fn load(source: &ModelSource) -> Result<Learned, LoadError> {
         LOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        match source {
+        // The small text files first: the heads pin the encoder's sha256.
+        let text = |file: &str| -> Result<(PathBuf, String), LoadError> {
+            match source {
+                ModelSource::Embedded => {
+                    let text = match file {
+                        HEADS_FILE => EMBEDDED_HEADS,
+                        _ => EMBEDDED_COMBINATION,
+                    };
+                    Ok((embedded_path(file), text.to_owned()))
+                }
+                ModelSource::Dir(dir) => {
+                    let path = dir.join(file);
+                    let text = read_text(&path)?;
+                    Ok((path, text))
+                }
+            }
+        };
+        let (path, heads) = text(HEADS_FILE)?;
+        let heads = Heads::parse(&heads).map_err(|message| LoadError::Heads { path, message })?;
+        let (path, combination) = text(COMBINATION_FILE)?;
+        let combination = Combination::parse(&combination)
+            .map_err(|message| LoadError::Heads { path, message })?;
+        let encoder = match source {
             ModelSource::Embedded => {
-                let heads = Heads::parse(EMBEDDED_HEADS).map_err(|message| LoadError::Heads {
-                    path: embedded_path(HEADS_FILE),
-                    message,
-                })?;
-                let combination = Combination::parse(EMBEDDED_COMBINATION).map_err(|message| {
-                    LoadError::Heads {
-                        path: embedded_path(COMBINATION_FILE),
-                        message,
-                    }
-                })?;
                 let encoder = MiniLm::from_bytes(
                     Source {
                         path: &embedded_path(MODEL_FILE),
@@ -214,37 +226,16 @@ impl Learned {
                     &pins(&heads),
                 )?;
                 release_pages(EMBEDDED_MODEL);
-                Ok(Learned {
-                    encoder,
-                    heads,
-                    combination,
-                    source: source.clone(),
-                })
+                encoder
             }
-            ModelSource::Dir(dir) => {
-                let heads_path = dir.join(HEADS_FILE);
-                let heads =
-                    Heads::parse(&read_text(&heads_path)?).map_err(|message| LoadError::Heads {
-                        path: heads_path.clone(),
-                        message,
-                    })?;
-                let combination_path = dir.join(COMBINATION_FILE);
-                let combination =
-                    Combination::parse(&read_text(&combination_path)?).map_err(|message| {
-                        LoadError::Heads {
-                            path: combination_path.clone(),
-                            message,
-                        }
-                    })?;
-                let encoder = MiniLm::load_with(dir, &pins(&heads))?;
-                Ok(Learned {
-                    encoder,
-                    heads,
-                    combination,
-                    source: source.clone(),
-                })
-            }
-        }
+            ModelSource::Dir(dir) => MiniLm::load_with(dir, &pins(&heads))?,
+        };
+        Ok(Learned {
+            encoder,
+            heads,
+            combination,
+            source: source.clone(),
+        })
     }
 
     /// What reports call this model.

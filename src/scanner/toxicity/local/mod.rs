@@ -46,8 +46,10 @@ impl LocalScorer {
         &self.model
     }
 
-    /// The threshold that goes with what scores now: the combination's once the model is
-    /// loaded (or before anything was scored), the word lists' own after a failed load.
+    /// The threshold that goes with what scores now: the loaded model's, the word lists' own
+    /// after a failed load, and before the first load the built-in model's (a
+    /// `TOXICITY_MODEL_DIR`'s own is known once it has loaded; reports are finished after
+    /// scoring, so they always carry the right one).
     pub fn threshold(&self) -> f64 {
         match self.model.state() {
             Some(Err(_)) => wordlist::THRESHOLD,
