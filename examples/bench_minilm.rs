@@ -1,4 +1,4 @@
-//! Times the all-MiniLM-L6-v2 embedding (src/scanner/toxicity/local/embedding.rs): load, 100
+//! Times the all-MiniLM-L6-v2 embedding (src/toxicity/local/embedding.rs): load, 100
 //! typical Reddit comments per run, peak RSS, and how many cores the inference really used
 //! (process CPU time over wall time). Prints one JSON object; asserts nothing.
 //!
@@ -13,8 +13,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use account_scanner::scanner::toxicity::eval::{EMBEDDED_SET, parse_set};
-use account_scanner::scanner::toxicity::local::embedding::{self, MiniLm, Pins};
+use account_toxicity::eval::{EMBEDDED_SET, parse_set};
+use account_toxicity::local::embedding::{self, MiniLm, Pins};
 
 /// The same 100 comments as examples/bench_toxicity.rs: the labelled set's texts lengthened with
 /// everyday sentences to Reddit's typical length.

@@ -12,7 +12,7 @@ use std::time::Duration;
 /// Every environment variable the binary reads, all through [`Config::from_lookup`] (`RUST_LOG`
 /// included: it is validated here and handed to the tracing filter). The system's own (`PATH`,
 /// `HOME`, the locale, proxies, CA bundles) are not configuration: see
-/// [`crate::scanner::sherlock::child_env`] for what of them a child process gets.
+/// [`crate::sources::sherlock::child_env`] for what of them a child process gets.
 pub const VARIABLES: &[&str] = &[
     "SCANS_DIR",
     "SCAN_TIMEOUT",
@@ -204,7 +204,7 @@ pub struct Config {
     /// Which toxicity backend scores Reddit items (`TOXICITY_BACKEND`, resolved from `auto`).
     pub toxicity_backend: ToxicityBackend,
     /// Items scoring at or above this toxicity are counted and flagged in the report; `None`:
-    /// the backend's own ([`crate::scanner::toxicity::ToxicityScorer::default_threshold`]).
+    /// the backend's own ([`crate::toxicity::ToxicityScorer::default_threshold`]).
     pub toxicity_threshold: Option<f64>,
     /// `TOXICITY_MODEL_DIR`: the local backend's model files, instead of the ones built in
     /// (absolute).

@@ -81,7 +81,7 @@ fn an_invalid_rust_log_is_reported_like_any_other_variable() {
         r#"echo "[*] Checking username alice on:"; echo "[+] GitHub: https://github.com/alice""#,
     );
     let scan = support::scanner(dir.path())
-        .env("RUST_LOG", "warn,account_scanner::scanner::sherlock=debug")
+        .env("RUST_LOG", "warn,account_scanner::sources::sherlock=debug")
         .env("SHERLOCK_BIN", &sherlock)
         .env("SHERLOCK_CONTROL_CHECK", "false")
         .args(["scan", "alice", "--mode", "sherlock"])

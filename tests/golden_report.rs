@@ -102,7 +102,9 @@ fn the_reports_of_a_fixed_scan_match_the_golden_files() {
         accounts: vec![
             FakeAccount::new("alice")
                 .with_comments(6, texts)
-                .with_posts(2, |i| format!("post body {i}, with a link https://example.org/{i}")),
+                .with_posts(2, |i| {
+                    format!("post body {i}, with a link https://example.org/{i}")
+                }),
         ],
         ..FakeRedditConfig::default()
     });

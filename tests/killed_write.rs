@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use account_scanner::report::store::{ReportStore, write_atomic};
+use account_scanner::store::{ReportStore, write_atomic};
 
 const CHILD_DIR: &str = "KILLED_WRITE_CHILD_DIR";
 

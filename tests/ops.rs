@@ -307,7 +307,7 @@ fn a_fresh_bot_exports_every_series_before_any_scan() {
     value("process_virtual_memory_bytes", &[]);
     // Every exported metric is described and typed, except the two that exist per API once a
     // request was made (their `api` label is not known before).
-    for name in account_scanner::telemetry::METRICS {
+    for name in account_scanner::ops::telemetry::METRICS {
         if ["outbound_requests_total", "rate_limiter_wait_seconds"].contains(name) {
             continue;
         }
@@ -378,7 +378,7 @@ const ALERT_RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/prometheu
 
 #[test]
 fn alert_rules_parse_and_name_only_metrics_the_bot_exports() {
-    use account_scanner::telemetry::{HISTOGRAMS, METRICS};
+    use account_scanner::ops::telemetry::{HISTOGRAMS, METRICS};
     let text = std::fs::read_to_string(ALERT_RULES).expect("deploy/prometheus/alerts.yml");
     let file: RuleFile = serde_yaml_ng::from_str(&text).expect("a Prometheus rule file");
     let mut exported: BTreeSet<String> = METRICS.iter().map(|m| m.to_string()).collect();

@@ -4,10 +4,10 @@
 //! trip means something it must hold: a generated valid username is accepted unchanged, a
 //! Sherlock result line gives back its site and URL, a generated listing gives back its items.
 
-use account_scanner::scanner::Username;
-use account_scanner::scanner::reddit::parse_listing;
-use account_scanner::scanner::sherlock::output::{SherlockLine, parse_line};
-use account_scanner::scanner::sherlock::{SiteResult, SiteStatus};
+use account_scanner::model::Username;
+use account_scanner::model::{SiteResult, SiteStatus};
+use account_scanner::sources::reddit::client::parse_listing;
+use account_scanner::sources::sherlock::output::{SherlockLine, parse_line};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 

@@ -7,11 +7,12 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use account_scanner::config::Config;
-use account_scanner::report::ScanReport;
-use account_scanner::report::SectionStatus;
-use account_scanner::report::reddit::{AccountStatus, ItemKind};
-use account_scanner::scanner::limits::{ApiLimiter, Limits, RateLimit, RetryPolicy};
-use account_scanner::scanner::{EventSink, ScanEvent, ScanMode, Scanner, Username};
+use account_scanner::model::ScanReport;
+use account_scanner::model::SectionStatus;
+use account_scanner::model::reddit::{AccountStatus, ItemKind};
+use account_scanner::model::{EventSink, ScanEvent, ScanMode, Username};
+use account_scanner::net::{ApiLimiter, Limits, RateLimit, RetryPolicy};
+use account_scanner::scanner::Scanner;
 use std::sync::Arc;
 use support::fake_perspective::{FakePerspective, FakePerspectiveConfig};
 use support::fake_reddit::{FakeAccount, FakeReddit, FakeRedditConfig};
@@ -220,7 +221,7 @@ async fn html_entities_are_neither_escaped_nor_unescaped() {
     let scanner = Scanner::new(config(&reddit, None, &[]), None);
     let report = scan(&scanner, "alice").await;
     assert_eq!(report.reddit.comments[0].text, text);
-    let store = account_scanner::report::store::ReportStore::open(dir.path()).expect("store");
+    let store = account_scanner::store::ReportStore::open(dir.path()).expect("store");
     let saved = store.save(&report).expect("saved");
     let csv = std::fs::read_to_string(saved.reddit_csv.expect("reddit csv")).expect("read");
     assert!(csv.contains(text), "{csv}");

@@ -11,13 +11,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use account_scanner::config::{Config, ToxicityBackend};
-use account_scanner::report::ScanReport;
-use account_scanner::report::SectionStatus;
-use account_scanner::scanner::limits::Limits;
-use account_scanner::scanner::toxicity::eval::{EMBEDDED_SET, Evaluation, parse_set};
-use account_scanner::scanner::toxicity::local::wordlist;
-use account_scanner::scanner::toxicity::{self, TextScore, ToxicityScorer, local};
-use account_scanner::scanner::{EventSink, ScanMode, Scanner, Username};
+use account_scanner::model::ScanReport;
+use account_scanner::model::SectionStatus;
+use account_scanner::model::{EventSink, ScanMode, Username};
+use account_scanner::model::{Scores, TextScore};
+use account_scanner::net::Limits;
+use account_scanner::scanner::Scanner;
+use account_toxicity::eval::{EMBEDDED_SET, Evaluation, parse_set};
+use account_toxicity::local::wordlist;
+use account_toxicity::{self, ToxicityScorer, local};
 use support::fake_openai::{self, FakeOpenAi, FakeOpenAiConfig};
 use support::fake_perspective::{FakePerspective, FakePerspectiveConfig};
 use support::fake_reddit::{FakeAccount, FakeReddit, FakeRedditConfig};
@@ -48,8 +50,7 @@ fn fixture(
     check: Box<dyn Fn()>,
 ) -> Fixture {
     let config = config_from(pairs);
-    let http = account_scanner::scanner::limits::http_client(Duration::from_secs(10))
-        .expect("http client");
+    let http = account_scanner::net::http_client(Duration::from_secs(10)).expect("http client");
     let scorer = toxicity::from_config(&config, Some(&http), &Limits::from_config(&config));
     Fixture {
         scorer,
@@ -118,7 +119,7 @@ const CASES: [(&str, Expect); 6] = [
     ("the library opens at nine tomorrow", Expect::Clean),
 ];
 
-fn scores(result: &TextScore) -> &toxicity::Scores {
+fn scores(result: &TextScore) -> &Scores {
     match result {
         TextScore::Scored(s) => s,
         TextScore::Unscored { reason } => panic!("unscored: {reason}"),
@@ -468,7 +469,7 @@ fn the_local_scorers_figures_on_the_labelled_set_do_not_regress() {
 /// model existed.
 #[test]
 fn the_local_models_figures_on_every_split_do_not_regress() {
-    use account_scanner::scanner::toxicity::local::learned::{Learned, ModelSource};
+    use account_toxicity::local::learned::{Learned, ModelSource};
     let model = Learned::load(&ModelSource::Embedded).expect("the built-in model");
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let read = |p: &str| std::fs::read_to_string(root.join(p)).expect("labelled file");

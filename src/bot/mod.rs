@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod commands;
+pub mod health;
 pub mod queue;
 pub mod render;
 
@@ -14,9 +15,9 @@ use poise::serenity_prelude as serenity;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ShardCount};
-use crate::report::store::ReportStore;
 use crate::scanner::Scanner;
-use crate::scanner::sherlock::SherlockInstall;
+use crate::sources::sherlock::SherlockInstall;
+use crate::store::ReportStore;
 use queue::ScanQueue;
 
 pub type Context<'a> = poise::Context<'a, Arc<BotState>, BotError>;
@@ -105,7 +106,7 @@ pub async fn run(config: Config, install: Option<SherlockInstall>) -> anyhow::Re
         posting: std::sync::atomic::AtomicUsize::new(0),
         config,
     });
-    let metrics = crate::telemetry::install();
+    let metrics = crate::ops::telemetry::install();
     apply_retention(&state);
     // Learn Sherlock's version now, so `health` never waits for it.
     let warm = state.clone();
@@ -156,14 +157,14 @@ pub async fn run(config: Config, install: Option<SherlockInstall>) -> anyhow::Re
         });
     }
     if let Some(port) = state.config.ops.health_port {
-        let health = crate::health::HealthState {
+        let health = crate::bot::health::HealthState {
             shards: client.shard_manager.clone(),
             store: state.store.clone(),
             metrics,
             min_free_bytes: state.config.ops.min_free_bytes,
         };
         tokio::spawn(async move {
-            if let Err(e) = crate::health::serve(port, health).await {
+            if let Err(e) = crate::bot::health::serve(port, health).await {
                 tracing::error!(error = %e, port, "the health endpoint could not start");
             }
         });

@@ -27,7 +27,7 @@ struct Counts {
 
 impl Counts {
     fn publish(&self) {
-        crate::telemetry::queue(
+        crate::ops::telemetry::queue(
             self.waiting.load(Ordering::SeqCst),
             self.running.load(Ordering::SeqCst),
         );

@@ -3,8 +3,8 @@
 
 use std::fmt::Write;
 
-use crate::report::{DiscordMember, ScanReport, SectionStatus};
-use crate::scanner::{ScanMode, Username};
+use crate::model::{DiscordMember, ScanReport, SectionStatus};
+use crate::model::{ScanMode, Username};
 
 /// Discord's embed limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
 pub const TITLE_MAX: usize = 256;
@@ -207,7 +207,7 @@ pub fn result_embeds(report: &ScanReport) -> Vec<Embed> {
 
 /// The Reddit half: who the account is, what it wrote where, and how toxic it was.
 fn reddit_embed(report: &ScanReport) -> Embed {
-    use crate::report::reddit::AccountStatus;
+    use crate::model::reddit::AccountStatus;
     let r = &report.reddit;
     let mut e = Embed {
         colour: GREY,
@@ -459,10 +459,10 @@ pub fn health(h: &Health) -> String {
         h.max_concurrent,
         code(&h.scans_dir),
         h.free_bytes
-            .map(crate::host::human_bytes)
+            .map(crate::ops::host::human_bytes)
             .unwrap_or_else(|| "unknown".into()),
         h.rss_bytes
-            .map(crate::host::human_bytes)
+            .map(crate::ops::host::human_bytes)
             .unwrap_or_else(|| "unknown".into()),
     )
 }
@@ -478,14 +478,14 @@ pub fn human_duration(d: std::time::Duration) -> String {
 }
 
 pub fn human_size(bytes: u64) -> String {
-    crate::host::human_bytes(bytes)
+    crate::ops::host::human_bytes(bytes)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{RedditSection, RequestInfo, SherlockSection, StatusCounts, ToolVersions};
-    use crate::scanner::sherlock::{SiteResult, SiteStatus};
+    use crate::model::{RedditSection, RequestInfo, SherlockSection, StatusCounts, ToolVersions};
+    use crate::model::{SiteResult, SiteStatus};
 
     fn report_with_hits(n: usize) -> ScanReport {
         let sites: Vec<SiteResult> = (0..n)

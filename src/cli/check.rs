@@ -2,10 +2,10 @@
 
 use crate::cli::exit;
 use crate::config::{Config, ConfigError, ToxicityBackend};
-use crate::host::{free_space, human_bytes};
-use crate::report::store::ReportStore;
+use crate::ops::host::{free_space, human_bytes};
 use crate::scanner::Scanner;
-use crate::scanner::sherlock::install;
+use crate::sources::sherlock::install;
+use crate::store::ReportStore;
 
 pub async fn run(config: Result<Config, ConfigError>) -> u8 {
     println!("account-scanner {}", env!("CARGO_PKG_VERSION"));

@@ -9,9 +9,9 @@ use anyhow::Context;
 
 use crate::cli::exit;
 use crate::config::{Config, ConfigError};
-use crate::scanner::toxicity::eval::{EMBEDDED_SET, Evaluation, parse_set};
-use crate::scanner::toxicity::local::learned::{Learned, ModelSource};
-use crate::scanner::toxicity::local::{self, wordlist};
+use crate::toxicity::eval::{EMBEDDED_SET, Evaluation, parse_set};
+use crate::toxicity::local::learned::{Learned, ModelSource};
+use crate::toxicity::local::{self, wordlist};
 
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
@@ -143,7 +143,7 @@ pub fn run(args: EvalArgs, config: Result<Config, ConfigError>) -> u8 {
 
 fn write_scores(
     path: &std::path::Path,
-    set: &[crate::scanner::toxicity::eval::Example],
+    set: &[crate::toxicity::eval::Example],
     rows: &[[f64; 3]],
 ) -> anyhow::Result<()> {
     let mut w =

@@ -15,10 +15,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError};
-use crate::report::SectionStatus;
-use crate::report::store::ReportStore;
-use crate::scanner::sherlock::install;
-use crate::scanner::{EventSink, ScanMode, Scanner, Username};
+use crate::model::SectionStatus;
+use crate::model::{EventSink, ScanMode, Username};
+use crate::scanner::Scanner;
+use crate::sources::sherlock::install;
+use crate::store::ReportStore;
 
 /// Exit codes, also listed in `--help`.
 pub mod exit {
@@ -209,7 +210,7 @@ async fn scan(args: ScanArgs, config: Result<Config, ConfigError>) -> u8 {
     if mode == ScanMode::Reddit && config.reddit.is_none() {
         eprintln!(
             "error: {}",
-            crate::report::RedditSection::not_configured()
+            crate::model::RedditSection::not_configured()
                 .message
                 .unwrap_or_default()
         );

@@ -6,9 +6,9 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::report::reddit::AccountStatus;
-use crate::scanner::ScanEvent;
-use crate::scanner::sherlock::SiteStatus;
+use crate::model::ScanEvent;
+use crate::model::SiteStatus;
+use crate::model::reddit::AccountStatus;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {

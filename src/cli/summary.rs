@@ -3,11 +3,11 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::report::reddit::{AccountStatus, RedditSection};
-use crate::report::store::SavedReport;
-use crate::report::{ScanReport, SectionStatus};
-use crate::scanner::sherlock::SiteStatus;
-use crate::scanner::toxicity::NOT_CONFIGURED;
+use crate::model::SiteStatus;
+use crate::model::reddit::{AccountStatus, RedditSection};
+use crate::model::{ScanReport, SectionStatus};
+use crate::store::SavedReport;
+use crate::toxicity::NOT_CONFIGURED;
 
 pub fn render(report: &ScanReport, saved: Option<&SavedReport>) -> String {
     let mut out = String::new();

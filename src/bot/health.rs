@@ -1,0 +1,102 @@
+//! The operator's endpoint on `HEALTH_PORT`: `GET /healthz` (200 when the gateway is connected
+//! and the scans directory is writable, else 503 with the reason) and `GET /metrics`
+//! (Prometheus text format; the gauges of the present are sampled at each scrape, see
+//! [`crate::ops::telemetry::sample`]).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use metrics_exporter_prometheus::PrometheusHandle;
+use poise::serenity_prelude as serenity;
+use serde::Serialize;
+
+use crate::store::ReportStore;
+
+#[derive(Clone)]
+pub struct HealthState {
+    pub shards: Arc<serenity::ShardManager>,
+    pub store: ReportStore,
+    pub metrics: Option<PrometheusHandle>,
+    /// `MIN_FREE_SPACE_MB` in bytes, exported as `scans_dir_min_free_bytes`.
+    pub min_free_bytes: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Healthz {
+    pub status: &'static str,
+    pub gateway_connected: bool,
+    pub scans_dir_writable: bool,
+    pub free_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+}
+
+/// Binds `0.0.0.0:port` and serves until the process ends.
+pub async fn serve(port: u16, state: HealthState) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], port))).await?;
+    tracing::info!(port, "health endpoint listening");
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .with_state(Arc::new(state));
+    axum::serve(listener, app).await
+}
+
+async fn healthz(State(state): State<Arc<HealthState>>) -> Response {
+    let gateway_connected = {
+        let runners = state.shards.runners.lock().await;
+        !runners.is_empty()
+            && runners
+                .values()
+                .all(|r| r.stage == serenity::ConnectionStage::Connected)
+    };
+    let writable = state.store.check_writable();
+    let mut reasons = Vec::new();
+    if !gateway_connected {
+        reasons.push("the Discord gateway is not connected".to_string());
+    }
+    if let Err(e) = &writable {
+        reasons.push(e.to_string());
+    }
+    let body = Healthz {
+        status: if reasons.is_empty() {
+            "ok"
+        } else {
+            "unhealthy"
+        },
+        gateway_connected,
+        scans_dir_writable: writable.is_ok(),
+        free_bytes: crate::ops::host::free_space(state.store.dir()),
+        reasons,
+    };
+    let code = if body.reasons.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, axum::Json(body)).into_response()
+}
+
+async fn metrics(State(state): State<Arc<HealthState>>) -> Response {
+    match &state.metrics {
+        Some(handle) => {
+            crate::ops::telemetry::sample(&state.shards, state.store.dir(), state.min_free_bytes)
+                .await;
+            (
+                [("content-type", "text/plain; version=0.0.4")],
+                handle.render(),
+            )
+                .into_response()
+        }
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics recorder not installed",
+        )
+            .into_response(),
+    }
+}
