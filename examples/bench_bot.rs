@@ -13,9 +13,7 @@
 //! the bot's own pace) and the peak RSS through it; last, the gateway dropped: time until the
 //! session is RESUMEd and a `!health` answered again.
 
-#[path = "../tests/support/discord_spec.rs"]
-mod discord_spec;
-#[path = "../tests/support/fake_discord.rs"]
+#[path = "../tests/support/fake_discord/mod.rs"]
 mod fake_discord;
 #[path = "../tests/support/fake_server.rs"]
 mod fake_server;

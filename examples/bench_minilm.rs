@@ -13,8 +13,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use account_toxicity::eval::{EMBEDDED_SET, parse_set};
-use account_toxicity::local::embedding::{self, MiniLm, Pins};
+use account_scanner::toxicity::eval::{EMBEDDED_SET, parse_set};
+use account_scanner::toxicity::local::embedding::{self, MiniLm, Pins};
 
 /// The same 100 comments as examples/bench_toxicity.rs: the labelled set's texts lengthened with
 /// everyday sentences to Reddit's typical length.

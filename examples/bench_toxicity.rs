@@ -8,9 +8,9 @@
 
 use std::time::{Duration, Instant};
 
-use account_toxicity::eval::{EMBEDDED_SET, parse_set};
-use account_toxicity::local::learned::{Learned, ModelSource};
-use account_toxicity::local::{self, embedding, wordlist};
+use account_scanner::toxicity::eval::{EMBEDDED_SET, parse_set};
+use account_scanner::toxicity::local::learned::{Learned, ModelSource};
+use account_scanner::toxicity::local::{self, embedding, wordlist};
 
 /// 100 comments of typical length: the labelled set's texts (short) lengthened with everyday
 /// sentences to Reddit's typical 150-300 characters.

@@ -10,6 +10,7 @@
 pub mod bot;
 pub mod cli;
 pub mod config;
+pub mod jobs;
 pub mod model;
 pub mod net;
 pub mod ops;

@@ -1,4 +1,4 @@
-//! Proves `tests/support/fake_discord.rs` against the real serenity 0.12.5: a minimal client
+//! Proves `tests/support/fake_discord/` against the real serenity 0.12.5: a minimal client
 //! built the way ARCHITECTURE.md §6 says (proxy + ratelimiter off + `new_with_http`) connects,
 //! sees READY and GUILD_CREATE with the guild in its cache, answers an injected "ping" with a
 //! "pong" that passes Discord's OpenAPI schema, receives an injected slash command with the
@@ -6,9 +6,7 @@
 //! after the fake drops the gateway. Also unit-tests the spec validator and the REST fault
 //! knobs.
 
-#[path = "support/discord_spec.rs"]
-mod discord_spec;
-#[path = "support/fake_discord.rs"]
+#[path = "support/fake_discord/mod.rs"]
 mod fake_discord;
 
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -849,7 +847,7 @@ fn fixtures_are_plausible() {
 // -------------------------------------------------------------------------------------------
 
 mod spec {
-    use super::discord_spec::*;
+    use super::fake_discord::spec::*;
     use super::*;
 
     #[test]

@@ -8,11 +8,11 @@ use std::fs;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use account_toxicity::local::embedding::{
+use account_scanner::toxicity::local::embedding::{
     DIM, EmbeddingError, MAX_TOKENS, MODEL_FILE, MiniLm, Pins, TOKENIZER_FILE,
     UPSTREAM_MODEL_SHA256, UPSTREAM_TOKENIZER_SHA256,
 };
-use account_toxicity::local::learned::{ModelSource, SharedModel};
+use account_scanner::toxicity::local::learned::{ModelSource, SharedModel};
 use candle_core::DType;
 use serde::Deserialize;
 use support::minilm;

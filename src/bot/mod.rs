@@ -3,8 +3,7 @@
 
 pub mod audit;
 pub mod commands;
-pub mod health;
-pub mod queue;
+pub mod endpoint;
 pub mod render;
 
 use std::sync::{Arc, OnceLock};
@@ -15,10 +14,13 @@ use poise::serenity_prelude as serenity;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ShardCount};
+use crate::jobs::cooldown::Cooldowns;
+use crate::jobs::queue::ScanQueue;
+use crate::jobs::scan::{JobError, Services};
+use crate::jobs::shutdown::{CLOSE_RESERVE, ShutdownPlan, shutdown_plan};
 use crate::scanner::Scanner;
 use crate::sources::sherlock::SherlockInstall;
 use crate::store::ReportStore;
-use queue::ScanQueue;
 
 pub type Context<'a> = poise::Context<'a, Arc<BotState>, BotError>;
 
@@ -36,6 +38,16 @@ pub enum BotError {
 impl From<serenity::Error> for BotError {
     fn from(e: serenity::Error) -> Self {
         BotError::Discord(Box::new(e))
+    }
+}
+
+impl From<JobError> for BotError {
+    fn from(e: JobError) -> Self {
+        match e {
+            JobError::Refused(message) => BotError::User(message),
+            JobError::Post(e) => BotError::Internal(anyhow::anyhow!(e.detail)),
+            JobError::Internal(e) => BotError::Internal(e),
+        }
     }
 }
 
@@ -61,9 +73,25 @@ pub struct BotState {
     pub shutdown: OnceLock<ShutdownPlan>,
     /// Scans between the end of their scan and their result post: shutdown waits for them.
     pub posting: std::sync::atomic::AtomicUsize,
+    pub cooldowns: Cooldowns,
 }
 
 impl BotState {
+    /// What a scan job needs from the process.
+    pub fn services(&self) -> Services<'_> {
+        Services {
+            scanner: &self.scanner,
+            store: &self.store,
+            queue: &self.queue,
+            cooldowns: &self.cooldowns,
+            min_free_bytes: self.config.ops.min_free_bytes,
+            stop_accepting: &self.stop_accepting,
+            interrupt: &self.interrupt,
+            shutdown: &self.shutdown,
+            posting: &self.posting,
+        }
+    }
+
     pub fn is_admin(&self, user: serenity::UserId) -> bool {
         self.config.discord.admin_user_ids.contains(&user.get())
     }
@@ -104,6 +132,7 @@ pub async fn run(config: Config, install: Option<SherlockInstall>) -> anyhow::Re
         http: OnceLock::new(),
         shutdown: OnceLock::new(),
         posting: std::sync::atomic::AtomicUsize::new(0),
+        cooldowns: Cooldowns::new(config.discord.scan_cooldown),
         config,
     });
     let metrics = crate::ops::telemetry::install();
@@ -157,14 +186,14 @@ pub async fn run(config: Config, install: Option<SherlockInstall>) -> anyhow::Re
         });
     }
     if let Some(port) = state.config.ops.health_port {
-        let health = crate::bot::health::HealthState {
+        let health = crate::bot::endpoint::HealthState {
             shards: client.shard_manager.clone(),
             store: state.store.clone(),
             metrics,
             min_free_bytes: state.config.ops.min_free_bytes,
         };
         tokio::spawn(async move {
-            if let Err(e) = crate::bot::health::serve(port, health).await {
+            if let Err(e) = crate::bot::endpoint::serve(port, health).await {
                 tracing::error!(error = %e, port, "the health endpoint could not start");
             }
         });
@@ -246,39 +275,6 @@ async fn watch_signals(state: Arc<BotState>) {
     state.request_shutdown(name);
 }
 
-/// Shutdown's one budget, `SHUTDOWN_GRACE`, counted from the request: it has to fit inside
-/// the platform's kill window (fly's `kill_timeout`, 30 s, after which it sends SIGKILL).
-///
-/// ```text
-/// request ── scans may finish ──▶ finish_by ── interrupted scans post partials ──▶ post_by ── gateway closes ──▶ exit_by
-///            grace − reserve − close             reserve = min(8 s, grace / 3)               close = min(0.5 s, grace / 10)
-/// ```
-/// With the default 25 s: scans get 16.5 s, partial results 8 s, the gateway 0.5 s; the process
-/// has exited 25 s after SIGTERM, 5 s before fly's SIGKILL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ShutdownPlan {
-    pub finish_by: tokio::time::Instant,
-    pub post_by: tokio::time::Instant,
-    pub exit_by: tokio::time::Instant,
-}
-
-/// The most a partial result may take to reach Discord once its scan was interrupted.
-const POST_RESERVE: Duration = Duration::from_secs(8);
-/// Closing the gateway and letting the last replies out.
-const CLOSE_RESERVE: Duration = Duration::from_millis(500);
-
-pub fn shutdown_plan(start: tokio::time::Instant, grace: Duration) -> ShutdownPlan {
-    let close = CLOSE_RESERVE.min(grace / 10);
-    let reserve = POST_RESERVE.min(grace / 3);
-    let exit_by = start + grace;
-    let post_by = exit_by - close;
-    ShutdownPlan {
-        finish_by: post_by - reserve,
-        post_by,
-        exit_by,
-    }
-}
-
 /// Runs the shutdown plan: waits for running scans until `finish_by`, interrupts the rest
 /// (they post partial results until `post_by`), then closes the gateway so `run` returns.
 async fn shut_down_when_asked(state: Arc<BotState>, shards: Arc<serenity::ShardManager>) {
@@ -319,37 +315,4 @@ async fn shut_down_when_asked(state: Arc<BotState>, shards: Arc<serenity::ShardM
             .as_millis() as u64,
         "gateway closed"
     );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_default_shutdown_fits_inside_flys_kill_timeout() {
-        let start = tokio::time::Instant::now();
-        let plan = shutdown_plan(start, Duration::from_secs(25));
-        assert_eq!(plan.finish_by - start, Duration::from_millis(16_500));
-        assert_eq!(plan.post_by - start, Duration::from_millis(24_500));
-        assert_eq!(plan.exit_by - start, Duration::from_secs(25));
-        // The whole budget ends before fly.toml's kill_timeout.
-        let kill_timeout: u64 = include_str!("../../fly.toml")
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("kill_timeout = "))
-            .and_then(|v| v.trim().parse().ok())
-            .expect("fly.toml sets kill_timeout");
-        assert!(plan.exit_by - start < Duration::from_secs(kill_timeout));
-    }
-
-    #[test]
-    fn a_short_grace_keeps_its_parts_in_order() {
-        let start = tokio::time::Instant::now();
-        for secs in [0, 1, 3, 6, 600] {
-            let plan = shutdown_plan(start, Duration::from_secs(secs));
-            assert!(start <= plan.finish_by, "{secs}");
-            assert!(plan.finish_by <= plan.post_by, "{secs}");
-            assert!(plan.post_by <= plan.exit_by, "{secs}");
-            assert_eq!(plan.exit_by - start, Duration::from_secs(secs));
-        }
-    }
 }

@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+pub use crate::jobs::scan::Progress;
 use crate::model::{DiscordMember, ScanReport, SectionStatus};
 use crate::model::{ScanMode, Username};
 
@@ -83,19 +84,6 @@ pub fn ack(username: &Username, mode: ScanMode, position: Option<usize>) -> Stri
             "⏳ Queued: **{who}** (mode `{mode}`) is number {n} in line; the scan starts when a slot frees up."
         ),
     }
-}
-
-/// Live progress, edited into the acknowledgement.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Progress {
-    pub sites_checked: usize,
-    pub sites_total: Option<usize>,
-    pub claimed: usize,
-    pub sherlock_done: bool,
-    pub reddit_account: Option<&'static str>,
-    pub reddit_fetched: usize,
-    pub reddit_scored: usize,
-    pub reddit_done: bool,
 }
 
 pub fn progress(username: &Username, mode: ScanMode, p: &Progress) -> String {

@@ -1,69 +1,31 @@
 //! One typed configuration, read from the environment once at start and validated.
 //!
-//! Every variable the binary reads is listed in [`VARIABLES`]; `.env.example` and the README
-//! document the same list. Values that are secrets are held in [`Secret`] so `Debug` and logs
-//! cannot print them.
+//! Every variable is a row of [`spec::SPECS`] (name, default, range, secret, meaning, users):
+//! the reader below takes defaults and ranges from it, and `.env.example` and
+//! `docs/configuration.md` are generated from it. Values that are secrets are held in [`Secret`]
+//! so `Debug` and logs cannot print them.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Every environment variable the binary reads, all through [`Config::from_lookup`] (`RUST_LOG`
-/// included: it is validated here and handed to the tracing filter). The system's own (`PATH`,
-/// `HOME`, the locale, proxies, CA bundles) are not configuration: see
+mod reader;
+pub mod spec;
+
+use reader::{Reader, shorten};
+
+/// Every environment variable the configuration reader reads, all through
+/// [`Config::from_lookup`] (`RUST_LOG` included: it is validated here and handed to the tracing
+/// filter): the rows of [`spec::SPECS`] but `NO_COLOR`, which the terminal output reads itself.
+/// The system's own (`PATH`, `HOME`, the locale, proxies, CA bundles) are not configuration: see
 /// [`crate::sources::sherlock::child_env`] for what of them a child process gets.
-pub const VARIABLES: &[&str] = &[
-    "SCANS_DIR",
-    "SCAN_TIMEOUT",
-    "SHERLOCK_BIN",
-    "SHERLOCK_SITES",
-    "SHERLOCK_SITE_TIMEOUT",
-    "SHERLOCK_NSFW",
-    "SHERLOCK_WORKERS",
-    "SHERLOCK_CONTROL_CHECK",
-    "SHERLOCK_CONTROL_TTL",
-    "DISCORD_BOT_TOKEN",
-    "COMMAND_PREFIX",
-    "ADMIN_USER_IDS",
-    "LOG_CHANNEL_ID",
-    "SCAN_COOLDOWN",
-    "MAX_CONCURRENT_SCANS",
-    "SHUTDOWN_GRACE",
-    "DISCORD_API_BASE",
-    "DISCORD_HTTP_TIMEOUT",
-    "SHARD_COUNT",
-    "SHARD_RANGE",
-    "HEALTH_PORT",
-    "LOG_FORMAT",
-    "SCAN_RETENTION_DAYS",
-    "MIN_FREE_SPACE_MB",
-    "REDDIT_CLIENT_ID",
-    "REDDIT_CLIENT_SECRET",
-    "REDDIT_USER_AGENT",
-    "REDDIT_AUTH_BASE",
-    "REDDIT_API_BASE",
-    "REDDIT_MAX_COMMENTS",
-    "REDDIT_MAX_POSTS",
-    "REDDIT_RATE_PER_MIN",
-    "PERSPECTIVE_API_KEY",
-    "PERSPECTIVE_API_BASE",
-    "PERSPECTIVE_QPS",
-    "TOXICITY_BACKEND",
-    "OPENAI_API_KEY",
-    "OPENAI_API_BASE",
-    "OPENAI_MODERATION_MODEL",
-    "OPENAI_BATCH_SIZE",
-    "OPENAI_RATE_PER_MIN",
-    "TOXICITY_THRESHOLD",
-    "TOXICITY_MODEL_DIR",
-    "HTTP_TIMEOUT",
-    "RUST_LOG",
-    // The Python that creates the managed virtualenv (`setup`, or the first scan).
-    "PYTHON",
-    // Where the managed virtualenv lives (the XDG base directory for user data).
-    "XDG_DATA_HOME",
-];
+pub fn variables() -> impl Iterator<Item = &'static str> {
+    spec::SPECS
+        .iter()
+        .filter(|s| !s.terminal_only)
+        .map(|s| s.name)
+}
 
 /// A value that must never be printed: `Debug` and `Display` show `[redacted]`.
 #[derive(Clone, PartialEq, Eq)]
@@ -320,7 +282,7 @@ impl Config {
         let scans_dir = env
             .path("SCANS_DIR")
             .unwrap_or_else(|| absolute_or_as_is(Path::new("scans")));
-        let scan_timeout = env.seconds("SCAN_TIMEOUT", 300, 1, MAX_SCAN_TIMEOUT_SECS);
+        let scan_timeout = env.seconds("SCAN_TIMEOUT");
         let bin = env.path("SHERLOCK_BIN");
         let sites = match env.string("SHERLOCK_SITES").as_deref() {
             None | Some("local") => SiteList::Bundled,
@@ -341,21 +303,19 @@ impl Config {
                 None => SiteList::Bundled,
             },
         };
-        let site_timeout = env.seconds("SHERLOCK_SITE_TIMEOUT", 10, 1, 600);
-        let nsfw = env.boolean("SHERLOCK_NSFW", false);
-        let workers = env.count("SHERLOCK_WORKERS", 64, 1, 512) as u32;
-        let control_check = env.boolean("SHERLOCK_CONTROL_CHECK", true);
-        let control_ttl = env.seconds("SHERLOCK_CONTROL_TTL", 86_400, 0, 30 * 86_400);
-        let python = env
-            .string("PYTHON")
-            .unwrap_or_else(|| "python3".to_string());
+        let site_timeout = env.seconds("SHERLOCK_SITE_TIMEOUT");
+        let nsfw = env.boolean("SHERLOCK_NSFW");
+        let workers = env.count("SHERLOCK_WORKERS") as u32;
+        let control_check = env.boolean("SHERLOCK_CONTROL_CHECK");
+        let control_ttl = env.seconds("SHERLOCK_CONTROL_TTL");
+        let python = env.text("PYTHON");
         let data_dir = data_dir(&mut env);
         let log_filter = log_filter(&mut env);
 
         let ops = OpsConfig {
             health_port: env
                 .string("HEALTH_PORT")
-                .map(|_| env.count("HEALTH_PORT", 8080, 1, 65_535) as u16),
+                .map(|_| env.count("HEALTH_PORT") as u16),
             log_format: match env.string("LOG_FORMAT").as_deref() {
                 None | Some("text") => LogFormat::Text,
                 Some("json") => LogFormat::Json,
@@ -367,11 +327,11 @@ impl Config {
                     LogFormat::Text
                 }
             },
-            retention_days: env.count("SCAN_RETENTION_DAYS", 30, 0, 36_500) as u32,
-            min_free_bytes: env.count("MIN_FREE_SPACE_MB", 200, 0, 1_000_000) as u64 * 1024 * 1024,
+            retention_days: env.count("SCAN_RETENTION_DAYS") as u32,
+            min_free_bytes: env.count("MIN_FREE_SPACE_MB") as u64 * 1024 * 1024,
             shards: match env.string("SHARD_COUNT").as_deref() {
                 Some("auto") => ShardCount::Auto,
-                _ => ShardCount::Fixed(env.count("SHARD_COUNT", 1, 1, 1024) as u32),
+                _ => ShardCount::Fixed(env.count_in("SHARD_COUNT", 1, 1, 1024) as u32),
             },
             shard_range: None,
             log_filter,
@@ -382,13 +342,13 @@ impl Config {
         };
         let discord = DiscordConfig {
             token: env.string("DISCORD_BOT_TOKEN").map(Secret::new),
-            prefix: env.prefix("COMMAND_PREFIX", "!"),
+            prefix: env.prefix("COMMAND_PREFIX"),
             admin_user_ids: env.ids("ADMIN_USER_IDS"),
             log_channel_id: env.ids("LOG_CHANNEL_ID").first().copied(),
-            scan_cooldown: env.seconds("SCAN_COOLDOWN", 30, 0, 86_400),
-            max_concurrent_scans: env.count("MAX_CONCURRENT_SCANS", 2, 1, 32),
-            shutdown_grace: env.seconds("SHUTDOWN_GRACE", 25, 0, 600),
-            http_timeout: env.seconds("DISCORD_HTTP_TIMEOUT", 30, 1, 300),
+            scan_cooldown: env.seconds("SCAN_COOLDOWN"),
+            max_concurrent_scans: env.count("MAX_CONCURRENT_SCANS"),
+            shutdown_grace: env.seconds("SHUTDOWN_GRACE"),
+            http_timeout: env.seconds("DISCORD_HTTP_TIMEOUT"),
             api_base: env.optional_base_url("DISCORD_API_BASE"),
         };
         if env
@@ -404,9 +364,9 @@ impl Config {
         let toxicity_threshold = env
             .string("TOXICITY_THRESHOLD")
             .is_some()
-            .then(|| env.number("TOXICITY_THRESHOLD", 0.7, 0.0, 1.0));
+            .then(|| env.number("TOXICITY_THRESHOLD"));
         let toxicity_model_dir = env.path("TOXICITY_MODEL_DIR");
-        let http_timeout = env.seconds("HTTP_TIMEOUT", 30, 1, 600);
+        let http_timeout = env.seconds("HTTP_TIMEOUT");
 
         if !env.problems.is_empty() {
             return Err(ConfigError {
@@ -497,11 +457,11 @@ fn reddit_config<F: Fn(&str) -> Option<String>>(env: &mut Reader<'_, F>) -> Opti
             "contains characters that cannot be sent in an HTTP header".to_string(),
         );
     }
-    let auth_base = env.base_url("REDDIT_AUTH_BASE", "https://www.reddit.com");
-    let api_base = env.base_url("REDDIT_API_BASE", "https://oauth.reddit.com");
-    let max_comments = env.count("REDDIT_MAX_COMMENTS", 50, 0, 1000);
-    let max_posts = env.count("REDDIT_MAX_POSTS", 25, 0, 1000);
-    let rate_per_min = env.count("REDDIT_RATE_PER_MIN", 60, 1, 60_000) as u32;
+    let auth_base = env.base_url("REDDIT_AUTH_BASE");
+    let api_base = env.base_url("REDDIT_API_BASE");
+    let max_comments = env.count("REDDIT_MAX_COMMENTS");
+    let max_posts = env.count("REDDIT_MAX_POSTS");
+    let rate_per_min = env.count("REDDIT_RATE_PER_MIN") as u32;
     match (client_id, client_secret, user_agent) {
         (Some(client_id), Some(client_secret), Some(user_agent)) => Some(RedditConfig {
             client_id,
@@ -551,11 +511,8 @@ fn perspective_config<F: Fn(&str) -> Option<String>>(
             "contains characters that cannot be sent in an HTTP header".to_string(),
         );
     }
-    let api_base = env.base_url(
-        "PERSPECTIVE_API_BASE",
-        "https://commentanalyzer.googleapis.com",
-    );
-    let qps = env.number("PERSPECTIVE_QPS", 1.0, 0.01, 1000.0);
+    let api_base = env.base_url("PERSPECTIVE_API_BASE");
+    let qps = env.number("PERSPECTIVE_QPS");
     api_key.map(|api_key| PerspectiveConfig {
         api_key,
         api_base,
@@ -574,12 +531,10 @@ fn openai_config<F: Fn(&str) -> Option<String>>(env: &mut Reader<'_, F>) -> Opti
             "contains characters that cannot be sent in an HTTP header".to_string(),
         );
     }
-    let api_base = env.base_url("OPENAI_API_BASE", "https://api.openai.com");
-    let model = env
-        .string("OPENAI_MODERATION_MODEL")
-        .unwrap_or_else(|| "omni-moderation-latest".to_string());
-    let batch_size = env.count("OPENAI_BATCH_SIZE", 32, 1, 256);
-    let rate_per_min = env.count("OPENAI_RATE_PER_MIN", 60, 1, 100_000) as u32;
+    let api_base = env.base_url("OPENAI_API_BASE");
+    let model = env.text("OPENAI_MODERATION_MODEL");
+    let batch_size = env.count("OPENAI_BATCH_SIZE");
+    let rate_per_min = env.count("OPENAI_RATE_PER_MIN") as u32;
     api_key.map(|api_key| OpenAiConfig {
         api_key,
         api_base,
@@ -638,239 +593,6 @@ fn toxicity_backend<F: Fn(&str) -> Option<String>>(
             auto
         }
     }
-}
-
-struct Reader<'a, F: Fn(&str) -> Option<String>> {
-    lookup: &'a F,
-    problems: Vec<InvalidVariable>,
-}
-
-impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
-    fn invalid(&mut self, variable: &'static str, message: String) {
-        self.problems.push(InvalidVariable { variable, message });
-    }
-
-    /// A set, non-blank value, trimmed. Blank counts as unset so `.env` placeholders like `X=` work.
-    fn string(&mut self, variable: &'static str) -> Option<String> {
-        debug_assert!(
-            VARIABLES.contains(&variable),
-            "{variable} missing from VARIABLES"
-        );
-        (self.lookup)(variable)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    }
-
-    /// A path, made absolute against the working directory once, here: children (Sherlock) run
-    /// in a directory of their own, where a relative path would mean something else.
-    fn path(&mut self, variable: &'static str) -> Option<PathBuf> {
-        let raw = self.string(variable)?;
-        match std::path::absolute(&raw) {
-            Ok(path) => Some(path),
-            Err(e) => {
-                self.invalid(
-                    variable,
-                    format!(
-                        "`{}` cannot be made an absolute path (the working directory cannot be read: {e})",
-                        shorten(&raw)
-                    ),
-                );
-                None
-            }
-        }
-    }
-
-    fn seconds(&mut self, variable: &'static str, default: u64, min: u64, max: u64) -> Duration {
-        let Some(raw) = self.string(variable) else {
-            return Duration::from_secs(default);
-        };
-        match raw.parse::<u64>() {
-            Ok(n) if (min..=max).contains(&n) => Duration::from_secs(n),
-            Ok(n) => {
-                self.invalid(
-                    variable,
-                    format!(
-                        "{n} is out of range: use a whole number of seconds from {min} to {max}"
-                    ),
-                );
-                Duration::from_secs(default)
-            }
-            Err(_) => {
-                self.invalid(
-                    variable,
-                    format!("`{}` is not a whole number of seconds", shorten(&raw)),
-                );
-                Duration::from_secs(default)
-            }
-        }
-    }
-
-    fn count(&mut self, variable: &'static str, default: usize, min: usize, max: usize) -> usize {
-        let Some(raw) = self.string(variable) else {
-            return default;
-        };
-        match raw.parse::<usize>() {
-            Ok(n) if (min..=max).contains(&n) => n,
-            _ => {
-                self.invalid(
-                    variable,
-                    format!(
-                        "`{}` is not allowed: use a whole number from {min} to {max}",
-                        shorten(&raw)
-                    ),
-                );
-                default
-            }
-        }
-    }
-
-    /// `FIRST-LAST` (inclusive) within a fixed `SHARD_COUNT`.
-    fn shard_range(&mut self, shards: ShardCount) -> Option<(u32, u32)> {
-        let raw = self.string("SHARD_RANGE")?;
-        let parsed = raw.split_once('-').and_then(|(a, b)| {
-            Some((a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?))
-        });
-        match (parsed, shards) {
-            (Some((first, last)), ShardCount::Fixed(count)) if first <= last && last < count => {
-                Some((first, last))
-            }
-            (Some(_), ShardCount::Auto) => {
-                self.invalid(
-                    "SHARD_RANGE",
-                    "needs a fixed SHARD_COUNT, not `auto`".into(),
-                );
-                None
-            }
-            _ => {
-                self.invalid(
-                    "SHARD_RANGE",
-                    format!(
-                        "`{}` is not a range FIRST-LAST of shard ids below SHARD_COUNT, e.g. 0-3",
-                        shorten(&raw)
-                    ),
-                );
-                None
-            }
-        }
-    }
-
-    /// Comma-separated Discord ids (snowflakes).
-    fn ids(&mut self, variable: &'static str) -> Vec<u64> {
-        let Some(raw) = self.string(variable) else {
-            return Vec::new();
-        };
-        let mut ids = Vec::new();
-        for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            match part.parse::<u64>() {
-                Ok(id) if id > 0 => ids.push(id),
-                _ => {
-                    self.invalid(
-                        variable,
-                        format!(
-                            "`{}` is not a Discord id (a number such as 123456789012345678; enable Developer Mode and use Copy ID)",
-                            shorten(part)
-                        ),
-                    );
-                }
-            }
-        }
-        ids
-    }
-
-    fn prefix(&mut self, variable: &'static str, default: &str) -> String {
-        let Some(raw) = self.string(variable) else {
-            return default.to_string();
-        };
-        if raw.chars().count() > 5 || raw.chars().any(char::is_whitespace) {
-            self.invalid(
-                variable,
-                format!(
-                    "`{}` must be 1-5 characters without spaces, e.g. `!`",
-                    shorten(&raw)
-                ),
-            );
-            return default.to_string();
-        }
-        raw
-    }
-
-    /// Like [`Self::base_url`] for a variable that has no default: unset means `None`.
-    fn optional_base_url(&mut self, variable: &'static str) -> Option<String> {
-        self.string(variable)?;
-        Some(self.base_url(variable, "")).filter(|u| !u.is_empty())
-    }
-
-    fn number(&mut self, variable: &'static str, default: f64, min: f64, max: f64) -> f64 {
-        let Some(raw) = self.string(variable) else {
-            return default;
-        };
-        match raw.parse::<f64>() {
-            Ok(n) if n.is_finite() && (min..=max).contains(&n) => n,
-            _ => {
-                self.invalid(
-                    variable,
-                    format!(
-                        "`{}` is not allowed: use a number from {min} to {max}",
-                        shorten(&raw)
-                    ),
-                );
-                default
-            }
-        }
-    }
-
-    /// An `http://` or `https://` URL without query or fragment; returned without a trailing `/`.
-    fn base_url(&mut self, variable: &'static str, default: &str) -> String {
-        let Some(raw) = self.string(variable) else {
-            return default.to_string();
-        };
-        match reqwest::Url::parse(&raw) {
-            Ok(url)
-                if matches!(url.scheme(), "http" | "https")
-                    && url.has_host()
-                    && url.query().is_none()
-                    && url.fragment().is_none() =>
-            {
-                raw.trim_end_matches('/').to_string()
-            }
-            _ => {
-                self.invalid(
-                    variable,
-                    format!(
-                        "`{}` is not a base URL: use http(s)://host[:port][/path]",
-                        shorten(&raw)
-                    ),
-                );
-                default.to_string()
-            }
-        }
-    }
-
-    fn boolean(&mut self, variable: &'static str, default: bool) -> bool {
-        let Some(raw) = self.string(variable) else {
-            return default;
-        };
-        match raw.to_ascii_lowercase().as_str() {
-            "1" | "true" | "yes" | "on" => true,
-            "0" | "false" | "no" | "off" => false,
-            _ => {
-                self.invalid(
-                    variable,
-                    format!("`{}` is not a boolean: use true or false", shorten(&raw)),
-                );
-                default
-            }
-        }
-    }
-}
-
-/// Echoes at most 40 characters of a bad value back, escaped.
-fn shorten(raw: &str) -> String {
-    let mut s: String = raw.chars().take(40).flat_map(char::escape_debug).collect();
-    if raw.chars().count() > 40 {
-        s.push('…');
-    }
-    s
 }
 
 #[cfg(test)]
@@ -1196,24 +918,5 @@ mod tests {
             ]
         );
         assert!(!err.to_string().contains("bad"), "the key is never echoed");
-    }
-
-    /// Every variable the binary reads is documented in `.env.example` and the README's table.
-    #[test]
-    fn every_variable_is_documented() {
-        let example = include_str!("../.env.example");
-        let readme = include_str!("../README.md");
-        for v in VARIABLES {
-            assert!(
-                example.lines().any(|l| l
-                    .trim_start_matches(['#', ' '])
-                    .starts_with(&format!("{v}="))),
-                "{v} is missing from .env.example"
-            );
-            assert!(
-                readme.contains(&format!("| `{v}` |")),
-                "{v} is missing from the README's configuration table"
-            );
-        }
     }
 }

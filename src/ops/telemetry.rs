@@ -20,7 +20,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use poise::serenity_prelude as serenity;
 
 /// Every metric this crate exports (the process metrics of [`metrics_process`] included), for
-/// the README and the alert-rules test. Histograms add `_bucket`, `_sum` and `_count`.
+/// docs/operations.md and the alert-rules test. Histograms add `_bucket`, `_sum` and `_count`.
 pub const METRICS: &[&str] = &[
     "build_info",
     "scans_total",

@@ -7,7 +7,7 @@
 //! (`OPENAI_RATE_PER_MIN`) with the common retry rules (429 `rate_limit_exceeded` and 5xx are
 //! retried with backoff, `Retry-After` honoured).
 //!
-//! OpenAI's categories are mapped onto the report's common scale ([`common_scale`], README): the
+//! OpenAI's categories are mapped onto the report's common scale ([`common_scale`], docs/toxicity.md): the
 //! headline `toxicity` is the highest of harassment, harassment/threatening, hate and
 //! hate/threatening, the categories aimed at people. The raw scores are kept as they came.
 

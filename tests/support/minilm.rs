@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use account_toxicity::local::embedding::{
+use account_scanner::toxicity::local::embedding::{
     MODEL_FILE, TOKENIZER_FILE, UPSTREAM_MODEL_SHA256, UPSTREAM_TOKENIZER_SHA256, sha256_hex,
 };
 use candle_core::{DType, Device, Tensor};

@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 pub mod bot;
-pub mod discord_spec;
 pub mod fake_discord;
 pub mod fake_openai;
 pub mod fake_perspective;

@@ -1,0 +1,359 @@
+//! `scan <target> [mode]`: parses the target (a username or a member mention) and the mode,
+//! then hands over to the scan job with this command's way of replying.
+
+use poise::CreateReply;
+use poise::serenity_prelude as serenity;
+
+use super::describe;
+use crate::bot::{BotError, Context, audit, render};
+use crate::jobs::{
+    self,
+    scan::{JobRequest, Outcome, PostError, Replies, Requester, Status},
+};
+use crate::model::{DiscordMember, ScanMode, ScanReport, Username};
+use crate::store::SavedReport;
+
+/// What a target argument names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Username(Username),
+    Member(u64),
+}
+
+/// `<@123>` / `<@!123>` is a member; anything else must be a valid username.
+pub fn parse_target(input: &str) -> Result<Target, BotError> {
+    let trimmed = input.trim();
+    if let Some(id) = trimmed
+        .strip_prefix("<@")
+        .and_then(|r| r.strip_suffix('>'))
+        .map(|r| r.trim_start_matches('!'))
+        .and_then(|id| id.parse::<u64>().ok())
+        .filter(|id| *id > 0)
+    {
+        return Ok(Target::Member(id));
+    }
+    Username::parse(trimmed)
+        .map(Target::Username)
+        .map_err(|e| BotError::user(e.to_string()))
+}
+
+pub fn parse_mode(input: Option<&str>) -> Result<ScanMode, BotError> {
+    match input {
+        None => Ok(ScanMode::All),
+        Some(m) => m
+            .parse()
+            .map_err(|e: crate::model::UnknownMode| BotError::user(e.to_string())),
+    }
+}
+
+/// Scan a username (or a server member) with Sherlock and Reddit.
+#[poise::command(
+    prefix_command,
+    slash_command,
+    guild_only,
+    required_permissions = "MODERATE_MEMBERS",
+    default_member_permissions = "MODERATE_MEMBERS",
+    category = "Moderation"
+)]
+pub async fn scan(
+    ctx: Context<'_>,
+    #[description = "A username, or a mention of a server member"] target: String,
+    #[description = "all (default), sherlock or reddit"] mode: Option<String>,
+) -> Result<(), BotError> {
+    // Discord rejects an interaction's first answer after 3 s: defer before anything that can
+    // wait (the member fetch, the storage checks).
+    if let poise::Context::Application(_) = ctx {
+        ctx.defer().await?;
+    }
+    let state = ctx.data().clone();
+    let mode = parse_mode(mode.as_deref())?;
+    let (username, member) = resolve_target(ctx, parse_target(&target)?).await?;
+    let job = JobRequest {
+        username,
+        member,
+        mode,
+        requester: Requester {
+            user_id: ctx.author().id.get(),
+            user_name: ctx.author().name.clone(),
+            channel: ctx.channel_id().get(),
+            guild: ctx.guild_id().map(|g| g.get()),
+        },
+    };
+    Ok(jobs::scan::run(&state.services(), &CommandReplies { ctx }, job).await?)
+}
+
+/// A scan command's replies in Discord: the acknowledgement is the command's reply, the result
+/// a new message (a prefix reply with a nonce, or a slash follow-up).
+struct CommandReplies<'a> {
+    ctx: Context<'a>,
+}
+
+impl<'a> Replies for CommandReplies<'a> {
+    type Ack = poise::ReplyHandle<'a>;
+    type Result = CreateReply;
+
+    async fn acknowledge(
+        &self,
+        username: &Username,
+        mode: ScanMode,
+        status: Status<'_>,
+    ) -> Result<Self::Ack, PostError> {
+        self.ctx
+            .say(status_text(username, mode, &status))
+            .await
+            .map_err(post_error)
+    }
+
+    async fn edit(
+        &self,
+        ack: &Self::Ack,
+        username: &Username,
+        mode: ScanMode,
+        status: Status<'_>,
+    ) -> Result<(), PostError> {
+        ack.edit(
+            self.ctx,
+            CreateReply::default().content(status_text(username, mode, &status)),
+        )
+        .await
+        .map_err(post_error)
+    }
+
+    async fn prepare(&self, outcome: Outcome<'_>) -> CreateReply {
+        let reply = result_reply(outcome.report, outcome.saved).await;
+        match outcome.not_saved_reference {
+            None => reply,
+            Some(reference) => reply.content(format!(
+                "⚠️ The report files could not be written on the bot's server, so none are attached; the results are below. An admin can find why in the bot's log (reference `{reference}`)."
+            )),
+        }
+    }
+
+    async fn post(&self, reply: &CreateReply, scan_id: &str) -> Result<(), PostError> {
+        let ctx = self.ctx;
+        let sent = match ctx {
+            poise::Context::Prefix(p) => {
+                let message = reply
+                    .clone()
+                    .allowed_mentions(serenity::CreateAllowedMentions::new())
+                    .to_prefix(p.msg.into())
+                    .nonce(serenity::Nonce::String(result_nonce(scan_id)))
+                    .enforce_nonce(true);
+                p.msg
+                    .channel_id
+                    .send_message(ctx, message)
+                    .await
+                    .map(|_| ())
+            }
+            poise::Context::Application(_) => ctx.send(reply.clone()).await.map(|_| ()),
+        };
+        sent.map_err(post_error)
+    }
+
+    async fn already_posted(&self, scan_id: &str) -> bool {
+        // A prefix result carries a nonce that Discord enforces: a retry of a post that did
+        // arrive returns the first message. A slash follow-up has no such key.
+        match self.ctx {
+            poise::Context::Prefix(_) => false,
+            poise::Context::Application(_) => already_posted(self.ctx, scan_id).await,
+        }
+    }
+
+    async fn audit(&self, entry: audit::Entry) {
+        audit::record(self.ctx.data(), entry).await;
+    }
+}
+
+fn status_text(username: &Username, mode: ScanMode, status: &Status<'_>) -> String {
+    match status {
+        Status::Accepted { position } => render::ack(username, mode, *position),
+        Status::Running(progress) => render::progress(username, mode, progress),
+        Status::NotStarted { why } => format!(
+            "⏹️ The scan of **{}** did not start: {why}.",
+            render::escape(username.as_str())
+        ),
+        Status::Finished { partial } => format!(
+            "✅ Scan of **{}** finished{}.",
+            render::escape(username.as_str()),
+            if *partial { " (partial)" } else { "" }
+        ),
+    }
+}
+
+fn post_error(e: serenity::Error) -> PostError {
+    PostError {
+        detail: describe(&e),
+        transient: is_transient(&e),
+        no_answer: got_no_answer(&e),
+    }
+}
+
+/// Discord failures worth another try: 5xx, 429 (serenity retries none of them when its
+/// ratelimiter is off, as with `DISCORD_API_BASE`), and requests that never got an answer
+/// (refused connections and `DISCORD_HTTP_TIMEOUT`).
+fn is_transient(e: &serenity::Error) -> bool {
+    match e {
+        serenity::Error::Http(serenity::HttpError::UnsuccessfulRequest(r)) => {
+            r.status_code.is_server_error() || r.status_code.as_u16() == 429
+        }
+        serenity::Error::Http(serenity::HttpError::Request(_)) => true,
+        _ => false,
+    }
+}
+
+/// A request that may have reached Discord without its answer coming back.
+fn got_no_answer(e: &serenity::Error) -> bool {
+    matches!(e, serenity::Error::Http(serenity::HttpError::Request(_)))
+}
+
+/// The nonce of a scan's result message (at most 25 characters, as Discord allows).
+fn result_nonce(scan_id: &str) -> String {
+    format!("scan-{scan_id}").chars().take(25).collect()
+}
+
+/// Whether the channel's latest messages already hold this scan's result (its embed footer
+/// names the scan id). Unknown (no access) counts as not posted: a duplicate beats a loss.
+async fn already_posted(ctx: Context<'_>, scan_id: &str) -> bool {
+    let footer = format!("scan {scan_id} ");
+    let me = ctx.framework().bot_id();
+    match ctx
+        .channel_id()
+        .messages(ctx, serenity::GetMessages::new().limit(50))
+        .await
+    {
+        Ok(messages) => messages.iter().any(|m| {
+            m.author.id == me
+                && m.embeds.iter().any(|e| {
+                    e.footer
+                        .as_ref()
+                        .is_some_and(|f| f.text.starts_with(&footer))
+                })
+        }),
+        Err(e) => {
+            tracing::info!(error = %describe(&e), "cannot look for the result in the channel");
+            false
+        }
+    }
+}
+
+/// The username to scan, and the member's facts when the target was a mention.
+async fn resolve_target(
+    ctx: Context<'_>,
+    target: Target,
+) -> Result<(Username, Option<DiscordMember>), BotError> {
+    let id = match target {
+        Target::Username(u) => return Ok((u, None)),
+        Target::Member(id) => serenity::UserId::new(id),
+    };
+    let guild = ctx
+        .guild_id()
+        .ok_or_else(|| BotError::user("Mentions can only be scanned in a server."))?;
+    let member = guild.member(ctx, id).await.map_err(|e| {
+        tracing::info!(error = %describe(&e), user = id.get(), "mentioned member not found");
+        BotError::user("That user is not a member of this server, so there is nothing to scan.")
+    })?;
+    let username = Username::parse(&member.user.name)
+        .map_err(|e| BotError::user(format!("That member's username cannot be scanned: {e}")))?;
+    let facts = DiscordMember {
+        user_id: id.to_string(),
+        username: member.user.name.clone(),
+        account_created: chrono::DateTime::from_timestamp(id.created_at().unix_timestamp(), 0)
+            .unwrap_or_default(),
+        joined_server: member
+            .joined_at
+            .and_then(|t| chrono::DateTime::from_timestamp(t.unix_timestamp(), 0)),
+    };
+    Ok((username, Some(facts)))
+}
+
+/// The final message: embeds, the report files (or where they are when too big), notices.
+async fn result_reply(report: &ScanReport, saved: Option<&SavedReport>) -> CreateReply {
+    let mut reply = CreateReply::default();
+    for e in render::result_embeds(report) {
+        let mut embed = serenity::CreateEmbed::new()
+            .title(e.title)
+            .description(e.description)
+            .colour(e.colour)
+            .footer(serenity::CreateEmbedFooter::new(e.footer));
+        for (name, value) in e.fields {
+            embed = embed.field(name, value, false);
+        }
+        reply = reply.embed(embed);
+    }
+    let mut notes = Vec::new();
+    for path in saved.map(SavedReport::paths).unwrap_or_default() {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let size = tokio::fs::metadata(path).await.map(|m| m.len()).ok();
+        match size {
+            Some(size) if size <= render::UPLOAD_LIMIT_BYTES => match tokio::fs::read(path).await {
+                Ok(bytes) => {
+                    reply = reply.attachment(serenity::CreateAttachment::bytes(bytes, name))
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, file = %path.display(), "cannot attach report");
+                    notes.push(format!(
+                        "{} could not be attached; it is on the bot's server at {}",
+                        render::code(&name),
+                        render::code(&path.display().to_string())
+                    ));
+                }
+            },
+            Some(size) => notes.push(format!(
+                "{} is {}, over Discord's {} upload limit; it is on the bot's server at {}",
+                render::code(&name),
+                render::human_size(size),
+                render::human_size(render::UPLOAD_LIMIT_BYTES),
+                render::code(&path.display().to_string())
+            )),
+            None => notes.push(format!(
+                "{} is missing on the bot's server",
+                render::code(&name)
+            )),
+        }
+    }
+    if !notes.is_empty() {
+        reply = reply.content(notes.join("\n"));
+    }
+    reply
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_mentions_or_valid_usernames() {
+        assert_eq!(
+            parse_target("<@123>").expect("mention"),
+            Target::Member(123)
+        );
+        assert_eq!(
+            parse_target("<@!456>").expect("mention"),
+            Target::Member(456)
+        );
+        assert_eq!(
+            parse_target(" alice ").expect("name"),
+            Target::Username(Username::parse("alice").expect("valid"))
+        );
+        let err = parse_target("@everyone").expect_err("invalid").to_string();
+        assert!(err.contains("'@' cannot appear in a profile URL"), "{err}");
+        assert!(parse_target("<@abc>").is_err());
+    }
+
+    #[test]
+    fn modes_have_a_specific_message() {
+        assert_eq!(parse_mode(None).expect("default"), ScanMode::All);
+        assert_eq!(
+            parse_mode(Some("Sherlock")).expect("valid"),
+            ScanMode::Sherlock
+        );
+        let err = parse_mode(Some("deep")).expect_err("invalid").to_string();
+        assert_eq!(
+            err,
+            "`deep` is not a scan mode: use all, sherlock or reddit"
+        );
+    }
+}

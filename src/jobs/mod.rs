@@ -1,0 +1,8 @@
+//! What the faces share: the scan job (checks, cooldown, queue, scan, save, post, audit) and
+//! its parts. No Discord type appears here; the bot plugs in through [`scan::Replies`].
+
+pub mod audit;
+pub mod cooldown;
+pub mod queue;
+pub mod scan;
+pub mod shutdown;
