@@ -5,6 +5,7 @@ pub mod audit;
 pub mod commands;
 pub mod endpoint;
 pub mod render;
+pub mod status;
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};

@@ -5,62 +5,7 @@ use crate::bot::{BotError, Context, render};
 /// Bot status: version, uptime, latency, integrations, scans, disk and memory.
 #[poise::command(prefix_command, slash_command)]
 pub async fn health(ctx: Context<'_>) -> Result<(), BotError> {
-    let state = ctx.data();
-    let scanner = &state.scanner;
-    let sherlock = match scanner.sherlock() {
-        Some(runner) => {
-            let version = scanner
-                .sherlock_version()
-                .await
-                .unwrap_or_else(|| "version unknown".into());
-            let control = if state.config.sherlock.control_check {
-                "control probe on"
-            } else {
-                "control probe off"
-            };
-            format!(
-                "{version} ({}) · sites: {} · {control}",
-                runner.install.origin.describe(),
-                state.config.sherlock.sites
-            )
-        }
-        None => "not installed (run `account-scanner setup` on the server)".into(),
-    };
-    let text = render::health(&render::Health {
-        version: env!("CARGO_PKG_VERSION").into(),
-        uptime: state.started.elapsed(),
-        gateway_latency: Some(ctx.ping().await),
-        sherlock,
-        reddit: match &state.config.reddit {
-            Some(r) => format!(
-                "configured · up to {} comments and {} posts · {} requests/min",
-                r.max_comments, r.max_posts, r.rate_per_min
-            ),
-            None => "not configured".into(),
-        },
-        toxicity: {
-            let info = state.scanner.scorer_info();
-            if info.configured {
-                format!(
-                    "{} ({}){} · threshold {:.2}",
-                    info.name,
-                    info.model,
-                    if info.heuristic { ", heuristic" } else { "" },
-                    state.scanner.toxicity_threshold()
-                )
-            } else {
-                "unavailable (its HTTP client could not be set up: Reddit items are left unscored)"
-                    .into()
-            }
-        },
-        running: state.queue.running(),
-        queued: state.queue.waiting(),
-        max_concurrent: state.config.discord.max_concurrent_scans,
-        accepting: !state.queue.is_closed(),
-        scans_dir: state.store.dir().display().to_string(),
-        free_bytes: crate::ops::host::free_space(state.store.dir()),
-        rss_bytes: crate::ops::host::process_rss(),
-    });
-    ctx.say(text).await?;
+    let status = crate::bot::status::collect(ctx.data(), ctx.ping().await).await;
+    ctx.say(render::health(&status)).await?;
     Ok(())
 }
