@@ -460,7 +460,7 @@ fn check_shows_reddit_and_the_toxicity_backend() {
     assert!(stdout.contains("reddit: not configured"), "{stdout}");
     assert!(
         stdout.contains("toxicity: local (all-MiniLM-L6-v2 fine-tuned + head ")
-            && stdout.contains(" + word lists; offline, an automated signal for a human to read; threshold 0.4612); set OPENAI_API_KEY or PERSPECTIVE_API_KEY for a hosted model"),
+            && stdout.contains(" + word lists; offline, an automated signal for a human to read; threshold 0.65); set OPENAI_API_KEY or PERSPECTIVE_API_KEY for a hosted model"),
         "{stdout}"
     );
     assert!(fx.reddit.requests().is_empty(), "check makes no request");

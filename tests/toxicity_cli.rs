@@ -173,7 +173,7 @@ fn with_no_key_a_reddit_scan_is_scored_by_the_local_heuristic() {
         "scorer: local (all-MiniLM-L6-v2 fine-tuned + head ",
         " + word lists, heuristic)",
         "(an automated signal: it points a human at items to read; it does not decide)",
-        "2 at or above 0.46",
+        "2 at or above 0.65",
     ] {
         assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");
     }
@@ -181,7 +181,7 @@ fn with_no_key_a_reddit_scan_is_scored_by_the_local_heuristic() {
     assert_eq!(r["scoring"]["backend"], "local");
     assert_eq!(r["scoring"]["heuristic"], true);
     assert_eq!(r["scoring"]["configured"], true);
-    assert_eq!(r["scoring"]["threshold"], 0.4612);
+    assert_eq!(r["scoring"]["threshold"], 0.65);
     assert!(
         r["scoring"]["note"]
             .as_str()
@@ -191,7 +191,7 @@ fn with_no_key_a_reddit_scan_is_scored_by_the_local_heuristic() {
     );
     let first = &r["comments"][0]["toxicity"];
     assert!(
-        first["toxicity"].as_f64().is_some_and(|t| t >= 0.4612),
+        first["toxicity"].as_f64().is_some_and(|t| t >= 0.65),
         "{first}"
     );
     // Each part is in raw_categories: the model's heads and the word lists' signals.
@@ -209,7 +209,7 @@ fn with_no_key_a_reddit_scan_is_scored_by_the_local_heuristic() {
     );
     let second = &r["comments"][1]["toxicity"];
     assert!(
-        second["toxicity"].as_f64().is_some_and(|t| t >= 0.4612),
+        second["toxicity"].as_f64().is_some_and(|t| t >= 0.65),
         "{second}"
     );
     assert!(
@@ -220,7 +220,7 @@ fn with_no_key_a_reddit_scan_is_scored_by_the_local_heuristic() {
     );
     for i in 3..6 {
         let t = &r["comments"][i]["toxicity"]["toxicity"];
-        assert!(t.as_f64().is_some_and(|t| t < 0.4612), "comment {i}: {t}");
+        assert!(t.as_f64().is_some_and(|t| t < 0.65), "comment {i}: {t}");
     }
     assert_eq!(r["comments"][2]["toxicity"]["unscored_reason"], "removed");
     fx.reddit.assert_no_unexpected();
@@ -295,7 +295,7 @@ fn eval_toxicity_prints_precision_recall_and_f1() {
     assert!(out.status.success(), "{}", text(&out));
     for line in [
         "local backend (all-MiniLM-L6-v2 fine-tuned + head ",
-        "threshold 0.46",
+        "threshold 0.65",
         "precision recall     F1    FPR    AUC",
         "fresh2",
         "harmful  threat",
