@@ -3,7 +3,10 @@
 //! (`RAYON_NUM_THREADS=1 taskset -c 0` for one core). Prints one JSON object.
 //!
 //! ```text
-//! cargo run --release --example bench_toxicity -- [--runs N]
+//! cargo run --release --example bench_toxicity -- [--runs N] [--model-dir DIR]
+//!
+//! `--model-dir` loads the model files from a directory (as `TOXICITY_MODEL_DIR` does), to time
+//! another model beside the built-in one on the same machine.
 //! ```
 
 use std::time::{Duration, Instant};
@@ -44,12 +47,20 @@ fn rss_kib() -> u64 {
 
 fn main() {
     let mut runs = 20usize;
+    let mut source = ModelSource::Embedded;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--runs" => runs = args.next().and_then(|v| v.parse().ok()).unwrap_or(runs),
+            "--model-dir" => match args.next() {
+                Some(dir) => source = ModelSource::Dir(dir.into()),
+                None => {
+                    eprintln!("--model-dir needs a directory");
+                    std::process::exit(2);
+                }
+            },
             _ => {
-                eprintln!("usage: bench_toxicity [--runs N]");
+                eprintln!("usage: bench_toxicity [--runs N] [--model-dir DIR]");
                 std::process::exit(2);
             }
         }
@@ -61,7 +72,7 @@ fn main() {
     // First use as a scan pays it: read, hash and parse the encoder and heads (the word lists
     // and patterns are warmed up by the first score).
     let started = Instant::now();
-    let model = Learned::load(&ModelSource::Embedded).expect("the built-in model loads");
+    let model = Learned::load(&source).expect("the model loads");
     let load = started.elapsed();
     let rss_loaded = rss_kib();
     let t = Instant::now();
