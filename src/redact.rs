@@ -11,14 +11,6 @@ use std::sync::{Arc, LazyLock};
 
 use regex::Regex;
 
-/// The variables whose values are secrets.
-pub const SECRET_VARIABLES: &[&str] = &[
-    "DISCORD_BOT_TOKEN",
-    "REDDIT_CLIENT_SECRET",
-    "PERSPECTIVE_API_KEY",
-    "OPENAI_API_KEY",
-];
-
 /// Shorter values are not taken for secrets (they would blank out ordinary words).
 const MIN_SECRET_LEN: usize = 8;
 
@@ -61,9 +53,10 @@ impl Redactor {
     /// The secrets in the environment now (after `.env` was loaded).
     pub fn from_env() -> Self {
         Redactor::new(
-            SECRET_VARIABLES
+            crate::config::spec::SPECS
                 .iter()
-                .filter_map(|name| std::env::var(name).ok()),
+                .filter(|s| s.secret())
+                .filter_map(|s| std::env::var(s.name).ok()),
         )
     }
 

@@ -10,10 +10,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::model::{EventSink, ScanEvent, ScanMode, ScanRequest, StopReason, Username, millis};
 use crate::model::{
-    RedditSection, RequestInfo, SCHEMA_VERSION, ScanReport, SectionStatus, SherlockSection,
-    StatusCounts, ToolVersions,
+    EventSink, RedditSection, RequestInfo, SCHEMA_VERSION, ScanEvent, ScanMode, ScanReport,
+    ScanRequest, SectionStatus, SherlockSection, StatusCounts, StopReason, ToolVersions, Username,
+    millis,
 };
 use crate::net::Limits;
 use crate::sources::reddit::client::RedditClient;

@@ -1,5 +1,5 @@
 //! Every environment variable the binary reads, its dependencies included, is documented in
-//! `.env.example`: as a setting (`NAME=`, the configuration's `VARIABLES`, which
+//! `.env.example`: as a setting (`NAME=`, a row of `config::spec`, which
 //! `ops::env_example_lists_exactly_the_variables_the_binary_reads` holds equal to it) or in its
 //! last section, the system's variables that the binary or a library reads but that are not
 //! configuration (`PATH`, `HOME`, proxies…).

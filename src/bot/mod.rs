@@ -1,4 +1,4 @@
-//! The Discord bot: poise 0.7 on serenity 0.12. Commands are thin (see `commands.rs`); the
+//! The Discord bot: poise 0.7 on serenity 0.12. Commands are thin (see `commands/`); the
 //! queue, rendering and audit are plain code in their own modules.
 
 pub mod audit;

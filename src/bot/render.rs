@@ -4,8 +4,7 @@
 use std::fmt::Write;
 
 pub use crate::jobs::scan::Progress;
-use crate::model::{DiscordMember, ScanReport, SectionStatus};
-use crate::model::{ScanMode, Username};
+use crate::model::{DiscordMember, ScanMode, ScanReport, SectionStatus, Username};
 
 /// Discord's embed limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
 pub const TITLE_MAX: usize = 256;

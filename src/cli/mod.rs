@@ -15,8 +15,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError};
-use crate::model::SectionStatus;
-use crate::model::{EventSink, ScanMode, Username};
+use crate::model::{EventSink, ScanMode, SectionStatus, Username};
 use crate::scanner::Scanner;
 use crate::sources::sherlock::install;
 use crate::store::ReportStore;

@@ -6,9 +6,8 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::model::ScanEvent;
-use crate::model::SiteStatus;
 use crate::model::reddit::AccountStatus;
+use crate::model::{ScanEvent, SiteStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {

@@ -3,9 +3,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::model::SiteStatus;
 use crate::model::reddit::{AccountStatus, RedditSection};
-use crate::model::{ScanReport, SectionStatus};
+use crate::model::{ScanReport, SectionStatus, SiteStatus};
 use crate::store::SavedReport;
 use crate::toxicity::NOT_CONFIGURED;
 

@@ -505,16 +505,13 @@ pub const SPECS: &[Spec] = &[
         "built into the binary",
     ),
     // --- Storage
-    documented(
-        spec(
-            "SCANS_DIR",
-            Storage,
-            Some("./scans"),
-            Path,
-            SCANNING,
-            "where JSON and CSV reports are written (relative: from the working directory)",
-        ),
-        "`./scans`",
+    spec(
+        "SCANS_DIR",
+        Storage,
+        Some("./scans"),
+        Path,
+        SCANNING,
+        "where JSON and CSV reports are written (relative: from the working directory)",
     ),
     spec(
         "SCAN_RETENTION_DAYS",

@@ -504,6 +504,15 @@ mod tests {
             }
         }
 
+        async fn hold_the_only_slot(&self) -> crate::jobs::queue::Running {
+            self.queue
+                .enqueue()
+                .expect("open")
+                .start()
+                .await
+                .expect("slot")
+        }
+
         fn services(&self) -> Services<'_> {
             Services {
                 scanner: &self.scanner,
@@ -532,6 +541,12 @@ mod tests {
     impl Recorder {
         fn said(&self) -> Vec<String> {
             self.said.lock().expect("lock").clone()
+        }
+
+        async fn until_acknowledged(&self) {
+            while self.said().is_empty() {
+                tokio::task::yield_now().await;
+            }
         }
 
         fn say(&self, line: String) {
@@ -713,13 +728,7 @@ mod tests {
     #[tokio::test]
     async fn a_queued_job_is_told_its_place_and_runs_when_a_slot_frees() {
         let fx = Fixture::new(Duration::ZERO, 1);
-        let held = fx
-            .queue
-            .enqueue()
-            .expect("open")
-            .start()
-            .await
-            .expect("slot");
+        let held = fx.hold_the_only_slot().await;
         let replies = Recorder::default();
         let services = fx.services();
         let job = run(&services, &replies, job(10));
@@ -727,11 +736,7 @@ mod tests {
         // The job acknowledges with its place, then waits for the slot.
         tokio::select! {
             _ = &mut job => panic!("the job cannot finish while the only slot is held"),
-            () = async {
-                while replies.said().is_empty() {
-                    tokio::task::yield_now().await;
-                }
-            } => {}
+            () = replies.until_acknowledged() => {}
         }
         assert_eq!(replies.said(), vec!["ack alice reddit: accepted Some(1)"]);
         assert_eq!(fx.queue.waiting(), 1);
@@ -743,20 +748,14 @@ mod tests {
     #[tokio::test]
     async fn a_closed_queue_says_the_scan_did_not_start() {
         let fx = Fixture::new(Duration::ZERO, 1);
-        let held = fx
-            .queue
-            .enqueue()
-            .expect("open")
-            .start()
-            .await
-            .expect("slot");
+        let held = fx.hold_the_only_slot().await;
         let replies = Recorder::default();
         let services = fx.services();
         let job = run(&services, &replies, job(10));
         tokio::pin!(job);
         tokio::select! {
             _ = &mut job => panic!("waiting for the slot"),
-            () = async { while replies.said().is_empty() { tokio::task::yield_now().await } } => {}
+            () = replies.until_acknowledged() => {}
         }
         fx.queue.close();
         job.await.expect("ends without an error");

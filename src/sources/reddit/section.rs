@@ -14,15 +14,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::model::SectionStatus;
-use crate::model::StopReason;
-use crate::model::TextScore;
 use crate::model::events::{EventSink, ScanEvent};
 use crate::model::reddit::{
     AccountStatus, ItemKind, ItemScore, RedditAccount, RedditItem, RedditSection, RedditSummary,
     ScoringInfo,
 };
-use crate::model::{Username, millis};
+use crate::model::{SectionStatus, StopReason, TextScore, Username, millis};
 use crate::sources::reddit::client::{About, Listing, RedditClient, RedditError, RedditName};
 use crate::toxicity::{self, ScorerError, ToxicityScorer};
 

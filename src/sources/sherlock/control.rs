@@ -19,8 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{RunOutcome, SherlockRunner};
 use crate::config::SiteList;
-use crate::model::{ControlResult, SiteStatus};
-use crate::model::{EventSink, Username};
+use crate::model::{ControlResult, EventSink, SiteStatus, Username};
 
 /// 12 characters: long enough that nobody has it (36^11 × 26 names), short enough to pass the
 /// `regexCheck` of all but 3 sites in Sherlock's bundled list (16 characters fail 7).

@@ -23,10 +23,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{SherlockConfig, SiteList};
-use crate::model::SiteResult;
-use crate::model::StopReason;
-use crate::model::Username;
 use crate::model::events::{EventSink, ScanEvent};
+use crate::model::{SiteResult, StopReason, Username};
 pub use install::SherlockInstall;
 
 /// The launcher (`sherlock/launcher.py`), written next to each run: it widens Sherlock's worker
