@@ -245,6 +245,7 @@ impl Scanner {
             partial_reason,
             sherlock,
             reddit,
+            previous: None,
         };
         tracing::info!(
             partial = report.partial,

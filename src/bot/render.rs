@@ -516,6 +516,7 @@ mod tests {
                 ..SherlockSection::skipped()
             },
             reddit: RedditSection::skipped(),
+            previous: None,
         }
     }
 

@@ -173,6 +173,54 @@ pub struct Config {
     pub toxicity_model_dir: Option<PathBuf>,
     /// Timeout of every outbound HTTP request (Reddit, Perspective), connecting included.
     pub http_timeout: Duration,
+    /// Where history, settings and the audit trail live (`DATABASE_URL`).
+    pub database: DatabaseTarget,
+}
+
+/// `DATABASE_URL`, checked: an SQLite file (by default in the scans directory) or PostgreSQL.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DatabaseTarget {
+    Sqlite(PathBuf),
+    /// The whole URL: it may carry a password.
+    Postgres(Secret),
+}
+
+impl DatabaseTarget {
+    /// The SQLite file `.account-scanner.db` in the scans directory.
+    pub fn default_in(scans_dir: &std::path::Path) -> Self {
+        DatabaseTarget::Sqlite(scans_dir.join(".account-scanner.db"))
+    }
+
+    /// For logs and `health`: the engine and, for SQLite, the file (never a password).
+    pub fn describe(&self) -> String {
+        match self {
+            DatabaseTarget::Sqlite(path) => format!("SQLite {}", path.display()),
+            DatabaseTarget::Postgres(_) => "PostgreSQL".into(),
+        }
+    }
+}
+
+/// Reads `sqlite://PATH` / `sqlite:PATH` (relative: from the working directory) or
+/// `postgres://…` / `postgresql://…`.
+pub fn parse_database_url(url: &str, cwd: &std::path::Path) -> Result<DatabaseTarget, String> {
+    let url = url.trim();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(DatabaseTarget::Postgres(Secret::new(url)));
+    }
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let path = rest.strip_prefix("//").unwrap_or(rest);
+        let path = path.split('?').next().unwrap_or_default();
+        if path.is_empty() || path == ":memory:" {
+            return Err("give the SQLite file's path, e.g. `sqlite:///data/scans.db`".into());
+        }
+        let path = PathBuf::from(path);
+        return Ok(DatabaseTarget::Sqlite(if path.is_absolute() {
+            path
+        } else {
+            cwd.join(path)
+        }));
+    }
+    Err("use `sqlite:///path/to/file.db` or `postgres://user:password@host:5432/db` (the value is not shown: it may hold a password)".into())
 }
 
 /// Reddit's app-only OAuth client (all three credentials set).
@@ -367,6 +415,16 @@ impl Config {
             .then(|| env.number("TOXICITY_THRESHOLD"));
         let toxicity_model_dir = env.path("TOXICITY_MODEL_DIR");
         let http_timeout = env.seconds("HTTP_TIMEOUT");
+        let database = match env.string("DATABASE_URL") {
+            None => DatabaseTarget::default_in(&scans_dir),
+            Some(url) => {
+                let cwd = std::env::current_dir().unwrap_or_default();
+                parse_database_url(&url, &cwd).unwrap_or_else(|why| {
+                    env.invalid("DATABASE_URL", why);
+                    DatabaseTarget::default_in(&scans_dir)
+                })
+            }
+        };
 
         if !env.problems.is_empty() {
             return Err(ConfigError {
@@ -396,6 +454,7 @@ impl Config {
             toxicity_threshold,
             toxicity_model_dir,
             http_timeout,
+            database,
         })
     }
 }

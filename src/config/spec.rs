@@ -68,10 +68,20 @@ impl Section {
 }
 
 /// Which subcommands use a variable.
-pub const ALL_COMMANDS: &[&str] = &["scan", "check", "bot", "setup", "eval-toxicity"];
+pub const ALL_COMMANDS: &[&str] = &[
+    "scan",
+    "check",
+    "bot",
+    "setup",
+    "eval-toxicity",
+    "history",
+    "backup",
+    "restore",
+];
 const SCANNING: &[&str] = &["scan", "check", "bot"];
 const INSTALL: &[&str] = &["scan", "check", "bot", "setup"];
 const BOT: &[&str] = &["bot"];
+const DATABASE: &[&str] = &["scan", "bot", "history", "backup", "restore"];
 const SCORING: &[&str] = &["scan", "check", "bot", "eval-toxicity"];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -522,7 +532,18 @@ pub const SPECS: &[Spec] = &[
             max: 36_500,
         },
         BOT,
-        "report files older than this many days are removed when the bot starts and daily, each removal logged (0 keeps everything)",
+        "report files older than this many days are removed when the bot starts and daily, with their history rows, each removal logged (0 keeps everything)",
+    ),
+    documented(
+        spec(
+            "DATABASE_URL",
+            Storage,
+            None,
+            Secret,
+            DATABASE,
+            "where scan history, per-server settings and the audit trail live: `sqlite:///path/file.db`, or `postgres://user:password@host/db` when several machines share the bot (a secret: may hold a password)",
+        ),
+        "SQLite file `.account-scanner.db` in `SCANS_DIR`",
     ),
     spec(
         "MIN_FREE_SPACE_MB",

@@ -5,6 +5,7 @@
 //! sources produce these types, the store writes them, the front ends render them.
 
 pub mod events;
+pub mod history;
 pub mod reddit;
 pub mod request;
 pub mod scores;
@@ -15,6 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use events::{EventSink, ScanEvent};
+pub use history::{Change, EarlierScan, Previous, ScanDigest};
 pub use reddit::RedditSection;
 pub use request::{ScanMode, ScanRequest, StopReason, UnknownMode};
 pub use scores::{ScorerInfo, Scores, TextScore};
@@ -39,6 +41,9 @@ pub struct ScanReport {
     pub partial_reason: Option<String>,
     pub sherlock: SherlockSection,
     pub reddit: RedditSection,
+    /// The last earlier scan of the same target in the same server, and what changed since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Previous>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
