@@ -121,6 +121,7 @@ impl Scanner {
             timeout: self.config.scan_timeout,
             requested_by: None,
             discord_member: None,
+            toxicity_threshold: None,
         }
     }
 
@@ -200,7 +201,13 @@ impl Scanner {
                 return (RedditSection::skipped(), None);
             }
             let (section, stopped) = self
-                .run_reddit(&request.username, deadline, &cancel, &events)
+                .run_reddit(
+                    &request.username,
+                    request.toxicity_threshold,
+                    deadline,
+                    &cancel,
+                    &events,
+                )
                 .await;
             events.emit(ScanEvent::RedditFinished {
                 status: section.status,
@@ -350,6 +357,7 @@ impl Scanner {
     async fn run_reddit(
         &self,
         username: &Username,
+        threshold: Option<f64>,
         deadline: Instant,
         cancel: &CancellationToken,
         events: &EventSink,
@@ -362,7 +370,7 @@ impl Scanner {
         let half = RedditSource {
             client,
             scorer: &self.scorer,
-            threshold: self.config.toxicity_threshold,
+            threshold: threshold.or(self.config.toxicity_threshold),
             events,
         };
         half.run(username, deadline, cancel).await

@@ -1,5 +1,6 @@
-//! The audit trail in Discord: each entry is logged (`jobs::audit::log`) and, with
-//! `LOG_CHANNEL_ID`, posted there.
+//! The audit trail in Discord: each entry is logged and kept (`jobs::audit::keep`), then posted
+//! to the server's own log channel (`settings log_channel`) and to the operator's channel
+//! (`LOG_CHANNEL_ID`, which sees every server's entries by design).
 
 use poise::serenity_prelude as serenity;
 
@@ -34,25 +35,73 @@ pub fn line(entry: &Entry) -> String {
             channel,
             command,
             why,
-        } => format!("⛔ <@{user}> was refused `{command}` in <#{channel}>: {why}"),
-        Entry::Shutdown { by } => format!("⏹️ Shutdown requested by {by}"),
+            ..
+        } => format!(
+            "⛔ <@{user}> was refused `{command}` in <#{channel}>: {}",
+            escape(why)
+        ),
+        Entry::Shutdown { by, .. } => format!("⏹️ Shutdown requested by {by}"),
+        Entry::Settings {
+            user,
+            channel,
+            setting,
+            old,
+            new,
+            ..
+        } => format!(
+            "⚙️ <@{user}> changed `{setting}` in <#{channel}>: {} → {}",
+            escape(old),
+            escape(new)
+        ),
+        Entry::Forget {
+            user,
+            channel,
+            target,
+            scans,
+            files,
+            ..
+        } => format!(
+            "🗑️ <@{user}> made the bot forget **{}** in <#{channel}>: {scans} scan(s) and {files} report file(s) deleted",
+            escape(target)
+        ),
     }
 }
 
-/// Logs the entry and, with `LOG_CHANNEL_ID`, posts it there (mentions shown, never pinged).
+/// Logs and keeps the entry, then posts it (see [`post`]).
 pub async fn record(state: &BotState, entry: Entry) {
-    crate::jobs::audit::log(&entry);
-    let (Some(channel), Some(http)) = (state.config.discord.log_channel_id, state.http.get())
-    else {
+    crate::jobs::audit::keep(Some(&state.db), &entry).await;
+    post(state, &entry).await;
+}
+
+/// Posts the entry to its server's log channel and to the operator's `LOG_CHANNEL_ID` (once when
+/// they are the same), mentions shown, never pinged.
+pub async fn post(state: &BotState, entry: &Entry) {
+    let Some(http) = state.http.get() else {
         return;
     };
-    let message = serenity::CreateMessage::new()
-        .content(line(&entry))
-        .allowed_mentions(serenity::CreateAllowedMentions::new());
-    if let Err(e) = serenity::ChannelId::new(channel)
-        .send_message(http, message)
-        .await
+    let own = match entry.guild() {
+        Some(guild) => {
+            crate::jobs::settings::effective(Some(&state.db), &state.config, Some(guild))
+                .await
+                .log_channel
+        }
+        None => None,
+    };
+    let mut channels: Vec<u64> = own.into_iter().collect();
+    if let Some(operator) = state.config.discord.log_channel_id
+        && !channels.contains(&operator)
     {
-        tracing::warn!(error = %crate::bot::commands::describe(&e), channel, "could not post to the audit channel");
+        channels.push(operator);
+    }
+    for channel in channels {
+        let message = serenity::CreateMessage::new()
+            .content(line(entry))
+            .allowed_mentions(serenity::CreateAllowedMentions::new());
+        if let Err(e) = serenity::ChannelId::new(channel)
+            .send_message(http, message)
+            .await
+        {
+            tracing::warn!(error = %crate::bot::commands::describe(&e), channel, "could not post to the audit channel");
+        }
     }
 }

@@ -24,6 +24,8 @@ pub struct HealthState {
     pub metrics: Option<PrometheusHandle>,
     /// `MIN_FREE_SPACE_MB` in bytes, exported as `scans_dir_min_free_bytes`.
     pub min_free_bytes: u64,
+    /// For the database's state.
+    pub bot: Arc<crate::bot::BotState>,
 }
 
 #[derive(Debug, Serialize)]
@@ -32,8 +34,13 @@ pub struct Healthz {
     pub gateway_connected: bool,
     pub scans_dir_writable: bool,
     pub free_bytes: Option<u64>,
+    /// The history database in words ("SQLite · ok"). A database that fails does not make the
+    /// bot unhealthy (scans still run and post): it is reported here and in `warnings`.
+    pub database: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Binds `0.0.0.0:port` and serves until the process ends.
@@ -63,6 +70,12 @@ async fn healthz(State(state): State<Arc<HealthState>>) -> Response {
     if let Err(e) = &writable {
         reasons.push(e.to_string());
     }
+    let database = crate::bot::status::database(&state.bot.db).await;
+    let warnings = if database.contains("⚠️") {
+        vec![format!("history database: {database}")]
+    } else {
+        Vec::new()
+    };
     let body = Healthz {
         status: if reasons.is_empty() {
             "ok"
@@ -72,7 +85,9 @@ async fn healthz(State(state): State<Arc<HealthState>>) -> Response {
         gateway_connected,
         scans_dir_writable: writable.is_ok(),
         free_bytes: crate::ops::host::free_space(state.store.dir()),
+        database,
         reasons,
+        warnings,
     };
     let code = if body.reasons.is_empty() {
         StatusCode::OK

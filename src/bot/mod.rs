@@ -14,7 +14,9 @@ use anyhow::Context as _;
 use poise::serenity_prelude as serenity;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, ShardCount};
+use crate::config::{Config, DatabaseTarget, ShardCount};
+use crate::db::Db;
+use crate::db::backup::DatabaseLock;
 use crate::jobs::cooldown::Cooldowns;
 use crate::jobs::queue::ScanQueue;
 use crate::jobs::scan::{JobError, Services};
@@ -62,6 +64,9 @@ impl BotError {
 pub struct BotState {
     pub config: Config,
     pub scanner: Scanner,
+    pub db: Db,
+    /// Held for the life of the process (SQLite): a second bot or a restore sees it.
+    pub db_lock: Option<DatabaseLock>,
     pub store: ReportStore,
     pub queue: ScanQueue,
     pub started: Instant,
@@ -82,6 +87,7 @@ impl BotState {
     pub fn services(&self) -> Services<'_> {
         Services {
             scanner: &self.scanner,
+            db: Some(&self.db),
             store: &self.store,
             queue: &self.queue,
             cooldowns: &self.cooldowns,
@@ -123,7 +129,11 @@ pub async fn run(config: Config, install: Option<SherlockInstall>) -> anyhow::Re
         .clone()
         .context("DISCORD_BOT_TOKEN is required to run the bot")?;
     let store = ReportStore::open(&config.scans_dir)?;
+    let (db, db_lock) = open_database(&config.database).await?;
+    crate::jobs::history::reconcile_and_log(&db, &store).await;
     let state = Arc::new(BotState {
+        db,
+        db_lock,
         queue: ScanQueue::new(config.discord.max_concurrent_scans),
         scanner: Scanner::new(config.clone(), install),
         store,
@@ -133,11 +143,11 @@ pub async fn run(config: Config, install: Option<SherlockInstall>) -> anyhow::Re
         http: OnceLock::new(),
         shutdown: OnceLock::new(),
         posting: std::sync::atomic::AtomicUsize::new(0),
-        cooldowns: Cooldowns::new(config.discord.scan_cooldown),
+        cooldowns: Cooldowns::new(),
         config,
     });
     let metrics = crate::ops::telemetry::install();
-    apply_retention(&state);
+    apply_retention(&state).await;
     // Learn Sherlock's version now, so `health` never waits for it.
     let warm = state.clone();
     tokio::spawn(async move { warm.scanner.sherlock_version().await });
@@ -182,7 +192,7 @@ pub async fn run(config: Config, install: Option<SherlockInstall>) -> anyhow::Re
             every_day.tick().await;
             loop {
                 every_day.tick().await;
-                apply_retention(&daily);
+                apply_retention(&daily).await;
             }
         });
     }
@@ -192,6 +202,7 @@ pub async fn run(config: Config, install: Option<SherlockInstall>) -> anyhow::Re
             store: state.store.clone(),
             metrics,
             min_free_bytes: state.config.ops.min_free_bytes,
+            bot: state.clone(),
         };
         tokio::spawn(async move {
             if let Err(e) = crate::bot::endpoint::serve(port, health).await {
@@ -238,15 +249,49 @@ fn discord_http(token: &str, config: &Config) -> anyhow::Result<serenity::Http> 
     })
 }
 
-/// Removes report files older than `SCAN_RETENTION_DAYS` (0 keeps them), logging each one.
-fn apply_retention(state: &BotState) {
+/// Opens the database; for SQLite first takes its lock (one bot per file) and puts a staged
+/// restore in place.
+async fn open_database(target: &DatabaseTarget) -> anyhow::Result<(Db, Option<DatabaseLock>)> {
+    let lock = match target {
+        DatabaseTarget::Sqlite(path) => {
+            let lock = DatabaseLock::try_take(path)?.with_context(|| {
+                format!(
+                    "another account-scanner bot is using the database {}: stop it first",
+                    path.display()
+                )
+            })?;
+            if crate::db::backup::apply_staged_restore(path)? {
+                tracing::warn!(file = %path.display(), "a restored database was put in place");
+            }
+            Some(lock)
+        }
+        DatabaseTarget::Postgres(_) => None,
+    };
+    let db = Db::open(target)
+        .await
+        .with_context(|| format!("opening the database ({})", target.describe()))?;
+    tracing::info!(database = %target.describe(), "database open");
+    Ok((db, lock))
+}
+
+/// Removes scans older than `SCAN_RETENTION_DAYS` (0 keeps them) with their history rows, and
+/// report files no row names by their age, logging each removal.
+async fn apply_retention(state: &BotState) {
     let days = state.config.ops.retention_days;
     if days == 0 {
         return;
     }
-    let removed = state
-        .store
-        .remove_older_than(Duration::from_secs(u64::from(days) * 86_400));
+    let max_age = Duration::from_secs(u64::from(days) * 86_400);
+    match crate::jobs::history::apply_retention(&state.db, &state.store, max_age).await {
+        Ok(gone) => tracing::info!(
+            scans = gone.scans,
+            files = gone.files,
+            days,
+            "retention removed old scans from history"
+        ),
+        Err(e) => tracing::error!(error = %e, "retention could not remove old scans from history"),
+    }
+    let removed = state.store.remove_older_than(max_age);
     for file in &removed {
         tracing::info!(file = %file.display(), days, "retention removed an old report");
     }
@@ -270,6 +315,7 @@ async fn watch_signals(state: Arc<BotState>) {
         &state,
         audit::Entry::Shutdown {
             by: name.to_string(),
+            guild: None,
         },
     )
     .await;

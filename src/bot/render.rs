@@ -174,6 +174,12 @@ pub fn result_embeds(report: &ScanReport) -> Vec<Embed> {
     if let Some(m) = &report.request.discord_member {
         e.fields.push(("Discord member".into(), member_facts(m)));
     }
+    if let Some(p) = &report.previous {
+        e.fields.push((
+            "Since the last scan".into(),
+            truncate(&since_last_scan(p, report.finished_at), FIELD_VALUE_MAX),
+        ));
+    }
     let reddit = (report.reddit.status != SectionStatus::Skipped).then(|| reddit_embed(report));
     e.description = truncate(&d, DESCRIPTION_MAX);
     e.footer = truncate(
@@ -311,6 +317,211 @@ fn reddit_embed(report: &ScanReport) -> Embed {
     e
 }
 
+/// "Last scanned 21 days ago by @mod: +2 sites (Foo, Bar), −1 site (Baz); Reddit karma 120 →
+/// 3,400; max toxicity 0.31 → 0.86".
+pub fn since_last_scan(p: &crate::model::Previous, now: chrono::DateTime<chrono::Utc>) -> String {
+    let ago = (now - p.finished_at).to_std().unwrap_or_default();
+    let by = p
+        .requested_by
+        .map(|u| format!(" by <@{u}>"))
+        .unwrap_or_else(|| " from the command line".into());
+    let mut changes = Vec::new();
+    let sites = |list: &[String]| {
+        list.iter()
+            .map(|s| escape(s))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !p.sites_added.is_empty() {
+        changes.push(format!(
+            "+{} site(s) ({})",
+            p.sites_added.len(),
+            sites(&p.sites_added)
+        ));
+    }
+    if !p.sites_removed.is_empty() {
+        changes.push(format!(
+            "−{} site(s) ({})",
+            p.sites_removed.len(),
+            sites(&p.sites_removed)
+        ));
+    }
+    if let Some(c) = &p.reddit_status {
+        changes.push(format!("Reddit account {} → {}", c.before, c.after));
+    }
+    if let Some(c) = &p.reddit_karma {
+        changes.push(format!(
+            "Reddit karma {} → {}",
+            thousands(c.before),
+            thousands(c.after)
+        ));
+    }
+    if let Some(c) = &p.reddit_items {
+        changes.push(format!("Reddit items {} → {}", c.before, c.after));
+    }
+    if let Some(c) = &p.max_toxicity {
+        changes.push(format!("max toxicity {:.2} → {:.2}", c.before, c.after));
+    }
+    if let Some(c) = &p.at_or_above_threshold {
+        changes.push(format!("at or above threshold {} → {}", c.before, c.after));
+    }
+    let what = if changes.is_empty() {
+        if p.sites_compared {
+            "nothing changed".to_string()
+        } else {
+            format!(
+                "nothing comparable changed (that scan's mode was `{}`)",
+                p.mode
+            )
+        }
+    } else {
+        changes.join("; ")
+    };
+    format!("Last scanned {} ago{by}: {what}.", human_duration(ago))
+}
+
+/// One page of a target's history in this server.
+pub fn history_embed(
+    shown: &str,
+    page: &crate::db::HistoryPage,
+    page_no: u32,
+    per_page: u32,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Embed {
+    let pages = page.total.div_ceil(u64::from(per_page)).max(1);
+    let mut d = String::new();
+    if page.entries.is_empty() {
+        d = if page.total == 0 {
+            "No scans of this target in this server.".into()
+        } else {
+            format!("There is no page {page_no}: this target has {pages} page(s) of scans.")
+        };
+    }
+    for e in &page.entries {
+        let ago = human_duration((now - e.finished_at).to_std().unwrap_or_default());
+        let by = e
+            .requester_id
+            .map(|u| format!("<@{u}>"))
+            .unwrap_or_else(|| "the command line".into());
+        let mut line = format!(
+            "**{}** ({ago} ago) · by {by} · `{}` · ",
+            e.finished_at.format("%Y-%m-%d %H:%M UTC"),
+            e.mode
+        );
+        match &e.sites {
+            Some(_) => {
+                let _ = write!(line, "{} hit(s)", e.hits);
+                if e.unverified > 0 {
+                    let _ = write!(line, ", {} unverified", e.unverified);
+                }
+            }
+            None => line.push_str("no Sherlock"),
+        }
+        if let Some(r) = &e.reddit {
+            let _ = write!(line, " · Reddit {}", r.status);
+            if let Some(k) = r.total_karma {
+                let _ = write!(line, ", karma {}", thousands(k));
+            }
+            if let Some(m) = r.max_toxicity {
+                let _ = write!(
+                    line,
+                    ", {} items, max toxicity {m:.2}, {} at or above threshold",
+                    r.items, r.at_or_above_threshold
+                );
+            }
+        }
+        if e.outcome != "completed" {
+            let _ = write!(line, " · {}", e.outcome);
+        }
+        if !e.files_present {
+            line.push_str(" · report files gone");
+        }
+        let _ = writeln!(line, " · scan {}", e.scan_id);
+        if d.len() + line.len() > DESCRIPTION_MAX {
+            break;
+        }
+        d.push_str(&line);
+    }
+    Embed {
+        title: truncate(
+            &format!("History of {} in this server", escape(shown)),
+            TITLE_MAX,
+        ),
+        description: d,
+        colour: GREY,
+        fields: Vec::new(),
+        footer: format!(
+            "Page {page_no} of {pages} · {} scan(s) · newest first",
+            page.total
+        ),
+    }
+}
+
+/// A server's settings: each value, and whether it is the server's own or the default.
+pub fn settings_view(
+    own: &crate::db::GuildSettings,
+    effective: &crate::jobs::settings::Effective,
+    backend_threshold: f64,
+    operator_channel: Option<u64>,
+) -> String {
+    let mark = |is_own: bool| if is_own { "" } else { " (default)" };
+    let mut s = String::from(
+        "⚙️ **This server's scan settings** (change one with `settings <name> <value>`, `reset` for the default):\n",
+    );
+    let _ = writeln!(
+        s,
+        "• `log_channel`: {}{}",
+        effective
+            .log_channel
+            .map(|c| format!("<#{c}>"))
+            .unwrap_or_else(|| "none".into()),
+        mark(own.log_channel.is_some())
+    );
+    let _ = writeln!(
+        s,
+        "• `threshold`: {:.2}{}",
+        effective.toxicity_threshold.unwrap_or(backend_threshold),
+        mark(own.toxicity_threshold.is_some())
+    );
+    let _ = writeln!(
+        s,
+        "• `mode`: {}{}",
+        effective.default_mode,
+        mark(own.default_mode.is_some())
+    );
+    let _ = writeln!(
+        s,
+        "• `cooldown`: {} s{}",
+        effective.cooldown.as_secs(),
+        mark(own.cooldown_s.is_some())
+    );
+    let _ = writeln!(
+        s,
+        "• `channels`: {}{}",
+        crate::jobs::settings::describe(own, crate::jobs::settings::Setting::Channels),
+        mark(own.scan_channels.is_some())
+    );
+    if operator_channel.is_some() {
+        s.push_str(
+            "The bot's operator also keeps an audit channel of their own (`LOG_CHANNEL_ID`).\n",
+        );
+    }
+    s
+}
+
+/// 3400 → "3,400".
+fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
 fn member_facts(m: &DiscordMember) -> String {
     let joined = m
         .joined_server
@@ -415,6 +626,8 @@ pub struct Health {
     pub scans_dir: String,
     pub free_bytes: Option<u64>,
     pub rss_bytes: Option<u64>,
+    /// The database in words: engine, reachable or not, the last failed write.
+    pub database: String,
 }
 
 pub fn health(h: &Health) -> String {
@@ -435,6 +648,7 @@ pub fn health(h: &Health) -> String {
          Toxicity: {}\n\
          Scans: {} running, {} queued (at most {} at once)\n\
          Scans directory: {} · {} free\n\
+         History database: {}\n\
          Memory: {} resident",
         h.version,
         human_duration(h.uptime),
@@ -448,6 +662,7 @@ pub fn health(h: &Health) -> String {
         h.free_bytes
             .map(crate::ops::host::human_bytes)
             .unwrap_or_else(|| "unknown".into()),
+        h.database,
         h.rss_bytes
             .map(crate::ops::host::human_bytes)
             .unwrap_or_else(|| "unknown".into()),
@@ -589,8 +804,10 @@ mod tests {
             scans_dir: "./scans".into(),
             free_bytes: Some(2048),
             rss_bytes: Some(10 * 1024 * 1024),
+            database: "SQLite · ok".into(),
         });
         assert!(text.contains("up 1h 2m"));
+        assert!(text.contains("History database: SQLite · ok"));
         assert!(text.contains("Gateway latency: 42 ms"));
         assert!(text.contains("Scans: 1 running, 2 queued (at most 2 at once)"));
         assert!(text.contains("Memory: 10.0 MB resident"));

@@ -60,5 +60,23 @@ pub async fn collect(state: &BotState, gateway_latency: Duration) -> render::Hea
         scans_dir: state.store.dir().display().to_string(),
         free_bytes: crate::ops::host::free_space(state.store.dir()),
         rss_bytes: crate::ops::host::process_rss(),
+        database: database(&state.db).await,
+    }
+}
+
+/// "SQLite · ok", or why history is not being saved.
+pub async fn database(db: &crate::db::Db) -> String {
+    let engine = db.engine().name();
+    let reachable = tokio::time::timeout(std::time::Duration::from_secs(3), db.ping()).await;
+    match (reachable, db.last_failure()) {
+        (Ok(Ok(())), None) => format!("{engine} · ok"),
+        (Ok(Ok(())), Some(f)) => format!(
+            "{engine} · ⚠️ the last write failed at {} (reference `{}`): history may be missing scans",
+            f.at.format("%H:%M:%S UTC"),
+            f.reference
+        ),
+        (Ok(Err(_)), _) | (Err(_), _) => format!(
+            "{engine} · ⚠️ not reachable: scans still run and post, but history is not saved"
+        ),
     }
 }

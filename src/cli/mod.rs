@@ -1,8 +1,9 @@
-//! The command line: `scan`, `check`, `setup`. Parses, loads the configuration, calls the
+//! The command line: `scan`, `check`, `setup`, `bot`, `history`, `backup`, `restore`. Parses, loads the configuration, calls the
 //! scanner, renders. Exit codes are documented in `--help` and the README.
 
 mod check;
 mod eval;
+mod history;
 mod progress;
 pub mod summary;
 
@@ -62,6 +63,13 @@ enum Command {
     /// Precision, recall, F1, false-positive rate and ROC AUC of the local toxicity backend on a
     /// labelled set.
     EvalToxicity(eval::EvalArgs),
+    /// List a username's scans from the database, every server's (the operator's view).
+    History(history::HistoryArgs),
+    /// Write a consistent copy of the SQLite database to FILE (safe while the bot runs).
+    Backup(history::FileArg),
+    /// Check FILE (integrity, schema) and put it in place of the SQLite database; while a bot
+    /// runs, it is staged and put in place at the bot's next start.
+    Restore(history::FileArg),
 }
 
 #[derive(Debug, clap::Args)]
@@ -128,6 +136,9 @@ pub fn main() -> ExitCode {
             Command::Setup => setup(config).await,
             Command::Bot => bot(config).await,
             Command::EvalToxicity(args) => eval::run(args, config),
+            Command::History(args) => history::history(args, config).await,
+            Command::Backup(args) => history::backup(args, config).await,
+            Command::Restore(args) => history::restore_cmd(args, config).await,
         }
     });
     // A task still waiting (a request Discord never answered) must not hold the exit past the
@@ -191,6 +202,7 @@ async fn scan(args: ScanArgs, config: Result<Config, ConfigError>) -> u8 {
         Ok(c) => c,
         Err(code) => return code,
     };
+    let indexed = args.out.is_none();
     if let Some(out) = args.out {
         // Absolute, like SCANS_DIR: the summary names where the files are.
         config.scans_dir = std::path::absolute(&out).unwrap_or(out);
@@ -225,6 +237,18 @@ async fn scan(args: ScanArgs, config: Result<Config, ConfigError>) -> u8 {
         None
     };
 
+    // History: only for reports written to SCANS_DIR (the database indexes that directory).
+    let db = if indexed {
+        match crate::db::Db::open(&config.database).await {
+            Ok(db) => Some(db),
+            Err(e) => {
+                eprintln!("warning: this scan will not be added to history: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let scanner = Scanner::new(config, install);
     let mut request = scanner.request(username, mode);
     request.requested_by = Some("cli".to_string());
@@ -239,10 +263,21 @@ async fn scan(args: ScanArgs, config: Result<Config, ConfigError>) -> u8 {
     });
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let renderer = tokio::spawn(progress::render(rx, progress::Style::detect()));
-    let report = scanner.scan(request, EventSink::channel(tx), cancel).await;
+    let mut report = scanner.scan(request, EventSink::channel(tx), cancel).await;
     let _ = renderer.await;
 
+    let target = crate::db::TargetKey::username(&report.request.username);
+    report.previous = crate::jobs::scan::previous_scan(db.as_ref(), None, &target, &report).await;
     let saved = store.save(&report);
+    if let (Ok(saved), Some(db)) = (&saved, &db) {
+        let place = crate::db::scans::Place::default();
+        if let Some(reference) = crate::jobs::scan::index_scan(db, &place, &report, saved).await {
+            eprintln!(
+                "warning: this scan could not be added to history (reference {reference} in the log)"
+            );
+        }
+        db.close().await;
+    }
     if args.json {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(&report.to_json()).and_then(|_| out.flush());

@@ -21,11 +21,7 @@ pub struct AuditRecord {
 
 impl Db {
     pub async fn record_audit(&self, record: &AuditRecord) -> Result<(), DbError> {
-        let id = format!(
-            "{:013x}-{:08x}",
-            millis(record.at),
-            rand::random::<u32>()
-        );
+        let id = format!("{:013x}-{:08x}", millis(record.at), rand::random::<u32>());
         sqlx::query(
             "INSERT INTO audit (id, at, guild_id, channel_id, user_id, action, target, detail) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

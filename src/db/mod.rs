@@ -62,6 +62,8 @@ pub enum DbError {
     Corrupt(String),
     #[error("{0}")]
     Backup(String),
+    #[error("{0}")]
+    Files(String),
 }
 
 /// The last failure of a write, for `health`.

@@ -235,7 +235,11 @@ impl Db {
     }
 
     /// Every scan of the target in one server (for `forget`), newest first.
-    pub async fn all_of(&self, guild: u64, target: &TargetKey) -> Result<Vec<HistoryEntry>, DbError> {
+    pub async fn all_of(
+        &self,
+        guild: u64,
+        target: &TargetKey,
+    ) -> Result<Vec<HistoryEntry>, DbError> {
         Ok(self
             .history(Scope::Guild(guild), target, u32::MAX / 2, 0)
             .await?
@@ -243,7 +247,10 @@ impl Db {
     }
 
     /// Scans that finished before `cutoff` (for retention), oldest first.
-    pub async fn finished_before(&self, cutoff: DateTime<Utc>) -> Result<Vec<HistoryEntry>, DbError> {
+    pub async fn finished_before(
+        &self,
+        cutoff: DateTime<Utc>,
+    ) -> Result<Vec<HistoryEntry>, DbError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM scans WHERE finished_at < $1 ORDER BY finished_at"
         )))

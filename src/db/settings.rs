@@ -31,16 +31,24 @@ impl Db {
         let mode: Option<String> = r.try_get("default_mode")?;
         let channels: Option<String> = r.try_get("scan_channels")?;
         Ok(GuildSettings {
-            log_channel: r.try_get::<Option<i64>, _>("log_channel_id")?.map(id_from_db),
+            log_channel: r
+                .try_get::<Option<i64>, _>("log_channel_id")?
+                .map(id_from_db),
             toxicity_threshold: r.try_get("toxicity_threshold")?,
             default_mode: mode
-                .map(|m| m.parse().map_err(|e: crate::model::UnknownMode| DbError::Corrupt(e.to_string())))
+                .map(|m| {
+                    m.parse()
+                        .map_err(|e: crate::model::UnknownMode| DbError::Corrupt(e.to_string()))
+                })
                 .transpose()?,
             cooldown_s: r
                 .try_get::<Option<i64>, _>("cooldown_s")?
                 .map(|s| u64::try_from(s).unwrap_or_default()),
             scan_channels: channels
-                .map(|c| serde_json::from_str::<Vec<u64>>(&c).map_err(|e| DbError::Corrupt(e.to_string())))
+                .map(|c| {
+                    serde_json::from_str::<Vec<u64>>(&c)
+                        .map_err(|e| DbError::Corrupt(e.to_string()))
+                })
                 .transpose()?,
         })
     }

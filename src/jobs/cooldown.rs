@@ -5,36 +5,35 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-#[derive(Debug)]
+/// Who a cooldown applies to: a user in one server (each server sets its own cooldown).
+pub type CooldownKey = (Option<u64>, u64);
+
+#[derive(Debug, Default)]
 pub struct Cooldowns {
-    every: Duration,
-    last_start: Mutex<HashMap<u64, Instant>>,
+    /// When each user's cooldown started, and how long it lasts.
+    running: Mutex<HashMap<CooldownKey, (Instant, Duration)>>,
 }
 
 impl Cooldowns {
-    pub fn new(every: Duration) -> Self {
-        Cooldowns {
-            every,
-            last_start: Mutex::new(HashMap::new()),
-        }
+    pub fn new() -> Self {
+        Cooldowns::default()
     }
 
-    /// Starts the user's cooldown, or says how long is left of the running one.
-    pub fn start(&self, user: u64) -> Result<(), Duration> {
-        if self.every.is_zero() {
-            return Ok(());
-        }
-        let mut last = self.last_start.lock().unwrap_or_else(|e| e.into_inner());
+    /// Starts the user's cooldown of `every`, or says how long is left of the running one.
+    pub fn start(&self, key: CooldownKey, every: Duration) -> Result<(), Duration> {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        if let Some(left) = last
-            .get(&user)
-            .and_then(|at| self.every.checked_sub(now.duration_since(*at)))
+        if let Some(left) = running
+            .get(&key)
+            .and_then(|(at, lasts)| lasts.checked_sub(now.duration_since(*at)))
             .filter(|left| !left.is_zero())
         {
             return Err(left);
         }
-        last.retain(|_, at| now.duration_since(*at) < self.every);
-        last.insert(user, now);
+        running.retain(|_, (at, lasts)| now.duration_since(*at) < *lasts);
+        if !every.is_zero() {
+            running.insert(key, (now, every));
+        }
         Ok(())
     }
 }
@@ -45,20 +44,22 @@ mod tests {
 
     #[test]
     fn a_second_start_within_the_cooldown_is_refused_with_the_time_left() {
-        let c = Cooldowns::new(Duration::from_secs(30));
-        assert_eq!(c.start(1), Ok(()));
-        let left = c.start(1).expect_err("cooling down");
+        let c = Cooldowns::new();
+        let every = Duration::from_secs(30);
+        assert_eq!(c.start((Some(7), 1), every), Ok(()));
+        let left = c.start((Some(7), 1), every).expect_err("cooling down");
         assert!(
             left > Duration::from_secs(29) && left <= Duration::from_secs(30),
             "{left:?}"
         );
-        assert_eq!(c.start(2), Ok(()), "per user");
+        assert_eq!(c.start((Some(7), 2), every), Ok(()), "per user");
+        assert_eq!(c.start((Some(8), 1), every), Ok(()), "per server");
     }
 
     #[test]
     fn zero_means_no_cooldown() {
-        let c = Cooldowns::new(Duration::ZERO);
-        assert_eq!(c.start(1), Ok(()));
-        assert_eq!(c.start(1), Ok(()));
+        let c = Cooldowns::new();
+        assert_eq!(c.start((None, 1), Duration::ZERO), Ok(()));
+        assert_eq!(c.start((None, 1), Duration::ZERO), Ok(()));
     }
 }

@@ -3,6 +3,8 @@
 
 pub mod audit;
 pub mod cooldown;
+pub mod history;
 pub mod queue;
 pub mod scan;
+pub mod settings;
 pub mod shutdown;

@@ -17,7 +17,10 @@ use tokio_util::sync::CancellationToken;
 use super::audit;
 use super::cooldown::Cooldowns;
 use super::queue::{QueueClosed, ScanQueue};
+use super::settings::{self, Effective};
 use super::shutdown::ShutdownPlan;
+use crate::db::Db;
+use crate::db::scans::{Place, Scope, TargetKey};
 use crate::model::{
     DiscordMember, EventSink, ScanEvent, ScanMode, ScanReport, SectionStatus, SiteStatus, Username,
 };
@@ -34,6 +37,8 @@ pub const RESULT_POST_ATTEMPTS: u32 = 3;
 /// What the process shares between scan jobs.
 pub struct Services<'a> {
     pub scanner: &'a Scanner,
+    /// History, settings and the audit trail; `None`: none kept (a face without a database).
+    pub db: Option<&'a Db>,
     pub store: &'a ReportStore,
     pub queue: &'a ScanQueue,
     pub cooldowns: &'a Cooldowns,
@@ -62,7 +67,8 @@ pub struct JobRequest {
     pub username: Username,
     /// The server member behind the name, when the target was a mention.
     pub member: Option<DiscordMember>,
-    pub mode: ScanMode,
+    /// `None`: the server's default mode.
+    pub mode: Option<ScanMode>,
     pub requester: Requester,
 }
 
@@ -102,6 +108,8 @@ pub struct Outcome<'a> {
     pub saved: Option<&'a SavedReport>,
     /// Set when the files could not be written: the reference of the log line saying why.
     pub not_saved_reference: Option<String>,
+    /// Set when the scan could not be added to history (the database failed).
+    pub history_not_saved_reference: Option<String>,
 }
 
 /// A post or edit that did not reach the channel.
@@ -153,6 +161,8 @@ pub trait Replies: Sync {
     /// an attempt that got no answer. Faces whose posts are idempotent answer `false`.
     fn already_posted(&self, scan_id: &str) -> impl Future<Output = bool> + Send;
 
+    /// Shows an audit entry where the face shows them (the bot: the log channels). The job has
+    /// already logged it and kept it in the database.
     fn audit(&self, entry: audit::Entry) -> impl Future<Output = ()> + Send;
 }
 
@@ -185,6 +195,12 @@ pub async fn run<R: Replies>(
         mode,
         requester,
     } = job;
+    let settings =
+        settings::effective(services.db, services.scanner.config(), requester.guild).await;
+    if !settings.allows_channel(requester.channel) {
+        return Err(JobError::Refused(channels_refusal(&settings)));
+    }
+    let mode = mode.unwrap_or(settings.default_mode);
     if let Err(e) = services.store.check_free_space(services.min_free_bytes) {
         tracing::error!(error = %e, "scan refused: low disk space");
         return Err(JobError::Refused(
@@ -192,7 +208,10 @@ pub async fn run<R: Replies>(
         ));
     }
     check_storage(services.store).await?;
-    if let Err(left) = services.cooldowns.start(requester.user_id) {
+    if let Err(left) = services
+        .cooldowns
+        .start((requester.guild, requester.user_id), settings.cooldown)
+    {
         return Err(JobError::Refused(format!(
             "You're too fast. Please wait {} seconds before retrying",
             left.as_secs().max(1)
@@ -229,7 +248,12 @@ pub async fn run<R: Replies>(
         requester.user_name,
         requester.guild.map(|g| g.to_string()).unwrap_or_default()
     ));
+    let target = TargetKey {
+        username: username.as_str().to_lowercase(),
+        member: member.as_ref().and_then(|m| m.user_id.parse().ok()),
+    };
     request.discord_member = member;
+    request.toxicity_threshold = settings.toxicity_threshold;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let scan = tracing::Instrument::instrument(
         services.scanner.scan(
@@ -259,34 +283,40 @@ pub async fn run<R: Replies>(
     let _posting = Posting::start(services.posting);
     drop(slot);
 
+    let mut report = report;
+    report.previous = previous_scan(services.db, requester.guild, &target, &report).await;
     let store = services.store.clone();
     let to_save = report.clone();
     // `save` makes the directory again if it was removed while the scan ran.
     let saved = tokio::task::spawn_blocking(move || store.save(&to_save))
         .await
         .map_err(|e| JobError::Internal(e.into()))?;
-    let result = match &saved {
-        Ok(saved) => {
-            replies
-                .prepare(Outcome {
-                    report: &report,
-                    saved: Some(saved),
-                    not_saved_reference: None,
-                })
-                .await
+    let not_saved_reference = saved.as_ref().err().map(|e| {
+        let reference = reference_id();
+        tracing::error!(error = %e, scan_id = %report.scan_id, reference = %reference, "report not saved");
+        reference
+    });
+    // Files first, then the row: history never points at a file that was not written.
+    let history_not_saved_reference = match (&saved, services.db) {
+        (Ok(saved), Some(db)) => {
+            let place = Place {
+                guild: requester.guild,
+                channel: Some(requester.channel),
+                requester: Some(requester.user_id),
+                requester_name: Some(requester.user_name.clone()),
+            };
+            index_scan(db, &place, &report, saved).await
         }
-        Err(e) => {
-            let reference = reference_id();
-            tracing::error!(error = %e, scan_id = %report.scan_id, reference = %reference, "report not saved");
-            replies
-                .prepare(Outcome {
-                    report: &report,
-                    saved: None,
-                    not_saved_reference: Some(reference),
-                })
-                .await
-        }
+        _ => None,
     };
+    let result = replies
+        .prepare(Outcome {
+            report: &report,
+            saved: saved.as_ref().ok(),
+            not_saved_reference,
+            history_not_saved_reference,
+        })
+        .await;
     // Best effort, beside the result and never before it: the acknowledgement may be gone
     // (deleted by a moderator) or the edit may fail or get no answer.
     let mark_finished = async {
@@ -312,23 +342,74 @@ pub async fn run<R: Replies>(
         send_result(services, replies, &result, &report.scan_id),
         mark_finished
     );
-    replies
-        .audit(audit::Entry::Scan {
-            requester: requester.user_id,
-            channel: requester.channel,
-            guild: requester.guild,
-            target: username.to_string(),
-            mode: mode.to_string(),
-            scan_id: report.scan_id.clone(),
-            hits: report.sherlock.counts.claimed,
-            unverified: report.sherlock.counts.unverified,
-            partial: report.partial,
-            failed: report.sherlock.status == SectionStatus::Failed,
-            duration_ms: report.duration_ms,
-        })
-        .await;
+    let entry = audit::Entry::Scan {
+        requester: requester.user_id,
+        channel: requester.channel,
+        guild: requester.guild,
+        target: username.to_string(),
+        mode: mode.to_string(),
+        scan_id: report.scan_id.clone(),
+        hits: report.sherlock.counts.claimed,
+        unverified: report.sherlock.counts.unverified,
+        partial: report.partial,
+        failed: report.sherlock.status == SectionStatus::Failed,
+        duration_ms: report.duration_ms,
+    };
+    audit::keep(services.db, &entry).await;
+    replies.audit(entry).await;
     posted?;
     Ok(())
+}
+
+/// The words of a refusal in a channel the server did not list for scans.
+fn channels_refusal(settings: &Effective) -> String {
+    let listed = settings
+        .scan_channels
+        .iter()
+        .flatten()
+        .map(|c| format!("<#{c}>"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("Scans run only in {listed} in this server (an admin chose so with `settings`).")
+}
+
+/// The last earlier scan of the target in the same server, compared with this one. A database
+/// that cannot be read costs the comparison only (logged).
+pub async fn previous_scan(
+    db: Option<&Db>,
+    guild: Option<u64>,
+    target: &TargetKey,
+    report: &ScanReport,
+) -> Option<crate::model::Previous> {
+    let earlier = match db?.latest(Scope::of(guild), target).await {
+        Ok(earlier) => earlier?,
+        Err(e) => {
+            tracing::error!(error = %e, "history unreadable; the result says nothing of earlier scans");
+            return None;
+        }
+    };
+    Some(crate::model::Previous::between(&earlier, report))
+}
+
+/// Adds the scan to history; returns the log reference when that failed.
+pub async fn index_scan(
+    db: &Db,
+    place: &Place,
+    report: &ScanReport,
+    saved: &SavedReport,
+) -> Option<String> {
+    match db.record_scan(place, report, saved).await {
+        Ok(()) => {
+            db.note_success();
+            None
+        }
+        Err(e) => {
+            let reference = reference_id();
+            tracing::error!(error = %e, scan_id = %report.scan_id, reference = %reference, "scan not added to history");
+            db.note_failure(&reference);
+            Some(reference)
+        }
+    }
 }
 
 /// Counts a finished scan whose result is still being saved and posted.
@@ -487,6 +568,7 @@ mod tests {
             let config = Config::from_lookup(|k| match k {
                 "SCANS_DIR" => Some(scans.display().to_string()),
                 "TOXICITY_BACKEND" => Some("local".into()),
+                "SCAN_COOLDOWN" => Some(cooldown.as_secs().to_string()),
                 _ => None,
             })
             .expect("config");
@@ -494,7 +576,7 @@ mod tests {
                 scanner: Scanner::new(config, None),
                 store: ReportStore::open(&scans).expect("store"),
                 queue: ScanQueue::new(slots),
-                cooldowns: Cooldowns::new(cooldown),
+                cooldowns: Cooldowns::new(),
                 min_free_bytes: 0,
                 stop_accepting: CancellationToken::new(),
                 interrupt: CancellationToken::new(),
@@ -516,6 +598,7 @@ mod tests {
         fn services(&self) -> Services<'_> {
             Services {
                 scanner: &self.scanner,
+                db: None,
                 store: &self.store,
                 queue: &self.queue,
                 cooldowns: &self.cooldowns,
@@ -615,7 +698,7 @@ mod tests {
         JobRequest {
             username: Username::parse("alice").expect("valid"),
             member: None,
-            mode: ScanMode::Reddit,
+            mode: Some(ScanMode::Reddit),
             requester: Requester {
                 user_id: user,
                 user_name: "moderator".into(),

@@ -69,6 +69,8 @@ pub struct ScanRequest {
     pub requested_by: Option<String>,
     /// The server member behind the username, when the target was a mention.
     pub discord_member: Option<super::DiscordMember>,
+    /// The server's own toxicity threshold; `None`: `TOXICITY_THRESHOLD` or the backend's.
+    pub toxicity_threshold: Option<f64>,
 }
 
 /// Why a source was stopped before it finished.

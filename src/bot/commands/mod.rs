@@ -1,8 +1,11 @@
 //! The bot's commands, one file each: they parse their arguments, call a plain function and
 //! render. The scan flow itself is `jobs::scan`.
 
+mod forget;
 mod health;
+mod history;
 mod scan;
+mod settings;
 mod shutdown;
 
 use std::sync::Arc;
@@ -17,7 +20,14 @@ pub use scan::{Target, parse_mode, parse_target};
 
 pub fn framework_options(config: &Config) -> poise::FrameworkOptions<Arc<BotState>, BotError> {
     poise::FrameworkOptions {
-        commands: vec![scan::scan(), health::health(), shutdown::shutdown()],
+        commands: vec![
+            scan::scan(),
+            history::history(),
+            settings::settings(),
+            forget::forget(),
+            health::health(),
+            shutdown::shutdown(),
+        ],
         prefix_options: poise::PrefixFrameworkOptions {
             prefix: Some(config.discord.prefix.clone().into()),
             mention_as_prefix: true,
@@ -103,6 +113,7 @@ async fn on_error(error: FrameworkError<'_, Arc<BotState>, BotError>) {
                 audit::Entry::Refused {
                     user: ctx.author().id.get(),
                     channel: ctx.channel_id().get(),
+                    guild: ctx.guild_id().map(|g| g.get()),
                     command: ctx.command().qualified_name.to_string(),
                     why: missing_permissions
                         .map(|p| format!("lacks {p}"))

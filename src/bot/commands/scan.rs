@@ -37,13 +37,14 @@ pub fn parse_target(input: &str) -> Result<Target, BotError> {
         .map_err(|e| BotError::user(e.to_string()))
 }
 
-pub fn parse_mode(input: Option<&str>) -> Result<ScanMode, BotError> {
-    match input {
-        None => Ok(ScanMode::All),
-        Some(m) => m
-            .parse()
-            .map_err(|e: crate::model::UnknownMode| BotError::user(e.to_string())),
-    }
+/// `None`: the server's default mode.
+pub fn parse_mode(input: Option<&str>) -> Result<Option<ScanMode>, BotError> {
+    input
+        .map(|m| {
+            m.parse()
+                .map_err(|e: crate::model::UnknownMode| BotError::user(e.to_string()))
+        })
+        .transpose()
 }
 
 /// Scan a username (or a server member) with Sherlock and Reddit.
@@ -58,7 +59,9 @@ pub fn parse_mode(input: Option<&str>) -> Result<ScanMode, BotError> {
 pub async fn scan(
     ctx: Context<'_>,
     #[description = "A username, or a mention of a server member"] target: String,
-    #[description = "all (default), sherlock or reddit"] mode: Option<String>,
+    #[description = "all, sherlock or reddit (default: the server's, else all)"] mode: Option<
+        String,
+    >,
 ) -> Result<(), BotError> {
     // Discord rejects an interaction's first answer after 3 s: defer before anything that can
     // wait (the member fetch, the storage checks).
@@ -120,12 +123,21 @@ impl<'a> Replies for CommandReplies<'a> {
     }
 
     async fn prepare(&self, outcome: Outcome<'_>) -> CreateReply {
-        let reply = result_reply(outcome.report, outcome.saved).await;
-        match outcome.not_saved_reference {
-            None => reply,
-            Some(reference) => reply.content(format!(
+        let (reply, mut notes) = result_reply(outcome.report, outcome.saved).await;
+        if let Some(reference) = outcome.not_saved_reference {
+            notes.insert(0, format!(
                 "⚠️ The report files could not be written on the bot's server, so none are attached; the results are below. An admin can find why in the bot's log (reference `{reference}`)."
-            )),
+            ));
+        }
+        if let Some(reference) = outcome.history_not_saved_reference {
+            notes.push(format!(
+                "⚠️ This scan could not be saved to the server's history, so `history` will not list it. An admin can find why in the bot's log (reference `{reference}`)."
+            ));
+        }
+        if notes.is_empty() {
+            reply
+        } else {
+            reply.content(notes.join("\n"))
         }
     }
 
@@ -160,7 +172,7 @@ impl<'a> Replies for CommandReplies<'a> {
     }
 
     async fn audit(&self, entry: audit::Entry) {
-        audit::record(self.ctx.data(), entry).await;
+        audit::post(self.ctx.data(), &entry).await;
     }
 }
 
@@ -266,8 +278,12 @@ async fn resolve_target(
     Ok((username, Some(facts)))
 }
 
-/// The final message: embeds, the report files (or where they are when too big), notices.
-async fn result_reply(report: &ScanReport, saved: Option<&SavedReport>) -> CreateReply {
+/// The final message: embeds and the report files; the notes say which files are not attached
+/// and why.
+pub(crate) async fn result_reply(
+    report: &ScanReport,
+    saved: Option<&SavedReport>,
+) -> (CreateReply, Vec<String>) {
     let mut reply = CreateReply::default();
     for e in render::result_embeds(report) {
         let mut embed = serenity::CreateEmbed::new()
@@ -314,10 +330,7 @@ async fn result_reply(report: &ScanReport, saved: Option<&SavedReport>) -> Creat
             )),
         }
     }
-    if !notes.is_empty() {
-        reply = reply.content(notes.join("\n"));
-    }
-    reply
+    (reply, notes)
 }
 
 #[cfg(test)]
@@ -345,10 +358,10 @@ mod tests {
 
     #[test]
     fn modes_have_a_specific_message() {
-        assert_eq!(parse_mode(None).expect("default"), ScanMode::All);
+        assert_eq!(parse_mode(None).expect("default"), None);
         assert_eq!(
             parse_mode(Some("Sherlock")).expect("valid"),
-            ScanMode::Sherlock
+            Some(ScanMode::Sherlock)
         );
         let err = parse_mode(Some("deep")).expect_err("invalid").to_string();
         assert_eq!(

@@ -15,6 +15,7 @@ pub async fn shutdown(ctx: Context<'_>) -> Result<(), BotError> {
             audit::Entry::Refused {
                 user: user.get(),
                 channel: ctx.channel_id().get(),
+                guild: ctx.guild_id().map(|g| g.get()),
                 command: "shutdown".into(),
                 why: "not in ADMIN_USER_IDS".into(),
             },
@@ -45,6 +46,7 @@ pub async fn shutdown(ctx: Context<'_>) -> Result<(), BotError> {
         state,
         audit::Entry::Shutdown {
             by: format!("<@{}>", user.get()),
+            guild: ctx.guild_id().map(|g| g.get()),
         },
     )
     .await;
