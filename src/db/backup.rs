@@ -157,8 +157,8 @@ pub async fn restore(target: &DatabaseTarget, source: &Path) -> Result<Restored,
     Ok(Restored::InPlace { scans })
 }
 
-/// Opens the copy, runs the integrity check, checks the schema and leaves it in rollback-journal
-/// mode (no `-wal` file beside it). Returns its scan count.
+/// Opens the copy, runs the integrity check, checks the schema and leaves it whole in one file
+/// (no `-wal` beside it). Returns its scan count.
 async fn check_copy(copy: &Path, source: &Path) -> Result<u64, DbError> {
     let not_ours = |why: String| {
         DbError::Backup(format!(
@@ -187,17 +187,22 @@ async fn check_copy(copy: &Path, source: &Path) -> Result<u64, DbError> {
                 Db::known_schema_version()
             )));
         }
-        let scans = db
-            .count_scans()
+        db.count_scans()
             .await
-            .map_err(|e| not_ours(e.to_string()))?;
-        sqlx::query("PRAGMA journal_mode = DELETE")
-            .execute(db.pool())
-            .await?;
-        Ok(scans)
+            .map_err(|e| not_ours(e.to_string()))
     }
     .await;
+    // The last connection to close checkpoints the WAL into the file and removes it.
     db.close().await;
+    let wal = with_suffix(copy, "-wal");
+    if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+        return Err(not_ours(
+            "its write-ahead log could not be folded in".into(),
+        ));
+    }
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(with_suffix(copy, suffix));
+    }
     checked
 }
 

@@ -100,7 +100,7 @@ pub struct HistoryPage {
 }
 
 const COLUMNS: &str = "scan_id, guild_id, channel_id, requester_id, requester_name, target, \
-    member_id, mode, started_at, finished_at, outcome, hits, unverified, sites, reddit_status, \
+    target_key, member_id, mode, started_at, finished_at, outcome, hits, unverified, sites, reddit_status, \
     reddit_karma, reddit_created, reddit_items, mean_toxicity, max_toxicity, at_or_above, scorer, \
     json_file, sherlock_csv, reddit_csv, files_present";
 
@@ -147,7 +147,7 @@ impl Db {
         let scorer = report.reddit.scoring.as_ref().map(|s| s.model.clone());
         let sql = format!(
             "INSERT INTO scans ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-             $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, 1)"
+             $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, 1)"
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(report.scan_id.clone())

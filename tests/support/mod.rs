@@ -10,6 +10,7 @@ pub mod fake_reddit;
 pub mod fake_server;
 pub mod fake_sites;
 pub mod minilm;
+pub mod postgres;
 pub mod tmpfs;
 
 use std::path::{Path, PathBuf};

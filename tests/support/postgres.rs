@@ -1,0 +1,127 @@
+//! A real PostgreSQL for the tests: a fresh database on the server `.ci/run` started
+//! (`TEST_DATABASE_URL`), else a throwaway server of this test's own
+//! (`scripts/postgres-for-tests`, about a second). Never skipped: without PostgreSQL installed
+//! the test fails and says how to install it.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use sqlx::Connection;
+
+/// The database engines the history tests run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+pub const ENGINES: [Engine; 2] = [Engine::Sqlite, Engine::Postgres];
+
+/// A `DATABASE_URL` for `engine`: SQLite in `dir`, or a fresh PostgreSQL database (kept alive
+/// by the returned guard).
+pub fn database_url(engine: Engine, dir: &std::path::Path) -> (String, Option<TestPostgres>) {
+    match engine {
+        Engine::Sqlite => (
+            format!("sqlite://{}", dir.join("history.db").display()),
+            None,
+        ),
+        Engine::Postgres => {
+            let pg = TestPostgres::new();
+            (pg.url.clone(), Some(pg))
+        }
+    }
+}
+
+pub struct TestPostgres {
+    pub url: String,
+    /// The shared server's URL and this test's database, dropped at the end.
+    shared: Option<(String, String)>,
+    /// This test's own server.
+    own: Option<(tempfile::TempDir, PathBuf)>,
+}
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/postgres-for-tests")
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+impl TestPostgres {
+    pub fn new() -> TestPostgres {
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(base) if !base.trim().is_empty() => {
+                let name = format!("test_{:016x}", rand::random::<u64>());
+                block_on(async {
+                    let mut conn = sqlx::PgConnection::connect(&base)
+                        .await
+                        .expect("connect to TEST_DATABASE_URL");
+                    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                        .execute(&mut conn)
+                        .await
+                        .expect("create the test database");
+                });
+                let url = match base.rsplit_once('/') {
+                    Some((server, _)) => format!("{server}/{name}"),
+                    None => panic!("TEST_DATABASE_URL has no database part: {base}"),
+                };
+                TestPostgres {
+                    url,
+                    shared: Some((base, name)),
+                    own: None,
+                }
+            }
+            _ => {
+                let dir = tempfile::tempdir().expect("tempdir");
+                // The server runs as `postgres` when the tests run as root: it must reach DIR.
+                std::fs::set_permissions(
+                    dir.path(),
+                    std::os::unix::fs::PermissionsExt::from_mode(0o755),
+                )
+                .expect("chmod");
+                let data = dir.path().join("pg");
+                let out = Command::new(script())
+                    .arg("start")
+                    .arg(&data)
+                    .output()
+                    .expect("run scripts/postgres-for-tests");
+                assert!(
+                    out.status.success(),
+                    "PostgreSQL could not be started for the tests (install it: apt-get install -y postgresql): {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                TestPostgres {
+                    url,
+                    shared: None,
+                    own: Some((dir, data)),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestPostgres {
+    fn drop(&mut self) {
+        if let Some((base, name)) = self.shared.take() {
+            let _ = block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&base).await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut conn)
+                .await
+                .map(|_| ())
+            });
+        }
+        if let Some((_dir, data)) = self.own.take() {
+            let _ = Command::new(script()).arg("stop").arg(&data).output();
+        }
+    }
+}
