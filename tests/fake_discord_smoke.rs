@@ -15,10 +15,11 @@ use std::time::{Duration, Instant};
 use fake_discord::*;
 use serde_json::{Value, json};
 use serenity::all::{
-    ChannelId, Client, ClientBuilder, CommandDataOptionValue, Context, CreateAttachment,
-    CreateInteractionResponseFollowup, CreateMessage, EditInteractionResponse, EventHandler,
-    GatewayIntents, Guild, GuildId, HttpBuilder, Interaction, Message, Permissions, Ready,
-    ResumedEvent, UserId,
+    AuthorizingIntegrationOwner, ChannelId, Client, ClientBuilder, CommandDataOptionValue,
+    Context, CreateAttachment, CreateCommand, CreateInteractionResponseFollowup, CreateMessage,
+    EditInteractionResponse, EventHandler, GatewayIntents, Guild, GuildId, HttpBuilder,
+    Interaction, Message, PermissionOverwriteType, Permissions, Ready, ResumedEvent, RoleId,
+    UserId,
 };
 
 /// What the handler saw, in order.
@@ -28,6 +29,7 @@ enum Seen {
         user: u64,
         guilds: Vec<u64>,
         session: String,
+        shard: u32,
     },
     GuildCreate {
         id: u64,
@@ -38,6 +40,19 @@ enum Seen {
         member_perms: Permissions,
         bot_perms_in_general: Permissions,
         member_joined_at: Option<String>,
+        name: String,
+        shard: u32,
+        /// Sorted.
+        channel_ids: Vec<u64>,
+        /// Sorted.
+        role_ids: Vec<u64>,
+        moderator_roles: Vec<u64>,
+        /// The bot's and the plain member's permissions in each channel, as the cache computes
+        /// them (overwrites applied).
+        bot_perms_by_channel: Vec<(u64, Permissions)>,
+        member_perms_by_channel: Vec<(u64, Permissions)>,
+        /// (channel, target id, is_role, allow, deny) of every permission overwrite.
+        overwrites: Vec<(u64, u64, bool, u64, u64)>,
     },
     Message {
         author: u64,
@@ -45,6 +60,9 @@ enum Seen {
         content: String,
         mentions: Vec<u64>,
         member_roles: Option<Vec<u64>>,
+        channel: u64,
+        mention_roles: Vec<u64>,
+        shard: u32,
     },
     Command {
         name: String,
@@ -53,6 +71,12 @@ enum Seen {
         app_perms: Option<Permissions>,
         user: u64,
         guild: Option<u64>,
+        channel: u64,
+        channel_perms: Option<Permissions>,
+        member_roles: Option<Vec<u64>>,
+        /// The guild ids of `authorizing_integration_owners` (guild installs).
+        owners: Vec<Option<u64>>,
+        shard: u32,
     },
     Resumed,
 }
@@ -63,11 +87,12 @@ struct Handler {
 
 #[serenity::async_trait]
 impl EventHandler for Handler {
-    async fn ready(&self, _ctx: Context, ready: Ready) {
+    async fn ready(&self, ctx: Context, ready: Ready) {
         let _ = self.tx.send(Seen::Ready {
             user: ready.user.id.get(),
             guilds: ready.guilds.iter().map(|g| g.id.get()).collect(),
             session: ready.session_id.clone(),
+            shard: ctx.shard_id.0,
         });
     }
 
@@ -90,6 +115,33 @@ impl EventHandler for Handler {
                 (Some(c), Some(m)) => g.user_permissions_in(c, m),
                 _ => Permissions::empty(),
             };
+            let perms_by_channel = |user: u64| {
+                let mut v: Vec<(u64, Permissions)> = g
+                    .channels
+                    .values()
+                    .filter_map(|c| {
+                        let m = g.members.get(&UserId::new(user))?;
+                        Some((c.id.get(), g.user_permissions_in(c, m)))
+                    })
+                    .collect();
+                v.sort_by_key(|(c, _)| *c);
+                v
+            };
+            let mut channel_ids: Vec<u64> = g.channels.keys().map(|c| c.get()).collect();
+            channel_ids.sort_unstable();
+            let mut role_ids: Vec<u64> = g.roles.keys().map(|r| r.get()).collect();
+            role_ids.sort_unstable();
+            let mut overwrites = Vec::new();
+            for c in g.channels.values() {
+                for o in &c.permission_overwrites {
+                    let (target, is_role) = match o.kind {
+                        PermissionOverwriteType::Role(r) => (r.get(), true),
+                        PermissionOverwriteType::Member(u) => (u.get(), false),
+                        _ => (0, false),
+                    };
+                    overwrites.push((c.id.get(), target, is_role, o.allow.bits(), o.deny.bits()));
+                }
+            }
             Seen::GuildCreate {
                 id: g.id.get(),
                 members: g.members.len(),
@@ -103,6 +155,18 @@ impl EventHandler for Handler {
                     .get(&UserId::new(MEMBER_ID))
                     .and_then(|m| m.joined_at)
                     .map(|t| t.to_rfc3339().unwrap_or_default()),
+                name: g.name.clone(),
+                shard: ctx.shard_id.0,
+                channel_ids,
+                role_ids,
+                moderator_roles: g
+                    .members
+                    .get(&UserId::new(MODERATOR_ID))
+                    .map(|m| m.roles.iter().map(|r| r.get()).collect())
+                    .unwrap_or_default(),
+                bot_perms_by_channel: perms_by_channel(BOT_ID),
+                member_perms_by_channel: perms_by_channel(MEMBER_ID),
+                overwrites,
             }
         };
         let _ = self.tx.send(seen);
@@ -118,6 +182,9 @@ impl EventHandler for Handler {
                 .member
                 .as_ref()
                 .map(|m| m.roles.iter().map(|r| r.get()).collect()),
+            channel: msg.channel_id.get(),
+            mention_roles: msg.mention_roles.iter().map(|r| r.get()).collect(),
+            shard: ctx.shard_id.0,
         });
         match msg.content.as_str() {
             "ping" => {
@@ -166,6 +233,22 @@ impl EventHandler for Handler {
             app_perms: cmd.app_permissions,
             user: cmd.user.id.get(),
             guild: cmd.guild_id.map(|g| g.get()),
+            channel: cmd.channel_id.get(),
+            channel_perms: cmd.channel.as_ref().and_then(|c| c.permissions),
+            member_roles: cmd
+                .member
+                .as_ref()
+                .map(|m| m.roles.iter().map(|r| r.get()).collect()),
+            owners: cmd
+                .authorizing_integration_owners
+                .0
+                .iter()
+                .filter_map(|o| match o {
+                    AuthorizingIntegrationOwner::GuildInstall(g) => Some(g.map(|g| g.get())),
+                    _ => None,
+                })
+                .collect(),
+            shard: ctx.shard_id.0,
         });
         // Defer, edit the original, then a follow-up with a file (multipart on a webhook).
         let result = async {
@@ -257,12 +340,13 @@ fn serenity_client_against_the_fake() {
         user,
         guilds,
         session,
+        ..
     } = next_seen(&rx, WAIT, |s| matches!(s, Seen::Ready { .. }))
     else {
         unreachable!()
     };
     assert_eq!(user, BOT_ID);
-    assert_eq!(guilds, vec![GUILD_ID]);
+    assert_eq!(guilds, vec![GUILD_ID, GUILD2_ID]);
     assert_eq!(Some(session), fake.session_id());
     let Seen::GuildCreate {
         id,
@@ -273,14 +357,19 @@ fn serenity_client_against_the_fake() {
         member_perms,
         bot_perms_in_general,
         member_joined_at,
-    } = next_seen(&rx, WAIT, |s| matches!(s, Seen::GuildCreate { .. }))
+        ..
+    } = next_seen(
+        &rx,
+        WAIT,
+        |s| matches!(s, Seen::GuildCreate { id, .. } if *id == GUILD_ID),
+    )
     else {
         unreachable!()
     };
     assert_eq!(id, GUILD_ID);
     assert_eq!(members, 5, "owner, admin, moderator, member, bot");
     assert_eq!(roles, 3);
-    assert_eq!(channels, 2);
+    assert_eq!(channels, 3, "general, mod-log, announcements");
     assert!(moderator_perms.moderate_members());
     assert!(!member_perms.moderate_members());
     assert!(member_perms.send_messages() && member_perms.attach_files());
@@ -424,6 +513,7 @@ fn serenity_client_against_the_fake() {
         app_perms,
         user,
         guild,
+        ..
     } = next_seen(&rx, WAIT, |s| matches!(s, Seen::Command { .. }))
     else {
         unreachable!()
@@ -839,7 +929,7 @@ fn fixtures_are_plausible() {
     let ev: serenity::model::event::GuildCreateEvent =
         serde_json::from_value(g).expect("GUILD_CREATE deserializes");
     assert_eq!(ev.guild.members.len(), 25);
-    assert_eq!(ev.guild.channels.len(), 2);
+    assert_eq!(ev.guild.channels.len(), 3);
 }
 
 // -------------------------------------------------------------------------------------------

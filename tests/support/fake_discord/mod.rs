@@ -76,17 +76,18 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use tokio::sync::oneshot;
 
-use fixtures::{fixture_channels, fixture_roles, fixture_users};
+use fixtures::{fixture_guilds, fixture_users};
 use gateway::{Gateway, Outgoing, gateway_upgrade};
 use rest::rest;
 use state::{Shared, Store};
 
 #[derive(Debug, Clone)]
 pub struct FakeDiscordConfig {
-    /// Extra plain members `member01`, `member02`, ... (no roles), e.g. for a load test.
+    /// Extra plain members `member01`, `member02`, ... (no roles), members of both guilds, e.g.
+    /// for a load test.
     pub extra_members: usize,
-    /// Gives the `extra_members` the Moderator role (Moderate Members), e.g. for a load test
-    /// where each of them scans.
+    /// Gives the `extra_members` the Moderator role (Moderate Members) of each guild, e.g. for a
+    /// load test where each of them scans.
     pub extra_members_moderators: bool,
     /// Sent in HELLO.
     pub heartbeat_interval_ms: u64,
@@ -160,8 +161,7 @@ impl FakeDiscord {
 
         let shared = Arc::new(Shared {
             users: fixture_users(cfg.extra_members, cfg.extra_members_moderators),
-            roles: fixture_roles(),
-            channels: fixture_channels(),
+            guilds: fixture_guilds(),
             cfg,
             base_url,
             ws_url,
