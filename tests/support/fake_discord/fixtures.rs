@@ -7,10 +7,10 @@ use serde_json::{Value, json};
 
 use super::FakeDiscord;
 use super::ids::{
-    ADMIN_ID, ADMIN_JOINED_AT, ADMIN_JOINED2_AT, ADMIN_USERNAME, APPLICATION_FLAGS,
-    APPLICATION_ID, BOT_ID, BOT_JOINED_AT, BOT_JOINED2_AT, BOT_ROLE_ID, BOT_ROLE_PERMISSIONS,
-    BOT_USERNAME, BOT2_ROLE_ID, EVERYONE_PERMISSIONS, GENERAL_CHANNEL_ID, GENERAL2_CHANNEL_ID,
-    GUILD_ID, GUILD_NAME, GUILD2_ID, GUILD2_NAME, MEMBER_ID, MEMBER_JOINED_AT, MEMBER_JOINED2_AT,
+    ADMIN_ID, ADMIN_JOINED_AT, ADMIN_JOINED2_AT, ADMIN_USERNAME, APPLICATION_FLAGS, APPLICATION_ID,
+    BOT_ID, BOT_JOINED_AT, BOT_JOINED2_AT, BOT_ROLE_ID, BOT_ROLE_PERMISSIONS, BOT_USERNAME,
+    BOT2_ROLE_ID, EVERYONE_PERMISSIONS, GENERAL_CHANNEL_ID, GENERAL2_CHANNEL_ID, GUILD_ID,
+    GUILD_NAME, GUILD2_ID, GUILD2_NAME, MEMBER_ID, MEMBER_JOINED_AT, MEMBER_JOINED2_AT,
     MEMBER_USERNAME, MOD_LOG_CHANNEL_ID, MOD_LOG2_CHANNEL_ID, MODERATOR_ID, MODERATOR_JOINED_AT,
     MODERATOR_JOINED2_AT, MODERATOR_PERMISSIONS, MODERATOR_ROLE_ID, MODERATOR_ROLE_NAME,
     MODERATOR_USERNAME, MODERATOR2_ROLE_ID, OWNER_ID, OWNER_JOINED_AT, OWNER_JOINED2_AT,
@@ -46,7 +46,8 @@ impl FakeUser {
 
     /// The user's roles in `guild_id` (none if not a member).
     pub(super) fn roles_in(&self, guild_id: u64) -> &[u64] {
-        self.membership(guild_id).map_or(&[], |m| m.roles.as_slice())
+        self.membership(guild_id)
+            .map_or(&[], |m| m.roles.as_slice())
     }
 }
 
@@ -196,11 +197,7 @@ pub(super) fn fixture_users(extra: usize, extra_moderators: bool) -> Vec<FakeUse
             username: format!("member{:02}", i + 1),
             global_name: Some(format!("Member {}", i + 1)),
             bot: false,
-            memberships: memberships(
-                role,
-                &rfc3339_ms(joined),
-                &rfc3339_ms(joined + 19_020_000),
-            ),
+            memberships: memberships(role, &rfc3339_ms(joined), &rfc3339_ms(joined + 19_020_000)),
         });
     }
     users.push(FakeUser {

@@ -91,7 +91,11 @@ impl Gateway {
         let Some(g) = guild_id else {
             return self.session.is_some().then_some(Target::Main);
         };
-        if self.session.as_ref().is_some_and(|s| shard_holds(s.shard, g)) {
+        if self
+            .session
+            .as_ref()
+            .is_some_and(|s| shard_holds(s.shard, g))
+        {
             return Some(Target::Main);
         }
         self.other_shards
@@ -270,7 +274,12 @@ impl Shared {
         }
     }
 
-    pub(super) fn dispatch_to(&self, target: Target, event: &str, data: Value) -> Result<u64, String> {
+    pub(super) fn dispatch_to(
+        &self,
+        target: Target,
+        event: &str,
+        data: Value,
+    ) -> Result<u64, String> {
         let mut guard = lock(&self.gw);
         let gw = &mut *guard;
         let (session, live) = match target {

@@ -38,7 +38,9 @@ impl FakeDiscord {
             .unwrap_or_else(|| panic!("fake_discord: send_message from unknown user {author_id}"));
         let guild_id = self.shared.channel_guild(channel_id);
         let id = self.shared.new_id();
-        let msg = self.shared.incoming_message(id, channel_id, author, content);
+        let msg = self
+            .shared
+            .incoming_message(id, channel_id, author, content);
         lock(&self.shared.state).messages.insert(
             id,
             StoredMessage {
@@ -60,7 +62,9 @@ impl FakeDiscord {
             .unwrap_or_else(|| panic!("fake_discord: send_dm from unknown user {author_id}"));
         let channel_id = self.shared.dm_channel_id(author_id);
         let id = self.shared.new_id();
-        let msg = self.shared.incoming_message(id, channel_id, author, content);
+        let msg = self
+            .shared
+            .incoming_message(id, channel_id, author, content);
         lock(&self.shared.state).messages.insert(
             id,
             StoredMessage {
@@ -103,7 +107,8 @@ impl Shared {
                 continue;
             };
             if is_role {
-                if guild.is_some_and(|g| g.role(id).is_some() && id != g.id) && !roles.contains(&id) {
+                if guild.is_some_and(|g| g.role(id).is_some() && id != g.id) && !roles.contains(&id)
+                {
                     roles.push(id);
                 }
             } else if self.user(id).is_some() && !users.contains(&id) {
