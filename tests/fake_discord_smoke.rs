@@ -15,10 +15,11 @@ use std::time::{Duration, Instant};
 use fake_discord::*;
 use serde_json::{Value, json};
 use serenity::all::{
-    ChannelId, Client, ClientBuilder, CommandDataOptionValue, Context, CreateAttachment,
+    ApplicationId, AuthorizingIntegrationOwner, ChannelId, Client, ClientBuilder,
+    CommandDataOptionValue, Context, CreateAttachment, CreateCommand,
     CreateInteractionResponseFollowup, CreateMessage, EditInteractionResponse, EventHandler,
-    GatewayIntents, Guild, GuildId, HttpBuilder, Interaction, Message, Permissions, Ready,
-    ResumedEvent, UserId,
+    GatewayIntents, Guild, GuildId, HttpBuilder, Interaction, Message, PermissionOverwriteType,
+    Permissions, Ready, ResumedEvent, RoleId, UserId,
 };
 
 /// What the handler saw, in order.
@@ -28,6 +29,7 @@ enum Seen {
         user: u64,
         guilds: Vec<u64>,
         session: String,
+        shard: u32,
     },
     GuildCreate {
         id: u64,
@@ -38,6 +40,19 @@ enum Seen {
         member_perms: Permissions,
         bot_perms_in_general: Permissions,
         member_joined_at: Option<String>,
+        name: String,
+        shard: u32,
+        /// Sorted.
+        channel_ids: Vec<u64>,
+        /// Sorted.
+        role_ids: Vec<u64>,
+        moderator_roles: Vec<u64>,
+        /// The bot's and the plain member's permissions in each channel, as the cache computes
+        /// them (overwrites applied).
+        bot_perms_by_channel: Vec<(u64, Permissions)>,
+        member_perms_by_channel: Vec<(u64, Permissions)>,
+        /// (channel, target id, is_role, allow, deny) of every permission overwrite.
+        overwrites: Vec<(u64, u64, bool, u64, u64)>,
     },
     Message {
         author: u64,
@@ -45,6 +60,9 @@ enum Seen {
         content: String,
         mentions: Vec<u64>,
         member_roles: Option<Vec<u64>>,
+        channel: u64,
+        mention_roles: Vec<u64>,
+        shard: u32,
     },
     Command {
         name: String,
@@ -53,6 +71,12 @@ enum Seen {
         app_perms: Option<Permissions>,
         user: u64,
         guild: Option<u64>,
+        channel: u64,
+        channel_perms: Option<Permissions>,
+        member_roles: Option<Vec<u64>>,
+        /// The guild ids of `authorizing_integration_owners` (guild installs).
+        owners: Vec<Option<u64>>,
+        shard: u32,
     },
     Resumed,
 }
@@ -63,11 +87,12 @@ struct Handler {
 
 #[serenity::async_trait]
 impl EventHandler for Handler {
-    async fn ready(&self, _ctx: Context, ready: Ready) {
+    async fn ready(&self, ctx: Context, ready: Ready) {
         let _ = self.tx.send(Seen::Ready {
             user: ready.user.id.get(),
             guilds: ready.guilds.iter().map(|g| g.id.get()).collect(),
             session: ready.session_id.clone(),
+            shard: ctx.shard_id.0,
         });
     }
 
@@ -90,6 +115,33 @@ impl EventHandler for Handler {
                 (Some(c), Some(m)) => g.user_permissions_in(c, m),
                 _ => Permissions::empty(),
             };
+            let perms_by_channel = |user: u64| {
+                let mut v: Vec<(u64, Permissions)> = g
+                    .channels
+                    .values()
+                    .filter_map(|c| {
+                        let m = g.members.get(&UserId::new(user))?;
+                        Some((c.id.get(), g.user_permissions_in(c, m)))
+                    })
+                    .collect();
+                v.sort_by_key(|(c, _)| *c);
+                v
+            };
+            let mut channel_ids: Vec<u64> = g.channels.keys().map(|c| c.get()).collect();
+            channel_ids.sort_unstable();
+            let mut role_ids: Vec<u64> = g.roles.keys().map(|r| r.get()).collect();
+            role_ids.sort_unstable();
+            let mut overwrites = Vec::new();
+            for c in g.channels.values() {
+                for o in &c.permission_overwrites {
+                    let (target, is_role) = match o.kind {
+                        PermissionOverwriteType::Role(r) => (r.get(), true),
+                        PermissionOverwriteType::Member(u) => (u.get(), false),
+                        _ => (0, false),
+                    };
+                    overwrites.push((c.id.get(), target, is_role, o.allow.bits(), o.deny.bits()));
+                }
+            }
             Seen::GuildCreate {
                 id: g.id.get(),
                 members: g.members.len(),
@@ -103,6 +155,18 @@ impl EventHandler for Handler {
                     .get(&UserId::new(MEMBER_ID))
                     .and_then(|m| m.joined_at)
                     .map(|t| t.to_rfc3339().unwrap_or_default()),
+                name: g.name.clone(),
+                shard: ctx.shard_id.0,
+                channel_ids,
+                role_ids,
+                moderator_roles: g
+                    .members
+                    .get(&UserId::new(MODERATOR_ID))
+                    .map(|m| m.roles.iter().map(|r| r.get()).collect())
+                    .unwrap_or_default(),
+                bot_perms_by_channel: perms_by_channel(BOT_ID),
+                member_perms_by_channel: perms_by_channel(MEMBER_ID),
+                overwrites,
             }
         };
         let _ = self.tx.send(seen);
@@ -118,6 +182,9 @@ impl EventHandler for Handler {
                 .member
                 .as_ref()
                 .map(|m| m.roles.iter().map(|r| r.get()).collect()),
+            channel: msg.channel_id.get(),
+            mention_roles: msg.mention_roles.iter().map(|r| r.get()).collect(),
+            shard: ctx.shard_id.0,
         });
         match msg.content.as_str() {
             "ping" => {
@@ -166,6 +233,22 @@ impl EventHandler for Handler {
             app_perms: cmd.app_permissions,
             user: cmd.user.id.get(),
             guild: cmd.guild_id.map(|g| g.get()),
+            channel: cmd.channel_id.get(),
+            channel_perms: cmd.channel.as_ref().and_then(|c| c.permissions),
+            member_roles: cmd
+                .member
+                .as_ref()
+                .map(|m| m.roles.iter().map(|r| r.get()).collect()),
+            owners: cmd
+                .authorizing_integration_owners
+                .0
+                .iter()
+                .filter_map(|o| match o {
+                    AuthorizingIntegrationOwner::GuildInstall(g) => Some(g.map(|g| g.get())),
+                    _ => None,
+                })
+                .collect(),
+            shard: ctx.shard_id.0,
         });
         // Defer, edit the original, then a follow-up with a file (multipart on a webhook).
         let result = async {
@@ -257,12 +340,13 @@ fn serenity_client_against_the_fake() {
         user,
         guilds,
         session,
+        ..
     } = next_seen(&rx, WAIT, |s| matches!(s, Seen::Ready { .. }))
     else {
         unreachable!()
     };
     assert_eq!(user, BOT_ID);
-    assert_eq!(guilds, vec![GUILD_ID]);
+    assert_eq!(guilds, vec![GUILD_ID, GUILD2_ID]);
     assert_eq!(Some(session), fake.session_id());
     let Seen::GuildCreate {
         id,
@@ -273,14 +357,19 @@ fn serenity_client_against_the_fake() {
         member_perms,
         bot_perms_in_general,
         member_joined_at,
-    } = next_seen(&rx, WAIT, |s| matches!(s, Seen::GuildCreate { .. }))
+        ..
+    } = next_seen(
+        &rx,
+        WAIT,
+        |s| matches!(s, Seen::GuildCreate { id, .. } if *id == GUILD_ID),
+    )
     else {
         unreachable!()
     };
     assert_eq!(id, GUILD_ID);
     assert_eq!(members, 5, "owner, admin, moderator, member, bot");
     assert_eq!(roles, 3);
-    assert_eq!(channels, 2);
+    assert_eq!(channels, 3, "general, mod-log, announcements");
     assert!(moderator_perms.moderate_members());
     assert!(!member_perms.moderate_members());
     assert!(member_perms.send_messages() && member_perms.attach_files());
@@ -424,6 +513,7 @@ fn serenity_client_against_the_fake() {
         app_perms,
         user,
         guild,
+        ..
     } = next_seen(&rx, WAIT, |s| matches!(s, Seen::Command { .. }))
     else {
         unreachable!()
@@ -542,6 +632,18 @@ fn start_client(
     Receiver<Seen>,
     std::sync::Arc<serenity::gateway::ShardManager>,
 ) {
+    start_client_sharded(fake, rt, None)
+}
+
+/// Like [`start_client`]; with `Some(n)` the client runs shards `0..n` (`start_shards`).
+fn start_client_sharded(
+    fake: &FakeDiscord,
+    rt: &tokio::runtime::Runtime,
+    shards: Option<u32>,
+) -> (
+    Receiver<Seen>,
+    std::sync::Arc<serenity::gateway::ShardManager>,
+) {
     let (tx, rx) = channel();
     let http = HttpBuilder::new(BOT_TOKEN)
         .proxy(fake.base_url())
@@ -555,8 +657,464 @@ fn start_client(
         })
         .expect("build serenity client");
     let manager = client.shard_manager.clone();
-    rt.spawn(async move { client.start().await });
+    rt.spawn(async move {
+        match shards {
+            Some(n) => client.start_shards(n).await,
+            None => client.start().await,
+        }
+    });
     (rx, manager)
+}
+
+/// The next `readies` READYs and `creates` GUILD_CREATEs the handlers saw, the GUILD_CREATEs
+/// sorted by guild id (serenity runs handlers concurrently, so their order is not the dispatch
+/// order).
+fn startup_events(rx: &Receiver<Seen>, readies: usize, creates: usize) -> (Vec<Seen>, Vec<Seen>) {
+    let (mut r, mut c) = (Vec::new(), Vec::new());
+    while r.len() < readies || c.len() < creates {
+        let s = next_seen(rx, WAIT, |s| {
+            matches!(s, Seen::Ready { .. } | Seen::GuildCreate { .. })
+        });
+        if matches!(s, Seen::Ready { .. }) {
+            r.push(s);
+        } else {
+            c.push(s);
+        }
+    }
+    c.sort_by_key(|s| match s {
+        Seen::GuildCreate { id, .. } => *id,
+        _ => 0,
+    });
+    (r, c)
+}
+
+fn sorted(mut v: Vec<u64>) -> Vec<u64> {
+    v.sort_unstable();
+    v
+}
+
+/// The second guild at the wire level, through serenity: READY lists both guilds and each gets
+/// its GUILD_CREATE with its own roles, channels and members (the read-only channel's overwrite
+/// reaches the cache and denies the bot SEND_MESSAGES there); a message and slash commands carry
+/// their channel's guild, roles and per-channel permissions; the bot's posts in the second guild
+/// are recorded, answered and echoed with that guild; REST serves the second guild and answers
+/// 404 Unknown Guild for others; nothing of one guild shows in the other.
+#[test]
+fn second_guild_at_the_wire_level() {
+    let fake = FakeDiscord::start();
+    let rt = runtime();
+    let (rx, manager) = start_client(&fake, &rt);
+    assert!(fake.wait_ready(Duration::from_secs(10)));
+    assert!(fake.is_guild_ready(GUILD2_ID), "one session holds both");
+
+    // --- READY + two GUILD_CREATEs ----------------------------------------------------------
+    let (readies, creates) = startup_events(&rx, 1, 2);
+    let [Seen::Ready { guilds, .. }] = readies.as_slice() else {
+        unreachable!()
+    };
+    assert_eq!(*guilds, vec![GUILD_ID, GUILD2_ID]);
+    let [
+        Seen::GuildCreate {
+            id: id1,
+            members: members1,
+            channel_ids: channels1,
+            role_ids: roles1,
+            moderator_roles: moderator_roles1,
+            bot_perms_by_channel: bot_perms1,
+            member_perms_by_channel: member_perms1,
+            overwrites: overwrites1,
+            name: name1,
+            ..
+        },
+        Seen::GuildCreate {
+            id: id2,
+            members: members2,
+            channel_ids: channels2,
+            role_ids: roles2,
+            moderator_roles: moderator_roles2,
+            moderator_perms: moderator_perms2,
+            member_perms: member_perms2,
+            bot_perms_by_channel: bot_perms2,
+            member_perms_by_channel: member_perms_by_channel2,
+            overwrites: overwrites2,
+            name: name2,
+            member_joined_at: member_joined_at2,
+            ..
+        },
+    ] = creates.as_slice()
+    else {
+        panic!("two GUILD_CREATEs: {creates:#?}")
+    };
+    assert_eq!((*id1, name1.as_str()), (GUILD_ID, GUILD_NAME));
+    assert_eq!((*id2, name2.as_str()), (GUILD2_ID, GUILD2_NAME));
+    assert_eq!((*members1, *members2), (5, 5));
+    assert_eq!(
+        *channels1,
+        sorted(vec![
+            GENERAL_CHANNEL_ID,
+            MOD_LOG_CHANNEL_ID,
+            READONLY_CHANNEL_ID
+        ])
+    );
+    assert_eq!(
+        *channels2,
+        sorted(vec![GENERAL2_CHANNEL_ID, MOD_LOG2_CHANNEL_ID])
+    );
+    assert_eq!(
+        *roles1,
+        sorted(vec![EVERYONE_ROLE_ID, MODERATOR_ROLE_ID, BOT_ROLE_ID])
+    );
+    assert_eq!(
+        *roles2,
+        sorted(vec![EVERYONE2_ROLE_ID, MODERATOR2_ROLE_ID, BOT2_ROLE_ID])
+    );
+    assert_eq!(*moderator_roles1, vec![MODERATOR_ROLE_ID]);
+    assert_eq!(*moderator_roles2, vec![MODERATOR2_ROLE_ID]);
+    assert!(moderator_perms2.moderate_members());
+    assert!(!member_perms2.moderate_members());
+    assert_eq!(
+        member_joined_at2.as_deref(),
+        Some("2024-01-20T19:03:44.250Z"),
+        "the second guild's joined_at"
+    );
+    // The overwrite, as serenity's cache holds it, and what it computes from it.
+    assert_eq!(
+        *overwrites1,
+        vec![(
+            READONLY_CHANNEL_ID,
+            BOT_ROLE_ID,
+            true,
+            0,
+            Permissions::SEND_MESSAGES.bits()
+        )]
+    );
+    assert!(overwrites2.is_empty());
+    let perms_in = |list: &[(u64, Permissions)], channel: u64| {
+        list.iter()
+            .find(|(c, _)| *c == channel)
+            .map(|(_, p)| *p)
+            .unwrap_or_else(|| panic!("no channel {channel} in {list:?}"))
+    };
+    let bot_readonly = perms_in(bot_perms1, READONLY_CHANNEL_ID);
+    assert!(!bot_readonly.send_messages(), "{bot_readonly:?}");
+    assert!(bot_readonly.view_channel() && bot_readonly.read_message_history());
+    assert!(perms_in(bot_perms1, GENERAL_CHANNEL_ID).send_messages());
+    assert!(perms_in(member_perms1, READONLY_CHANNEL_ID).send_messages());
+    for c in [GENERAL2_CHANNEL_ID, MOD_LOG2_CHANNEL_ID] {
+        let p = perms_in(bot_perms2, c);
+        assert!(
+            p.send_messages() && p.embed_links() && p.attach_files(),
+            "{p:?}"
+        );
+    }
+    // The fake's own computation agrees with the cache's, channel by channel.
+    for (list, user) in [
+        (bot_perms1, BOT_ID),
+        (member_perms1, MEMBER_ID),
+        (bot_perms2, BOT_ID),
+        (member_perms_by_channel2, MEMBER_ID),
+    ] {
+        for (c, p) in list {
+            assert_eq!(p.bits(), fake.channel_permissions(*c, user), "{c} {user}");
+        }
+    }
+
+    // --- MESSAGE_CREATE in the second guild -------------------------------------------------
+    fake.send_message(
+        GENERAL2_CHANNEL_ID,
+        MODERATOR_ID,
+        &format!("hey <@&{MODERATOR2_ROLE_ID}>, not <@&{MODERATOR_ROLE_ID}>"),
+    );
+    let Seen::Message {
+        guild,
+        channel,
+        member_roles,
+        mention_roles,
+        ..
+    } = next_seen(
+        &rx,
+        WAIT,
+        |s| matches!(s, Seen::Message { content, .. } if content.starts_with("hey")),
+    )
+    else {
+        unreachable!()
+    };
+    assert_eq!((guild, channel), (Some(GUILD2_ID), GENERAL2_CHANNEL_ID));
+    assert_eq!(member_roles, Some(vec![MODERATOR2_ROLE_ID]));
+    assert_eq!(
+        mention_roles,
+        vec![MODERATOR2_ROLE_ID],
+        "only the guild's own roles"
+    );
+
+    // The bot's reply there: recorded, answered, echoed with the second guild.
+    fake.send_message(GENERAL2_CHANNEL_ID, MEMBER_ID, "ping");
+    let pong = fake
+        .wait_for(
+            |r| r.is("POST", &format!("/channels/{GENERAL2_CHANNEL_ID}/messages")),
+            WAIT,
+        )
+        .expect("the pong in the second guild");
+    assert_eq!((pong.status, pong.content()), (200, Some("pong")));
+    assert_eq!(
+        pong.response.as_ref().map(|r| r["channel_id"].clone()),
+        Some(json!(GENERAL2_CHANNEL_ID.to_string()))
+    );
+    let Seen::Message {
+        guild,
+        member_roles,
+        ..
+    } = next_seen(
+        &rx,
+        WAIT,
+        |s| matches!(s, Seen::Message { author, content, .. } if *author == BOT_ID && content == "pong"),
+    )
+    else {
+        unreachable!()
+    };
+    assert_eq!(guild, Some(GUILD2_ID));
+    assert_eq!(member_roles, Some(vec![BOT2_ROLE_ID]));
+
+    // --- INTERACTION_CREATE in the second guild ---------------------------------------------
+    let iid = fake.send_slash_command(
+        MODERATOR_ID,
+        GENERAL2_CHANNEL_ID,
+        "scan",
+        json!({ "target": "alice" }),
+    );
+    let Seen::Command {
+        guild,
+        channel,
+        member_roles,
+        member_perms,
+        channel_perms,
+        app_perms,
+        owners,
+        ..
+    } = next_seen(&rx, WAIT, |s| matches!(s, Seen::Command { .. }))
+    else {
+        unreachable!()
+    };
+    assert_eq!((guild, channel), (Some(GUILD2_ID), GENERAL2_CHANNEL_ID));
+    assert_eq!(member_roles, Some(vec![MODERATOR2_ROLE_ID]));
+    assert_eq!(
+        member_perms.map(|p| p.bits()),
+        Some(fake.channel_permissions(GENERAL2_CHANNEL_ID, MODERATOR_ID))
+    );
+    assert!(member_perms.is_some_and(|p| p.moderate_members()));
+    assert_eq!(channel_perms, member_perms);
+    assert!(app_perms.is_some_and(|p| p.send_messages() && p.attach_files()));
+    assert_eq!(owners, vec![Some(GUILD2_ID)]);
+    let answers = fake.wait_for_count(|r| r.path.contains(&format!("/{iid}/")), 1, WAIT);
+    assert_eq!(answers.first().map(|r| r.status), Some(204));
+
+    // A slash command in the read-only channel: the bot may not send there, the member may.
+    fake.send_slash_command(MEMBER_ID, READONLY_CHANNEL_ID, "health", Value::Null);
+    let Seen::Command {
+        guild,
+        member_perms,
+        app_perms,
+        owners,
+        ..
+    } = next_seen(
+        &rx,
+        WAIT,
+        |s| matches!(s, Seen::Command { channel, .. } if *channel == READONLY_CHANNEL_ID),
+    )
+    else {
+        unreachable!()
+    };
+    assert_eq!(guild, Some(GUILD_ID));
+    assert_eq!(owners, vec![Some(GUILD_ID)]);
+    let app_perms = app_perms.expect("app_permissions");
+    assert!(
+        !app_perms.send_messages() && app_perms.view_channel(),
+        "{app_perms:?}"
+    );
+    assert!(member_perms.is_some_and(|p| p.send_messages()));
+
+    // --- REST on the second guild -----------------------------------------------------------
+    let http = HttpBuilder::new(BOT_TOKEN)
+        .proxy(fake.base_url())
+        .ratelimiter_disabled(true)
+        .application_id(ApplicationId::new(APPLICATION_ID))
+        .build();
+    rt.block_on(async {
+        let g2 = GuildId::new(GUILD2_ID);
+        let member = http
+            .get_member(g2, UserId::new(MODERATOR_ID))
+            .await
+            .expect("member of the second guild");
+        assert_eq!(
+            member.roles.iter().map(|r| r.get()).collect::<Vec<_>>(),
+            vec![MODERATOR2_ROLE_ID]
+        );
+        assert_eq!(member.guild_id, g2);
+        let guild = http.get_guild(g2).await.expect("second guild");
+        assert_eq!(
+            (guild.name.as_str(), guild.owner_id.get()),
+            (GUILD2_NAME, OWNER_ID)
+        );
+        let roles = g2.roles(&http).await.expect("roles");
+        assert_eq!(
+            roles
+                .get(&RoleId::new(MODERATOR2_ROLE_ID))
+                .map(|r| r.permissions.bits()),
+            Some(MODERATOR_PERMISSIONS)
+        );
+        assert_eq!(roles.len(), 3);
+        let channels = g2.channels(&http).await.expect("channels");
+        assert_eq!(
+            sorted(channels.keys().map(|c| c.get()).collect()),
+            sorted(vec![GENERAL2_CHANNEL_ID, MOD_LOG2_CHANNEL_ID])
+        );
+        let general2 = ChannelId::new(GENERAL2_CHANNEL_ID)
+            .to_channel(&http)
+            .await
+            .expect("GET /channels/{general2}")
+            .guild()
+            .expect("a guild channel");
+        assert_eq!(general2.guild_id, g2);
+        let readonly = ChannelId::new(READONLY_CHANNEL_ID)
+            .to_channel(&http)
+            .await
+            .expect("GET /channels/{announcements}")
+            .guild()
+            .expect("a guild channel");
+        assert_eq!(readonly.guild_id.get(), GUILD_ID);
+        assert_eq!(readonly.permission_overwrites.len(), 1);
+        assert!(matches!(
+            readonly.permission_overwrites[0].kind,
+            PermissionOverwriteType::Role(r) if r.get() == BOT_ROLE_ID
+        ));
+        assert_eq!(
+            readonly.permission_overwrites[0].deny,
+            Permissions::SEND_MESSAGES
+        );
+        let sent = ChannelId::new(MOD_LOG2_CHANNEL_ID)
+            .say(&http, "audit entry")
+            .await
+            .expect("post in the second guild's mod-log");
+        assert_eq!(sent.channel_id.get(), MOD_LOG2_CHANNEL_ID);
+        g2.set_commands(&http, vec![CreateCommand::new("scan").description("Scan")])
+            .await
+            .expect("guild commands in the second guild");
+        // A guild the bot is not in.
+        let err = http
+            .get_member(GuildId::new(1234), UserId::new(MODERATOR_ID))
+            .await
+            .expect_err("unknown guild");
+        assert!(err.to_string().contains("Unknown Guild"), "{err}");
+    });
+    let posted = fake.messages_posted(MOD_LOG2_CHANNEL_ID);
+    assert_eq!(posted.len(), 1);
+    assert_eq!(
+        (posted[0].status, posted[0].content()),
+        (200, Some("audit entry"))
+    );
+    assert_eq!(fake.registered_guild_commands(GUILD2_ID).len(), 1);
+    assert!(fake.registered_guild_commands(GUILD_ID).is_empty());
+    // Nothing of the second guild landed in the first.
+    assert!(fake.messages_posted(GENERAL_CHANNEL_ID).is_empty());
+    assert!(fake.messages_posted(MOD_LOG_CHANNEL_ID).is_empty());
+
+    rt.block_on(manager.shutdown_all());
+    let unexpected = fake.unexpected_requests();
+    assert_eq!(unexpected.len(), 1, "{unexpected:#?}");
+    assert_eq!(
+        unexpected[0].route,
+        format!("/guilds/1234/members/{MODERATOR_ID}")
+    );
+    assert_eq!(unexpected[0].status, 404);
+    assert_eq!(
+        unexpected[0].response.as_ref().map(|r| r["code"].clone()),
+        Some(json!(10004))
+    );
+    assert!(
+        fake.spec_violations().is_empty(),
+        "{:#?}",
+        fake.spec_violations()
+    );
+    assert!(fake.model_errors().is_empty(), "{:#?}", fake.model_errors());
+    rt.shutdown_timeout(Duration::from_secs(1));
+}
+
+/// With two shards the guilds are on different shards (`(guild_id >> 22) % 2`): each shard's
+/// READY lists its own guild and gets its GUILD_CREATE, and the second guild's events arrive on
+/// shard 1.
+#[test]
+fn second_guild_on_its_own_shard() {
+    assert_eq!((GUILD_ID >> 22) % 2, 0);
+    assert_eq!((GUILD2_ID >> 22) % 2, 1);
+    let fake = FakeDiscord::start();
+    let rt = runtime();
+    let (rx, manager) = start_client_sharded(&fake, &rt, Some(2));
+    // serenity waits 5 s between identifies.
+    assert!(fake.wait_ready(Duration::from_secs(10)));
+    assert!(fake.wait_guild_ready(GUILD2_ID, Duration::from_secs(20)));
+    let (readies, creates) = startup_events(&rx, 2, 2);
+    let mut readies: Vec<(u32, Vec<u64>)> = readies
+        .into_iter()
+        .filter_map(|s| match s {
+            Seen::Ready { shard, guilds, .. } => Some((shard, guilds)),
+            _ => None,
+        })
+        .collect();
+    readies.sort();
+    let shards: Vec<(u64, u32)> = creates
+        .iter()
+        .filter_map(|s| match s {
+            Seen::GuildCreate { id, shard, .. } => Some((*id, *shard)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(readies, vec![(0, vec![GUILD_ID]), (1, vec![GUILD2_ID])]);
+    assert_eq!(shards, vec![(GUILD_ID, 0), (GUILD2_ID, 1)]);
+    let identified: Vec<_> = fake.identifies().iter().map(|i| i.shard).collect();
+    assert_eq!(identified, vec![Some((0, 2)), Some((1, 2))]);
+
+    fake.send_message(GENERAL2_CHANNEL_ID, MEMBER_ID, "ping");
+    let Seen::Message { guild, shard, .. } = next_seen(
+        &rx,
+        WAIT,
+        |s| matches!(s, Seen::Message { content, .. } if content == "ping"),
+    ) else {
+        unreachable!()
+    };
+    assert_eq!((guild, shard), (Some(GUILD2_ID), 1));
+    assert!(
+        fake.wait_for(
+            |r| r.is("POST", &format!("/channels/{GENERAL2_CHANNEL_ID}/messages")),
+            WAIT
+        )
+        .is_some()
+    );
+    fake.send_message(GENERAL_CHANNEL_ID, MEMBER_ID, "hello");
+    let Seen::Message { guild, shard, .. } = next_seen(
+        &rx,
+        WAIT,
+        |s| matches!(s, Seen::Message { content, .. } if content == "hello"),
+    ) else {
+        unreachable!()
+    };
+    assert_eq!((guild, shard), (Some(GUILD_ID), 0));
+    let iid = fake.send_slash_command(
+        MODERATOR_ID,
+        GENERAL2_CHANNEL_ID,
+        "scan",
+        json!({ "target": "alice" }),
+    );
+    let Seen::Command { guild, shard, .. } =
+        next_seen(&rx, WAIT, |s| matches!(s, Seen::Command { .. }))
+    else {
+        unreachable!()
+    };
+    assert_eq!((guild, shard), (Some(GUILD2_ID), 1));
+    assert!(fake.wait_until(WAIT, || fake.interaction_requests(iid).len() == 3));
+
+    rt.block_on(manager.shutdown_all());
+    fake.assert_clean();
+    rt.shutdown_timeout(Duration::from_secs(1));
 }
 
 /// The fake's self-check flags a payload serenity would drop; DM slash commands arrive; a
@@ -839,7 +1397,133 @@ fn fixtures_are_plausible() {
     let ev: serenity::model::event::GuildCreateEvent =
         serde_json::from_value(g).expect("GUILD_CREATE deserializes");
     assert_eq!(ev.guild.members.len(), 25);
-    assert_eq!(ev.guild.channels.len(), 2);
+    assert_eq!(ev.guild.channels.len(), 3);
+}
+
+/// The second guild's and the read-only channel's fixtures: distinct ids, each guild's payload
+/// free of the other's ids, the overwrite exactly as Discord sends it, and the fake's permission
+/// computation equal to serenity's for every member in every channel of both guilds.
+#[test]
+fn two_guild_fixtures() {
+    let ids = [
+        GUILD_ID,
+        MODERATOR_ROLE_ID,
+        BOT_ROLE_ID,
+        GENERAL_CHANNEL_ID,
+        MOD_LOG_CHANNEL_ID,
+        READONLY_CHANNEL_ID,
+        GUILD2_ID,
+        MODERATOR2_ROLE_ID,
+        BOT2_ROLE_ID,
+        GENERAL2_CHANNEL_ID,
+        MOD_LOG2_CHANNEL_ID,
+        BOT_ID,
+        OWNER_ID,
+        ADMIN_ID,
+        MODERATOR_ID,
+        MEMBER_ID,
+    ];
+    let mut unique = ids.to_vec();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "distinct ids");
+    assert_eq!(EVERYONE2_ROLE_ID, GUILD2_ID);
+    assert_eq!(
+        snowflake_created_at(GUILD2_ID),
+        "2020-06-01T12:00:00.123000+00:00"
+    );
+
+    let fake = FakeDiscord::start_with(FakeDiscordConfig {
+        extra_members: 3,
+        extra_members_moderators: true,
+        ..FakeDiscordConfig::default()
+    });
+    assert_eq!(fake.guild_ids(), vec![GUILD_ID, GUILD2_ID]);
+    assert_eq!(fake.channel_guild(GENERAL2_CHANNEL_ID), Some(GUILD2_ID));
+    assert_eq!(fake.channel_guild(READONLY_CHANNEL_ID), Some(GUILD_ID));
+    assert_eq!(
+        fake.guild_channel_ids(GUILD2_ID),
+        vec![GENERAL2_CHANNEL_ID, MOD_LOG2_CHANNEL_ID]
+    );
+    let extra = fake.extra_member_ids()[0];
+    assert_eq!(fake.member_roles(GUILD_ID, extra), vec![MODERATOR_ROLE_ID]);
+    assert_eq!(
+        fake.member_roles(GUILD2_ID, extra),
+        vec![MODERATOR2_ROLE_ID]
+    );
+    assert_eq!(fake.member_roles(GUILD2_ID, BOT_ID), vec![BOT2_ROLE_ID]);
+    assert_eq!(
+        fake.joined_at_in(GUILD2_ID, MODERATOR_ID).as_deref(),
+        Some(MODERATOR_JOINED2_AT)
+    );
+    assert_eq!(
+        fake.member_permissions_in(GUILD2_ID, MODERATOR_ID),
+        fake.member_permissions(MODERATOR_ID)
+    );
+    assert_eq!(
+        fake.channel_permissions(READONLY_CHANNEL_ID, BOT_ID) & perms::SEND_MESSAGES,
+        0
+    );
+    assert_ne!(
+        fake.channel_permissions(READONLY_CHANNEL_ID, MEMBER_ID) & perms::SEND_MESSAGES,
+        0
+    );
+
+    let g1 = fake.guild_create_json();
+    let g2 = fake.guild_create_json_for(GUILD2_ID);
+    let readonly = g1["channels"]
+        .as_array()
+        .and_then(|cs| {
+            cs.iter()
+                .find(|c| c["id"] == json!(READONLY_CHANNEL_ID.to_string()))
+        })
+        .expect("the read-only channel");
+    assert_eq!(readonly["name"], json!(READONLY_CHANNEL_NAME));
+    assert_eq!(
+        readonly["permission_overwrites"],
+        json!([{ "id": BOT_ROLE_ID.to_string(), "type": 0, "allow": "0", "deny": "2048" }])
+    );
+    // Each guild's payload names none of the other's ids.
+    let (t1, t2) = (g1.to_string(), g2.to_string());
+    for id in [
+        GUILD2_ID,
+        MODERATOR2_ROLE_ID,
+        BOT2_ROLE_ID,
+        GENERAL2_CHANNEL_ID,
+        MOD_LOG2_CHANNEL_ID,
+    ] {
+        assert!(!t1.contains(&id.to_string()), "{id} in the first guild");
+    }
+    for id in [
+        GUILD_ID,
+        MODERATOR_ROLE_ID,
+        BOT_ROLE_ID,
+        GENERAL_CHANNEL_ID,
+        MOD_LOG_CHANNEL_ID,
+        READONLY_CHANNEL_ID,
+    ] {
+        assert!(!t2.contains(&id.to_string()), "{id} in the second guild");
+    }
+
+    for g in [g1, g2] {
+        let ev: serenity::model::event::GuildCreateEvent =
+            serde_json::from_value(g).expect("GUILD_CREATE deserializes");
+        let guild = ev.guild;
+        assert_eq!(guild.members.len(), 8);
+        for channel in guild.channels.values() {
+            for member in guild.members.values() {
+                let theirs = guild.user_permissions_in(channel, member).bits();
+                let ours = fake.channel_permissions(channel.id.get(), member.user.id.get());
+                assert_eq!(
+                    theirs,
+                    ours & Permissions::all().bits(),
+                    "{} in {}",
+                    member.user.name,
+                    channel.name
+                );
+            }
+        }
+    }
 }
 
 // -------------------------------------------------------------------------------------------

@@ -95,9 +95,11 @@ impl Shared {
                     self.check_model::<serenity::model::event::GuildCreateEvent>("GUILD_CREATE", d)
                 {
                     // serenity skips channels that fail to deserialize with only a warning.
-                    if g.guild.channels.len() != self.channels.len()
-                        || g.guild.members.len() != d["members"].as_array().map_or(0, Vec::len)
-                        || g.guild.roles.len() != self.roles.len()
+                    let ours = self.guild(g.guild.id.get());
+                    if ours.is_none_or(|ours| {
+                        g.guild.channels.len() != ours.channels.len()
+                            || g.guild.roles.len() != ours.roles.len()
+                    }) || g.guild.members.len() != d["members"].as_array().map_or(0, Vec::len)
                     {
                         self.record_model_error(format!(
                             "GUILD_CREATE lost items in serenity: {} channels, {} members, {} roles",

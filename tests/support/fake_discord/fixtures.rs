@@ -1,16 +1,20 @@
-//! The guild's fixed users, roles and channels, and the Discord JSON objects built from them:
-//! users, roles, members, channels, the guild (REST and GUILD_CREATE), READY, the application.
+//! The two guilds' fixed users, roles and channels, and the Discord JSON objects built from
+//! them: users, roles, members, channels (with permission overwrites), the guilds (REST and
+//! GUILD_CREATE), READY, the application; and the permission computation (guild and channel
+//! level, as serenity's cache computes it).
 
 use serde_json::{Value, json};
 
 use super::FakeDiscord;
 use super::ids::{
-    ADMIN_ID, ADMIN_JOINED_AT, ADMIN_USERNAME, APPLICATION_FLAGS, APPLICATION_ID, BOT_ID,
-    BOT_JOINED_AT, BOT_ROLE_ID, BOT_ROLE_PERMISSIONS, BOT_USERNAME, EVERYONE_PERMISSIONS,
-    EVERYONE_ROLE_ID, GENERAL_CHANNEL_ID, GUILD_ID, GUILD_NAME, MEMBER_ID, MEMBER_JOINED_AT,
-    MEMBER_USERNAME, MOD_LOG_CHANNEL_ID, MODERATOR_ID, MODERATOR_JOINED_AT, MODERATOR_PERMISSIONS,
-    MODERATOR_ROLE_ID, MODERATOR_ROLE_NAME, MODERATOR_USERNAME, OWNER_ID, OWNER_JOINED_AT,
-    OWNER_USERNAME, perms, snowflake,
+    ADMIN_ID, ADMIN_JOINED_AT, ADMIN_JOINED2_AT, ADMIN_USERNAME, APPLICATION_FLAGS, APPLICATION_ID,
+    BOT_ID, BOT_JOINED_AT, BOT_JOINED2_AT, BOT_ROLE_ID, BOT_ROLE_PERMISSIONS, BOT_USERNAME,
+    BOT2_ROLE_ID, EVERYONE_PERMISSIONS, GENERAL_CHANNEL_ID, GENERAL2_CHANNEL_ID, GUILD_ID,
+    GUILD_NAME, GUILD2_ID, GUILD2_NAME, MEMBER_ID, MEMBER_JOINED_AT, MEMBER_JOINED2_AT,
+    MEMBER_USERNAME, MOD_LOG_CHANNEL_ID, MOD_LOG2_CHANNEL_ID, MODERATOR_ID, MODERATOR_JOINED_AT,
+    MODERATOR_JOINED2_AT, MODERATOR_PERMISSIONS, MODERATOR_ROLE_ID, MODERATOR_ROLE_NAME,
+    MODERATOR_USERNAME, MODERATOR2_ROLE_ID, OWNER_ID, OWNER_JOINED_AT, OWNER_JOINED2_AT,
+    OWNER_USERNAME, READONLY_CHANNEL_ID, READONLY_CHANNEL_NAME, perms, snowflake,
 };
 use super::state::{Shared, merge, rfc3339_ms};
 
@@ -20,8 +24,31 @@ pub(super) struct FakeUser {
     pub(super) username: String,
     pub(super) global_name: Option<String>,
     pub(super) bot: bool,
+    /// One per guild the user is a member of.
+    pub(super) memberships: Vec<FakeMembership>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct FakeMembership {
+    pub(super) guild_id: u64,
     pub(super) roles: Vec<u64>,
     pub(super) joined_at: String,
+}
+
+impl FakeUser {
+    pub(super) fn membership(&self, guild_id: u64) -> Option<&FakeMembership> {
+        self.memberships.iter().find(|m| m.guild_id == guild_id)
+    }
+
+    pub(super) fn is_member_of(&self, guild_id: u64) -> bool {
+        self.membership(guild_id).is_some()
+    }
+
+    /// The user's roles in `guild_id` (none if not a member).
+    pub(super) fn roles_in(&self, guild_id: u64) -> &[u64] {
+        self.membership(guild_id)
+            .map_or(&[], |m| m.roles.as_slice())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -37,70 +64,140 @@ pub(super) struct FakeRole {
     pub(super) bot_id: Option<u64>,
 }
 
+/// A channel permission overwrite: `kind` 0 = role, 1 = member (Discord's `type`).
+#[derive(Debug, Clone)]
+pub(super) struct FakeOverwrite {
+    pub(super) id: u64,
+    pub(super) kind: u8,
+    pub(super) allow: u64,
+    pub(super) deny: u64,
+}
+
 #[derive(Debug, Clone)]
 pub(super) struct FakeChannel {
     pub(super) id: u64,
+    pub(super) guild_id: u64,
     pub(super) name: String,
     pub(super) position: u64,
     pub(super) topic: Option<String>,
+    pub(super) overwrites: Vec<FakeOverwrite>,
 }
 
+#[derive(Debug, Clone)]
+pub(super) struct FakeGuild {
+    pub(super) id: u64,
+    pub(super) name: String,
+    pub(super) owner_id: u64,
+    pub(super) system_channel_id: u64,
+    pub(super) roles: Vec<FakeRole>,
+    pub(super) channels: Vec<FakeChannel>,
+}
+
+impl FakeGuild {
+    pub(super) fn role(&self, id: u64) -> Option<&FakeRole> {
+        self.roles.iter().find(|r| r.id == id)
+    }
+}
+
+/// Guild-specific ids of one of the two guilds, for building the fixtures.
+struct GuildIds {
+    guild: u64,
+    moderator_role: u64,
+    bot_role: u64,
+}
+
+const GUILD1_IDS: GuildIds = GuildIds {
+    guild: GUILD_ID,
+    moderator_role: MODERATOR_ROLE_ID,
+    bot_role: BOT_ROLE_ID,
+};
+const GUILD2_IDS: GuildIds = GuildIds {
+    guild: GUILD2_ID,
+    moderator_role: MODERATOR2_ROLE_ID,
+    bot_role: BOT2_ROLE_ID,
+};
+
 pub(super) fn fixture_users(extra: usize, extra_moderators: bool) -> Vec<FakeUser> {
-    let u =
-        |id: u64, username: &str, global: Option<&str>, roles: Vec<u64>, joined: &str| FakeUser {
-            id,
-            username: username.to_string(),
-            global_name: global.map(str::to_string),
-            bot: false,
-            roles,
-            joined_at: joined.to_string(),
-        };
+    // (guild 1 roles, guild 1 joined_at, guild 2 joined_at) with the roles given as "moderator"
+    // or "bot" so that each guild gets its own role ids.
+    #[derive(Clone, Copy)]
+    enum R {
+        None,
+        Moderator,
+        Bot,
+    }
+    let memberships = |r: R, joined1: &str, joined2: &str| -> Vec<FakeMembership> {
+        [(&GUILD1_IDS, joined1), (&GUILD2_IDS, joined2)]
+            .into_iter()
+            .map(|(g, joined)| FakeMembership {
+                guild_id: g.guild,
+                roles: match r {
+                    R::None => vec![],
+                    R::Moderator => vec![g.moderator_role],
+                    R::Bot => vec![g.bot_role],
+                },
+                joined_at: joined.to_string(),
+            })
+            .collect()
+    };
+    let u = |id: u64, username: &str, global: Option<&str>, r: R, j1: &str, j2: &str| FakeUser {
+        id,
+        username: username.to_string(),
+        global_name: global.map(str::to_string),
+        bot: false,
+        memberships: memberships(r, j1, j2),
+    };
     let mut users = vec![
         u(
             OWNER_ID,
             OWNER_USERNAME,
             Some("Olga"),
-            vec![],
+            R::None,
             OWNER_JOINED_AT,
+            OWNER_JOINED2_AT,
         ),
         u(
             ADMIN_ID,
             ADMIN_USERNAME,
             Some("Ada"),
-            vec![MODERATOR_ROLE_ID],
+            R::Moderator,
             ADMIN_JOINED_AT,
+            ADMIN_JOINED2_AT,
         ),
         u(
             MODERATOR_ID,
             MODERATOR_USERNAME,
             Some("Mia"),
-            vec![MODERATOR_ROLE_ID],
+            R::Moderator,
             MODERATOR_JOINED_AT,
+            MODERATOR_JOINED2_AT,
         ),
         u(
             MEMBER_ID,
             MEMBER_USERNAME,
             Some("Alice"),
-            vec![],
+            R::None,
             MEMBER_JOINED_AT,
+            MEMBER_JOINED2_AT,
         ),
     ];
-    // Extra members: accounts created every ~9 days from 2018-01-01, joined daily from 2022.
+    // Extra members: accounts created every ~9 days from 2018-01-01, joined daily from 2022 (the
+    // second guild 5 h 17 min later).
     for i in 0..extra {
         let n = i as u64;
         let created = 1_514_764_800_000 + n * 9 * 86_400_000 + n * 3_671_000;
         let joined = 1_640_995_200_000 + n * 86_400_000 + n * 1_234_567;
+        let role = if extra_moderators {
+            R::Moderator
+        } else {
+            R::None
+        };
         users.push(FakeUser {
             id: snowflake(created, 0x200 + n),
             username: format!("member{:02}", i + 1),
             global_name: Some(format!("Member {}", i + 1)),
             bot: false,
-            roles: if extra_moderators {
-                vec![MODERATOR_ROLE_ID]
-            } else {
-                vec![]
-            },
-            joined_at: rfc3339_ms(joined),
+            memberships: memberships(role, &rfc3339_ms(joined), &rfc3339_ms(joined + 19_020_000)),
         });
     }
     users.push(FakeUser {
@@ -108,16 +205,15 @@ pub(super) fn fixture_users(extra: usize, extra_moderators: bool) -> Vec<FakeUse
         username: BOT_USERNAME.to_string(),
         global_name: None,
         bot: true,
-        roles: vec![BOT_ROLE_ID],
-        joined_at: BOT_JOINED_AT.to_string(),
+        memberships: memberships(R::Bot, BOT_JOINED_AT, BOT_JOINED2_AT),
     });
     users
 }
 
-pub(super) fn fixture_roles() -> Vec<FakeRole> {
+fn fixture_roles(g: &GuildIds) -> Vec<FakeRole> {
     vec![
         FakeRole {
-            id: EVERYONE_ROLE_ID,
+            id: g.guild,
             name: "@everyone".into(),
             permissions: EVERYONE_PERMISSIONS,
             position: 0,
@@ -128,7 +224,7 @@ pub(super) fn fixture_roles() -> Vec<FakeRole> {
             bot_id: None,
         },
         FakeRole {
-            id: BOT_ROLE_ID,
+            id: g.bot_role,
             name: BOT_USERNAME.into(),
             permissions: BOT_ROLE_PERMISSIONS,
             position: 1,
@@ -139,7 +235,7 @@ pub(super) fn fixture_roles() -> Vec<FakeRole> {
             bot_id: Some(BOT_ID),
         },
         FakeRole {
-            id: MODERATOR_ROLE_ID,
+            id: g.moderator_role,
             name: MODERATOR_ROLE_NAME.into(),
             permissions: MODERATOR_PERMISSIONS,
             position: 2,
@@ -152,19 +248,58 @@ pub(super) fn fixture_roles() -> Vec<FakeRole> {
     ]
 }
 
-pub(super) fn fixture_channels() -> Vec<FakeChannel> {
+fn text_channel(id: u64, guild_id: u64, name: &str, position: u64) -> FakeChannel {
+    FakeChannel {
+        id,
+        guild_id,
+        name: name.into(),
+        position,
+        topic: None,
+        overwrites: Vec::new(),
+    }
+}
+
+/// The first guild (general, mod-log, the read-only announcements) and the second (general,
+/// mod-log).
+pub(super) fn fixture_guilds() -> Vec<FakeGuild> {
+    let mod_log_topic = Some("Audit log of the account scanner".to_string());
+    let mut announcements = text_channel(READONLY_CHANNEL_ID, GUILD_ID, READONLY_CHANNEL_NAME, 2);
+    announcements.topic = Some("Read-only for the scanner bot".into());
+    announcements.overwrites.push(FakeOverwrite {
+        id: BOT_ROLE_ID,
+        kind: 0,
+        allow: 0,
+        deny: perms::SEND_MESSAGES,
+    });
     vec![
-        FakeChannel {
-            id: GENERAL_CHANNEL_ID,
-            name: "general".into(),
-            position: 0,
-            topic: None,
+        FakeGuild {
+            id: GUILD_ID,
+            name: GUILD_NAME.into(),
+            owner_id: OWNER_ID,
+            system_channel_id: GENERAL_CHANNEL_ID,
+            roles: fixture_roles(&GUILD1_IDS),
+            channels: vec![
+                text_channel(GENERAL_CHANNEL_ID, GUILD_ID, "general", 0),
+                FakeChannel {
+                    topic: mod_log_topic.clone(),
+                    ..text_channel(MOD_LOG_CHANNEL_ID, GUILD_ID, "mod-log", 1)
+                },
+                announcements,
+            ],
         },
-        FakeChannel {
-            id: MOD_LOG_CHANNEL_ID,
-            name: "mod-log".into(),
-            position: 1,
-            topic: Some("Audit log of the account scanner".into()),
+        FakeGuild {
+            id: GUILD2_ID,
+            name: GUILD2_NAME.into(),
+            owner_id: OWNER_ID,
+            system_channel_id: GENERAL2_CHANNEL_ID,
+            roles: fixture_roles(&GUILD2_IDS),
+            channels: vec![
+                text_channel(GENERAL2_CHANNEL_ID, GUILD2_ID, "general", 0),
+                FakeChannel {
+                    topic: mod_log_topic,
+                    ..text_channel(MOD_LOG2_CHANNEL_ID, GUILD2_ID, "mod-log", 1)
+                },
+            ],
         },
     ]
 }
@@ -219,14 +354,18 @@ pub(super) fn ids_json(ids: &[u64]) -> Value {
     Value::Array(ids.iter().map(|i| json!(i.to_string())).collect())
 }
 
-/// A guild member object; `with_user` adds the `user` key.
-pub(super) fn member_json(u: &FakeUser, with_user: bool) -> Value {
+/// A guild member object of `u` in `guild_id` (its roles and `joined_at` there); `with_user`
+/// adds the `user` key.
+pub(super) fn member_json(u: &FakeUser, guild_id: u64, with_user: bool) -> Value {
+    let joined_at = u
+        .membership(guild_id)
+        .map_or(BOT_JOINED_AT, |m| m.joined_at.as_str());
     let mut v = json!({
         "nick": null,
         "avatar": null,
         "banner": null,
-        "roles": ids_json(&u.roles),
-        "joined_at": u.joined_at,
+        "roles": ids_json(u.roles_in(guild_id)),
+        "joined_at": joined_at,
         "premium_since": null,
         "deaf": false,
         "mute": false,
@@ -243,13 +382,22 @@ pub(super) fn member_json(u: &FakeUser, with_user: bool) -> Value {
     v
 }
 
+pub(super) fn overwrite_json(o: &FakeOverwrite) -> Value {
+    json!({
+        "id": o.id.to_string(),
+        "type": o.kind,
+        "allow": o.allow.to_string(),
+        "deny": o.deny.to_string(),
+    })
+}
+
 pub(super) fn channel_json(c: &FakeChannel, with_guild_id: bool) -> Value {
     let mut v = json!({
         "id": c.id.to_string(),
         "type": 0,
         "name": c.name,
         "position": c.position,
-        "permission_overwrites": [],
+        "permission_overwrites": c.overwrites.iter().map(overwrite_json).collect::<Vec<_>>(),
         "parent_id": null,
         "topic": c.topic,
         "nsfw": false,
@@ -261,7 +409,7 @@ pub(super) fn channel_json(c: &FakeChannel, with_guild_id: bool) -> Value {
         "version": 1_700_000_000_000_u64,
     });
     if with_guild_id {
-        v["guild_id"] = json!(GUILD_ID.to_string());
+        v["guild_id"] = json!(c.guild_id.to_string());
     }
     v
 }
@@ -277,18 +425,21 @@ impl Shared {
         })
     }
 
-    pub(super) fn member_permissions(&self, user_id: u64) -> u64 {
-        if user_id == OWNER_ID {
-            return perms::ALL;
-        }
-        let Some(user) = self.user(user_id) else {
+    /// A member's permissions in `guild_id` from its roles (owner or Administrator: all), no
+    /// channel overwrites. 0 for a non-member or an unknown guild.
+    pub(super) fn member_permissions(&self, guild_id: u64, user_id: u64) -> u64 {
+        let (Some(guild), Some(user)) = (self.guild(guild_id), self.user(user_id)) else {
             return 0;
         };
-        let mut p = EVERYONE_PERMISSIONS;
-        for r in &self.roles {
-            if user.roles.contains(&r.id) {
-                p |= r.permissions;
-            }
+        if !user.is_member_of(guild_id) {
+            return 0;
+        }
+        if user_id == guild.owner_id {
+            return perms::ALL;
+        }
+        let mut p = guild.role(guild_id).map_or(0, |r| r.permissions);
+        for r in user.roles_in(guild_id) {
+            p |= guild.role(*r).map_or(0, |r| r.permissions);
         }
         if p & perms::ADMINISTRATOR != 0 {
             perms::ALL
@@ -297,18 +448,55 @@ impl Shared {
         }
     }
 
-    pub(super) fn guild_base(&self) -> Value {
+    /// A member's permissions in a guild channel: the guild permissions, then the channel's
+    /// overwrites (@everyone, roles, member), in the order Discord and serenity's
+    /// `Guild::user_permissions_in` apply them (like serenity, no implicit denials). 0 for an
+    /// unknown channel.
+    pub(super) fn channel_permissions(&self, channel_id: u64, user_id: u64) -> u64 {
+        let Some(channel) = self.channel(channel_id) else {
+            return 0;
+        };
+        let guild_id = channel.guild_id;
+        let Some(user) = self.user(user_id).filter(|u| u.is_member_of(guild_id)) else {
+            return 0;
+        };
+        let mut p = self.member_permissions(guild_id, user_id);
+        let is_owner = self.guild(guild_id).is_some_and(|g| g.owner_id == user_id);
+        if is_owner || p & perms::ADMINISTRATOR != 0 {
+            return p;
+        }
+        let roles = user.roles_in(guild_id);
+        let ows = &channel.overwrites;
+        if let Some(o) = ows.iter().find(|o| o.kind == 0 && o.id == guild_id) {
+            p = (p & !o.deny) | o.allow;
+        }
+        let (mut allow, mut deny) = (0, 0);
+        for o in ows
+            .iter()
+            .filter(|o| o.kind == 0 && o.id != guild_id && roles.contains(&o.id))
+        {
+            allow |= o.allow;
+            deny |= o.deny;
+        }
+        p = (p & !deny) | allow;
+        if let Some(o) = ows.iter().find(|o| o.kind == 1 && o.id == user_id) {
+            p = (p & !o.deny) | o.allow;
+        }
+        p
+    }
+
+    pub(super) fn guild_base(&self, guild: &FakeGuild) -> Value {
         // Two halves: one json! this big exceeds the default macro recursion limit.
         let mut g = json!({
-            "id": GUILD_ID.to_string(),
-            "name": GUILD_NAME,
+            "id": guild.id.to_string(),
+            "name": guild.name,
             "icon": null,
             "icon_hash": null,
             "splash": null,
             "discovery_splash": null,
             "banner": null,
             "description": null,
-            "owner_id": OWNER_ID.to_string(),
+            "owner_id": guild.owner_id.to_string(),
             "afk_channel_id": null,
             "afk_timeout": 300,
             "widget_enabled": false,
@@ -316,13 +504,13 @@ impl Shared {
             "verification_level": 1,
             "default_message_notifications": 1,
             "explicit_content_filter": 2,
-            "roles": self.roles.iter().map(role_json).collect::<Vec<_>>(),
+            "roles": guild.roles.iter().map(role_json).collect::<Vec<_>>(),
             "emojis": [],
             "stickers": [],
             "features": [],
             "mfa_level": 0,
             "application_id": null,
-            "system_channel_id": GENERAL_CHANNEL_ID.to_string(),
+            "system_channel_id": guild.system_channel_id.to_string(),
             "system_channel_flags": 0,
             "rules_channel_id": null,
             "public_updates_channel_id": null,
@@ -351,11 +539,15 @@ impl Shared {
         g
     }
 
+    /// The members of a guild.
+    pub(super) fn members_of(&self, guild_id: u64) -> impl Iterator<Item = &FakeUser> {
+        self.users.iter().filter(move |u| u.is_member_of(guild_id))
+    }
+
     /// The members GUILD_CREATE carries for a bot that identified with `intents`.
-    fn guild_create_members(&self, intents: u64) -> Vec<&FakeUser> {
+    fn guild_create_members(&self, guild_id: u64, intents: u64) -> Vec<&FakeUser> {
         const GUILD_PRESENCES: u64 = 1 << 8;
-        self.users
-            .iter()
+        self.members_of(guild_id)
             .filter(|u| {
                 !self.cfg.members_as_discord_sends
                     || intents & GUILD_PRESENCES != 0
@@ -365,17 +557,21 @@ impl Shared {
     }
 
     /// GUILD_CREATE's `d`: the guild with the gateway-only fields.
-    pub(super) fn guild_create(&self, intents: u64) -> Value {
-        let mut g = self.guild_base();
+    pub(super) fn guild_create(&self, guild: &FakeGuild, intents: u64) -> Value {
+        let mut g = self.guild_base(guild);
+        let joined_at = self
+            .bot()
+            .membership(guild.id)
+            .map_or(BOT_JOINED_AT, |m| m.joined_at.as_str());
         let extra = json!({
-            "joined_at": BOT_JOINED_AT,
+            "joined_at": joined_at,
             "large": false,
             "unavailable": false,
             "lazy": true,
-            "member_count": self.users.len(),
+            "member_count": self.members_of(guild.id).count(),
             "voice_states": [],
-            "members": self.guild_create_members(intents).into_iter().map(|u| member_json(u, true)).collect::<Vec<_>>(),
-            "channels": self.channels.iter().map(|c| channel_json(c, false)).collect::<Vec<_>>(),
+            "members": self.guild_create_members(guild.id, intents).into_iter().map(|u| member_json(u, guild.id, true)).collect::<Vec<_>>(),
+            "channels": guild.channels.iter().map(|c| channel_json(c, false)).collect::<Vec<_>>(),
             "threads": [],
             "presences": [],
             "stage_instances": [],
@@ -390,7 +586,13 @@ impl Shared {
         g
     }
 
-    pub(super) fn ready(&self, session_id: &str, shard: Option<(u64, u64)>) -> Value {
+    /// READY's `d`, listing `guild_ids` as unavailable guilds.
+    pub(super) fn ready(
+        &self,
+        session_id: &str,
+        shard: Option<(u64, u64)>,
+        guild_ids: &[u64],
+    ) -> Value {
         let mut user = user_json(self.bot());
         user["verified"] = json!(true);
         user["mfa_enabled"] = json!(false);
@@ -405,7 +607,7 @@ impl Shared {
             "relationships": [],
             "private_channels": [],
             "presences": [],
-            "guilds": [{ "id": GUILD_ID.to_string(), "unavailable": true }],
+            "guilds": guild_ids.iter().map(|g| json!({ "id": g.to_string(), "unavailable": true })).collect::<Vec<_>>(),
             "guild_join_requests": [],
             "geo_ordered_rtc_regions": ["fake-east", "fake-west"],
             "application": { "id": APPLICATION_ID.to_string(), "flags": APPLICATION_FLAGS },
@@ -443,7 +645,7 @@ impl Shared {
             "redirect_uris": [],
             "interactions_endpoint_url": null,
             "role_connections_verification_url": null,
-            "approximate_guild_count": 1,
+            "approximate_guild_count": self.guilds.len(),
             "approximate_user_install_count": 0,
             "hook": true,
             "is_monetized": false,
@@ -455,7 +657,8 @@ impl Shared {
 }
 
 impl FakeDiscord {
-    /// Every guild member's user id (owner, admin, moderator, member, extras, bot).
+    /// Every user's id (owner, admin, moderator, member, extras, bot); each is a member of both
+    /// guilds.
     pub fn member_ids(&self) -> Vec<u64> {
         self.shared.users.iter().map(|u| u.id).collect()
     }
@@ -470,19 +673,65 @@ impl FakeDiscord {
             .collect()
     }
 
+    /// The guilds' ids: `[GUILD_ID, GUILD2_ID]`.
+    pub fn guild_ids(&self) -> Vec<u64> {
+        self.shared.guilds.iter().map(|g| g.id).collect()
+    }
+
+    /// The guild a (guild) channel belongs to.
+    pub fn channel_guild(&self, channel_id: u64) -> Option<u64> {
+        self.shared.channel(channel_id).map(|c| c.guild_id)
+    }
+
+    /// A guild's channel ids, in position order.
+    pub fn guild_channel_ids(&self, guild_id: u64) -> Vec<u64> {
+        self.shared
+            .guild(guild_id)
+            .map(|g| g.channels.iter().map(|c| c.id).collect())
+            .unwrap_or_default()
+    }
+
     /// A user's username.
     pub fn username(&self, user_id: u64) -> Option<String> {
         self.shared.user(user_id).map(|u| u.username.clone())
     }
 
-    /// A member's `joined_at`.
+    /// A member's `joined_at` in the first guild.
     pub fn joined_at(&self, user_id: u64) -> Option<String> {
-        self.shared.user(user_id).map(|u| u.joined_at.clone())
+        self.joined_at_in(GUILD_ID, user_id)
     }
 
-    /// A member's permissions in the guild's channels (computed from roles; owner → all).
+    /// A member's `joined_at` in `guild_id`.
+    pub fn joined_at_in(&self, guild_id: u64, user_id: u64) -> Option<String> {
+        self.shared
+            .user(user_id)
+            .and_then(|u| u.membership(guild_id))
+            .map(|m| m.joined_at.clone())
+    }
+
+    /// A member's role ids in `guild_id`.
+    pub fn member_roles(&self, guild_id: u64, user_id: u64) -> Vec<u64> {
+        self.shared
+            .user(user_id)
+            .map(|u| u.roles_in(guild_id).to_vec())
+            .unwrap_or_default()
+    }
+
+    /// A member's permissions in the first guild (computed from roles; owner → all), without
+    /// channel overwrites.
     pub fn member_permissions(&self, user_id: u64) -> u64 {
-        self.shared.member_permissions(user_id)
+        self.shared.member_permissions(GUILD_ID, user_id)
+    }
+
+    /// A member's permissions in `guild_id`, without channel overwrites.
+    pub fn member_permissions_in(&self, guild_id: u64, user_id: u64) -> u64 {
+        self.shared.member_permissions(guild_id, user_id)
+    }
+
+    /// A member's permissions in a guild channel, overwrites applied (what interactions carry
+    /// as `member.permissions` / `app_permissions`).
+    pub fn channel_permissions(&self, channel_id: u64, user_id: u64) -> u64 {
+        self.shared.channel_permissions(channel_id, user_id)
     }
 
     /// The user object the fake sends for `user_id`.
@@ -490,8 +739,17 @@ impl FakeDiscord {
         self.shared.user(user_id).map(user_json)
     }
 
-    /// The GUILD_CREATE payload (`d`).
+    /// The first guild's GUILD_CREATE payload (`d`).
     pub fn guild_create_json(&self) -> Value {
-        self.shared.guild_create(u64::MAX)
+        self.guild_create_json_for(GUILD_ID)
+    }
+
+    /// A guild's GUILD_CREATE payload (`d`). Panics for an unknown guild.
+    pub fn guild_create_json_for(&self, guild_id: u64) -> Value {
+        let guild = self
+            .shared
+            .guild(guild_id)
+            .unwrap_or_else(|| panic!("fake_discord: unknown guild {guild_id}"));
+        self.shared.guild_create(guild, u64::MAX)
     }
 }

@@ -1,6 +1,8 @@
-//! The gateway WebSocket: HELLO, IDENTIFY (READY + GUILD_CREATE, or a READY without guilds for a
-//! shard that does not hold the guild), heartbeats, RESUME with replay, REQUEST_GUILD_MEMBERS and
-//! dispatch; and the test-facing gateway controls (drops, closes, invalid sessions, reconnects).
+//! The gateway WebSocket: HELLO, IDENTIFY (READY listing the guilds of the shard, then one
+//! GUILD_CREATE per guild; a shard holds a guild when `(guild_id >> 22) % total == shard_id`),
+//! heartbeats, RESUME with replay, REQUEST_GUILD_MEMBERS and dispatch (a guild's events go to the
+//! session of the shard that holds it, DMs to the first guild's); and the test-facing gateway
+//! controls (drops, closes, invalid sessions, reconnects).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -51,12 +53,14 @@ pub(super) struct Live {
 
 #[derive(Default)]
 pub(super) struct Gateway {
-    /// The session of the shard that holds the guild (shard 0 without sharding): every event
-    /// goes there, as Discord sends a guild's events to `(guild_id >> 22) % num_shards`.
+    /// The session of the shard that holds the first guild ([`GUILD_ID`]; the only session
+    /// without sharding): its events and DMs go there, as Discord sends a guild's events to
+    /// `(guild_id >> 22) % num_shards`. What the test-facing controls act on.
     pub(super) session: Option<Session>,
     pub(super) live: Option<Live>,
-    /// Sessions of shards without the guild (another process's `SHARD_RANGE`), by shard id:
-    /// they get a READY without guilds and no events.
+    /// Sessions of the other shards (another process's `SHARD_RANGE`), by shard id: each gets a
+    /// READY listing the guilds it holds (maybe none), their GUILD_CREATEs and their events
+    /// (with two shards, the second guild is on shard 1).
     pub(super) other_shards: HashMap<u64, (Session, Live)>,
     pub(super) next_conn_id: u64,
     pub(super) connections: usize,
@@ -65,17 +69,77 @@ pub(super) struct Gateway {
     pub(super) received: Vec<Value>,
 }
 
+/// Whether a session on `shard` holds `guild_id`: `(guild_id >> 22) % total == shard_id`
+/// (without sharding, every guild).
+pub(super) fn shard_holds(shard: Option<(u64, u64)>, guild_id: u64) -> bool {
+    match shard {
+        Some((id, total)) if total > 0 => (guild_id >> 22) % total == id,
+        _ => true,
+    }
+}
+
+/// Which session an event goes to.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Target {
+    Main,
+    Shard(u64),
+}
+
+impl Gateway {
+    /// The session that gets `guild_id`'s events (None: DMs, the main session).
+    fn target_for(&self, guild_id: Option<u64>) -> Option<Target> {
+        let Some(g) = guild_id else {
+            return self.session.is_some().then_some(Target::Main);
+        };
+        if self
+            .session
+            .as_ref()
+            .is_some_and(|s| shard_holds(s.shard, g))
+        {
+            return Some(Target::Main);
+        }
+        self.other_shards
+            .iter()
+            .find(|(_, (s, _))| shard_holds(s.shard, g))
+            .map(|(id, _)| Target::Shard(*id))
+    }
+
+    /// A live connection on a readied session for `guild_id` (None: the main session).
+    fn ready_for(&self, guild_id: Option<u64>) -> bool {
+        match self.target_for(guild_id) {
+            Some(Target::Main) => {
+                self.live.is_some() && self.session.as_ref().is_some_and(|s| s.readied)
+            }
+            Some(Target::Shard(id)) => self
+                .other_shards
+                .get(&id)
+                .is_some_and(|(s, l)| s.readied && !l.tx.is_closed()),
+            None => false,
+        }
+    }
+}
+
 impl FakeDiscord {
     /// Waits until a gateway connection is live on a session that was sent READY and
-    /// GUILD_CREATE (a resumed session counts). False on timeout.
+    /// GUILD_CREATE (a resumed session counts): the session of the shard that holds the first
+    /// guild. False on timeout.
     pub fn wait_ready(&self, timeout: Duration) -> bool {
         self.wait_until(timeout, || self.is_ready())
     }
 
-    /// A live connection on a readied session.
+    /// A live connection on a readied session (of the shard that holds the first guild).
     pub fn is_ready(&self) -> bool {
-        let gw = lock(&self.shared.gw);
-        gw.live.is_some() && gw.session.as_ref().is_some_and(|s| s.readied)
+        lock(&self.shared.gw).ready_for(None)
+    }
+
+    /// Like [`FakeDiscord::wait_ready`] for the session of the shard that holds `guild_id`.
+    pub fn wait_guild_ready(&self, guild_id: u64, timeout: Duration) -> bool {
+        self.wait_until(timeout, || self.is_guild_ready(guild_id))
+    }
+
+    /// A live connection on a readied session of the shard that holds `guild_id`.
+    pub fn is_guild_ready(&self, guild_id: u64) -> bool {
+        lock(&self.shared.gw).ready_for(Some(guild_id))
     }
 
     /// Whether a gateway connection has identified or resumed and is still open.
@@ -157,40 +221,86 @@ impl FakeDiscord {
         }
     }
 
-    /// Dispatches any event (op 0) with the next sequence number and returns it. Without a live
-    /// connection the event is only logged (a RESUME replays it). Panics without a session.
+    /// Dispatches any event (op 0) on the main session (the shard of the first guild) with the
+    /// next sequence number and returns it. Without a live connection the event is only logged
+    /// (a RESUME replays it). Panics without a session.
     pub fn dispatch(&self, event: &str, data: Value) -> u64 {
+        self.dispatch_in_guild(None, event, data)
+    }
+
+    /// Like [`FakeDiscord::dispatch`], on the session of the shard that holds `guild_id`
+    /// (None: the main session, where DMs go).
+    pub fn dispatch_in_guild(&self, guild_id: Option<u64>, event: &str, data: Value) -> u64 {
         self.shared
-            .dispatch(event, data)
+            .dispatch_in(guild_id, event, data)
             .unwrap_or_else(|e| panic!("fake_discord: cannot dispatch {event}: {e}"))
     }
 
-    pub(super) fn require_ready(&self, what: &str) {
+    /// Waits (10 s) for a ready session for `guild_id` (None: the main session).
+    pub(super) fn require_ready(&self, guild_id: Option<u64>, what: &str) {
         assert!(
-            self.wait_ready(Duration::from_secs(10)),
+            self.wait_until(Duration::from_secs(10), || lock(&self.shared.gw)
+                .ready_for(guild_id)),
             "fake_discord: no ready gateway session to dispatch {what} on within 10 s \
-             (is the bot connected?)"
+             (is the bot connected{}?)",
+            guild_id.map_or(String::new(), |g| format!(", on the shard of guild {g}"))
         );
     }
 }
 
 impl Shared {
-    /// Sends op 0 with the next sequence number. Without a live connection the event is only
-    /// logged for replay on RESUME.
+    /// Sends op 0 on the main session with the next sequence number. Without a live connection
+    /// the event is only logged for replay on RESUME.
     pub(super) fn dispatch(&self, event: &str, data: Value) -> Result<u64, String> {
-        let mut gw = lock(&self.gw);
-        let Some(session) = gw.session.as_mut() else {
-            return Err("no gateway session (the bot never identified)".into());
+        self.dispatch_in(None, event, data)
+    }
+
+    /// Like [`Shared::dispatch`], on the session that holds `guild_id` (None: the main one).
+    pub(super) fn dispatch_in(
+        &self,
+        guild_id: Option<u64>,
+        event: &str,
+        data: Value,
+    ) -> Result<u64, String> {
+        let (target, any) = {
+            let gw = lock(&self.gw);
+            let any = gw.session.is_some() || !gw.other_shards.is_empty();
+            (gw.target_for(guild_id), any)
+        };
+        match (target, guild_id) {
+            (Some(t), _) => self.dispatch_to(t, event, data),
+            (None, Some(g)) if any => Err(format!("no gateway session holds guild {g}")),
+            (None, _) => Err("no gateway session (the bot never identified)".into()),
+        }
+    }
+
+    pub(super) fn dispatch_to(
+        &self,
+        target: Target,
+        event: &str,
+        data: Value,
+    ) -> Result<u64, String> {
+        let mut guard = lock(&self.gw);
+        let gw = &mut *guard;
+        let (session, live) = match target {
+            Target::Main => match gw.session.as_mut() {
+                Some(s) => (s, gw.live.as_ref()),
+                None => return Err("no gateway session (the bot never identified)".into()),
+            },
+            Target::Shard(id) => match gw.other_shards.get_mut(&id) {
+                Some((s, l)) => (s, Some(&*l)),
+                None => return Err(format!("no gateway session for shard {id}")),
+            },
         };
         session.seq += 1;
         let seq = session.seq;
         let frame = json!({ "op": 0, "t": event, "s": seq, "d": data });
         let text = frame.to_string();
         session.log.push((seq, text.clone()));
-        if let Some(live) = &gw.live {
+        if let Some(live) = live {
             let _ = live.tx.send(Outgoing::Text(text));
         }
-        drop(gw);
+        drop(guard);
         self.check_dispatch(event, &frame);
         Ok(seq)
     }
@@ -368,60 +478,53 @@ impl Shared {
             rand::rng().random::<u64>(),
             rand::rng().random::<u64>()
         );
-        if let Some((id, total)) = shard
-            && total > 0
-            && (GUILD_ID >> 22) % total != id
-        {
-            let mut ready = self.ready(&session_id, shard);
-            ready["guilds"] = json!([]);
-            let frame = json!({ "op": 0, "t": "READY", "s": 1, "d": ready });
-            let text = frame.to_string();
-            let _ = tx.send(Outgoing::Text(text.clone()));
+        let held: Vec<u64> = self
+            .guilds
+            .iter()
+            .map(|g| g.id)
+            .filter(|g| shard_holds(shard, *g))
+            .collect();
+        let session = Session {
+            id: session_id.clone(),
+            seq: 0,
+            log: Vec::new(),
+            readied: false,
+            shard,
+        };
+        let live = Live {
+            conn_id,
+            tx: tx.clone(),
+        };
+        let target = {
             let mut gw = lock(&self.gw);
-            if let Some((_, old)) = gw.other_shards.remove(&id) {
-                let _ = old.tx.send(Outgoing::Drop);
+            if shard_holds(shard, GUILD_ID) {
+                if let Some(old) = gw.live.take() {
+                    let _ = old.tx.send(Outgoing::Drop);
+                }
+                gw.session = Some(session);
+                gw.live = Some(live);
+                Target::Main
+            } else {
+                let id = shard.map_or(0, |(id, _)| id);
+                if let Some((_, old)) = gw.other_shards.insert(id, (session, live)) {
+                    let _ = old.tx.send(Outgoing::Drop);
+                }
+                Target::Shard(id)
             }
-            gw.other_shards.insert(
-                id,
-                (
-                    Session {
-                        id: session_id,
-                        seq: 1,
-                        log: vec![(1, text)],
-                        readied: true,
-                        shard,
-                    },
-                    Live {
-                        conn_id,
-                        tx: tx.clone(),
-                    },
-                ),
-            );
-            drop(gw);
-            self.check_dispatch("READY", &frame);
-            return Ok(());
-        }
-        {
-            let mut gw = lock(&self.gw);
-            if let Some(old) = gw.live.take() {
-                let _ = old.tx.send(Outgoing::Drop);
+        };
+        let ready = self.ready(&session_id, shard, &held);
+        let _ = self.dispatch_to(target, "READY", ready);
+        for g in &held {
+            if let Some(guild) = self.guild(*g) {
+                let _ = self.dispatch_to(target, "GUILD_CREATE", self.guild_create(guild, intents));
             }
-            gw.session = Some(Session {
-                id: session_id.clone(),
-                seq: 0,
-                log: Vec::new(),
-                readied: false,
-                shard,
-            });
-            gw.live = Some(Live {
-                conn_id,
-                tx: tx.clone(),
-            });
         }
-        let ready = self.ready(&session_id, shard);
-        let _ = self.dispatch("READY", ready);
-        let _ = self.dispatch("GUILD_CREATE", self.guild_create(intents));
-        if let Some(s) = lock(&self.gw).session.as_mut() {
+        let mut gw = lock(&self.gw);
+        let session = match target {
+            Target::Main => gw.session.as_mut(),
+            Target::Shard(id) => gw.other_shards.get_mut(&id).map(|(s, _)| s),
+        };
+        if let Some(s) = session {
             s.readied = true;
         }
         Ok(())
@@ -443,55 +546,32 @@ impl Shared {
             .and_then(Value::as_str)
             .unwrap_or_default();
         let their_seq = d.get("seq").and_then(Value::as_u64).unwrap_or(0);
-        let mut gw = lock(&self.gw);
-        if let Some((session, live)) = gw
+        let mut guard = lock(&self.gw);
+        let gw = &mut *guard;
+        let new_live = Live {
+            conn_id,
+            tx: tx.clone(),
+        };
+        let frame = if let Some(session) = gw.session.as_mut().filter(|s| s.id == session_id) {
+            let frame = replay_and_resume(session, their_seq, tx)?;
+            if let Some(old) = gw.live.replace(new_live) {
+                let _ = old.tx.send(Outgoing::Drop);
+            }
+            frame
+        } else if let Some((session, live)) = gw
             .other_shards
             .values_mut()
             .find(|(s, _)| s.id == session_id)
         {
-            if their_seq > session.seq {
-                return Err((4007, "Invalid seq."));
-            }
-            session.seq += 1;
-            let frame = json!({ "op": 0, "t": "RESUMED", "s": session.seq, "d": {} });
-            let _ = tx.send(Outgoing::Text(frame.to_string()));
-            let _ = live.tx.send(Outgoing::Drop);
-            *live = Live {
-                conn_id,
-                tx: tx.clone(),
-            };
-            gw.resumes.push(d.clone());
-            return Ok(true);
-        }
-        let Some(session) = gw.session.as_mut() else {
+            let frame = replay_and_resume(session, their_seq, tx)?;
+            let old = std::mem::replace(live, new_live);
+            let _ = old.tx.send(Outgoing::Drop);
+            frame
+        } else {
             return Ok(false);
         };
-        if session.id != session_id {
-            return Ok(false);
-        }
-        if their_seq > session.seq {
-            return Err((4007, "Invalid seq."));
-        }
-        for (seq, text) in &session.log {
-            if *seq > their_seq {
-                let _ = tx.send(Outgoing::Text(text.clone()));
-            }
-        }
-        session.seq += 1;
-        let seq = session.seq;
-        let frame = json!({ "op": 0, "t": "RESUMED", "s": seq, "d": { "_trace": ["[\"fake-gateway\",{\"micros\":0}]"] } });
-        let text = frame.to_string();
-        session.log.push((seq, text.clone()));
-        let _ = tx.send(Outgoing::Text(text));
-        if let Some(old) = gw.live.take() {
-            let _ = old.tx.send(Outgoing::Drop);
-        }
-        gw.live = Some(Live {
-            conn_id,
-            tx: tx.clone(),
-        });
         gw.resumes.push(d.clone());
-        drop(gw);
+        drop(guard);
         self.check_dispatch("RESUMED", &frame);
         Ok(true)
     }
@@ -515,17 +595,23 @@ impl Shared {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_lowercase();
+        let guild_id = d
+            .get("guild_id")
+            .and_then(|v| v.as_str().and_then(|s| s.parse().ok()).or(v.as_u64()))
+            .unwrap_or(GUILD_ID);
+        if self.guild(guild_id).is_none() {
+            return;
+        }
         let members: Vec<Value> = self
-            .users
-            .iter()
+            .members_of(guild_id)
             .filter(|u| match &wanted {
                 Some(ids) => ids.contains(&u.id),
                 None => u.username.to_lowercase().starts_with(&query),
             })
-            .map(|u| member_json(u, true))
+            .map(|u| member_json(u, guild_id, true))
             .collect();
         let mut chunk = json!({
-            "guild_id": GUILD_ID.to_string(),
+            "guild_id": guild_id.to_string(),
             "members": members,
             "chunk_index": 0,
             "chunk_count": 1,
@@ -534,6 +620,29 @@ impl Shared {
         if let Some(nonce) = d.get("nonce") {
             chunk["nonce"] = nonce.clone();
         }
-        let _ = self.dispatch("GUILD_MEMBERS_CHUNK", chunk);
+        let _ = self.dispatch_in(Some(guild_id), "GUILD_MEMBERS_CHUNK", chunk);
     }
+}
+
+/// Sends the events of `session` after `their_seq`, then RESUMED (logged); returns RESUMED.
+fn replay_and_resume(
+    session: &mut Session,
+    their_seq: u64,
+    tx: &tmpsc::UnboundedSender<Outgoing>,
+) -> Result<Value, (u16, &'static str)> {
+    if their_seq > session.seq {
+        return Err((4007, "Invalid seq."));
+    }
+    for (seq, text) in &session.log {
+        if *seq > their_seq {
+            let _ = tx.send(Outgoing::Text(text.clone()));
+        }
+    }
+    session.seq += 1;
+    let seq = session.seq;
+    let frame = json!({ "op": 0, "t": "RESUMED", "s": seq, "d": { "_trace": ["[\"fake-gateway\",{\"micros\":0}]"] } });
+    let text = frame.to_string();
+    session.log.push((seq, text.clone()));
+    let _ = tx.send(Outgoing::Text(text));
+    Ok(frame)
 }

@@ -1,4 +1,4 @@
-//! Snowflakes, the fixed ids of the fake's one guild and its members, the permission bits the
+//! Snowflakes, the fixed ids of the fake's two guilds and their members, the permission bits the
 //! fixtures use, and Discord's limits the fake enforces. All public, re-exported by `mod.rs`.
 
 use super::state::rfc3339_ms;
@@ -21,7 +21,8 @@ pub fn snowflake_created_at(id: u64) -> String {
     rfc3339_ms(snowflake_unix_ms(id))
 }
 
-/// The guild (created 2019-03-14T09:30:00Z).
+/// The first guild (created 2019-03-14T09:30:00Z); every existing test uses this one. With
+/// sharding it is on shard 0 of 2.
 pub const GUILD_ID: u64 = snowflake(1_552_555_800_000, 1);
 pub const GUILD_NAME: &str = "Scanner Test Server";
 /// `@everyone`: its id is the guild id.
@@ -31,9 +32,28 @@ pub const MODERATOR_ROLE_ID: u64 = snowflake(1_552_557_600_000, 1);
 pub const MODERATOR_ROLE_NAME: &str = "Moderator";
 /// The bot's managed role: send, embed, attach, read history.
 pub const BOT_ROLE_ID: u64 = snowflake(1_706_860_800_000, 2);
-/// Text channels, no permission overwrites.
+/// Text channels of the first guild, no permission overwrites.
 pub const GENERAL_CHANNEL_ID: u64 = snowflake(1_552_555_800_000, 2);
 pub const MOD_LOG_CHANNEL_ID: u64 = snowflake(1_552_651_200_000, 1);
+/// "announcements" in the first guild: an overwrite on the bot's role denies SEND_MESSAGES, so
+/// the bot can read it but not post there (everyone else can).
+pub const READONLY_CHANNEL_ID: u64 = snowflake(1_552_737_600_000, 1);
+pub const READONLY_CHANNEL_NAME: &str = "announcements";
+
+/// The second guild (created 2020-06-01T12:00:00.123Z; with sharding it is on shard 1 of 2,
+/// not on the first guild's shard). Same owner; every user is a member of both guilds, with this
+/// guild's roles.
+pub const GUILD2_ID: u64 = snowflake(1_591_012_800_123, 1);
+pub const GUILD2_NAME: &str = "Second Test Server";
+/// The second guild's `@everyone` (same permissions as the first guild's).
+pub const EVERYONE2_ROLE_ID: u64 = GUILD2_ID;
+/// The second guild's "Moderator" role: same name and permissions as [`MODERATOR_ROLE_ID`].
+pub const MODERATOR2_ROLE_ID: u64 = snowflake(1_591_016_400_000, 1);
+/// The bot's managed role in the second guild (same permissions as [`BOT_ROLE_ID`]).
+pub const BOT2_ROLE_ID: u64 = snowflake(1_706_950_800_000, 2);
+/// Text channels of the second guild, no permission overwrites.
+pub const GENERAL2_CHANNEL_ID: u64 = snowflake(1_591_012_800_123, 2);
+pub const MOD_LOG2_CHANNEL_ID: u64 = snowflake(1_591_099_200_000, 1);
 /// The bot user (created 2024-02-01T12:00:00Z); as for every modern app, the application id is
 /// the bot's user id.
 pub const BOT_ID: u64 = snowflake(1_706_788_800_000, 1);
@@ -42,14 +62,16 @@ pub const BOT_USERNAME: &str = "Account Scanner";
 /// The token the bot should use (`DISCORD_BOT_TOKEN`); only enforced with
 /// [`FakeDiscordConfig::expected_token`].
 pub const BOT_TOKEN: &str = "fake-discord-bot-token.NzA2Nzg4ODAw.fake";
-/// Guild owner (created 2016-02-11, no roles; owners have every permission). Also the
+/// Owner of both guilds (created 2016-02-11, no roles; owners have every permission). Also the
 /// application's owner.
 pub const OWNER_ID: u64 = snowflake(1_455_184_800_000, 1);
 pub const OWNER_USERNAME: &str = "owner.olga";
-/// A user meant for `ADMIN_USER_IDS` (created 2016-07-04); has the Moderator role.
+/// A user meant for `ADMIN_USER_IDS` (created 2016-07-04); has the Moderator role (in the second
+/// guild: [`MODERATOR2_ROLE_ID`]).
 pub const ADMIN_ID: u64 = snowflake(1_467_645_600_000, 1);
 pub const ADMIN_USERNAME: &str = "admin.ada";
-/// A moderator (created 2017-05-02T18:45:00Z).
+/// A moderator (created 2017-05-02T18:45:00Z): Moderator role in the first guild,
+/// [`MODERATOR2_ROLE_ID`] in the second.
 pub const MODERATOR_ID: u64 = snowflake(1_493_750_700_000, 1);
 pub const MODERATOR_USERNAME: &str = "mod.mia";
 /// A plain member with no roles (created 2021-08-19T07:05:00Z). Their username is `alice`,
@@ -62,6 +84,12 @@ pub const ADMIN_JOINED_AT: &str = "2019-03-14T11:02:17.331000+00:00";
 pub const MODERATOR_JOINED_AT: &str = "2019-06-21T20:14:55.120000+00:00";
 pub const MEMBER_JOINED_AT: &str = "2023-11-05T16:48:03.512000+00:00";
 pub const BOT_JOINED_AT: &str = "2024-02-02T08:00:00.000000+00:00";
+/// When each joined the second guild (the owner created it).
+pub const OWNER_JOINED2_AT: &str = "2020-06-01T12:00:00.123000+00:00";
+pub const ADMIN_JOINED2_AT: &str = "2020-06-01T12:41:09.870000+00:00";
+pub const MODERATOR_JOINED2_AT: &str = "2020-09-12T07:22:31.004000+00:00";
+pub const MEMBER_JOINED2_AT: &str = "2024-01-20T19:03:44.250000+00:00";
+pub const BOT_JOINED2_AT: &str = "2024-02-03T09:00:00.000000+00:00";
 
 /// Permission bits used by the fixtures.
 pub mod perms {

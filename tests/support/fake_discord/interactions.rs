@@ -8,7 +8,7 @@ use rand::Rng;
 use serde_json::{Value, json};
 
 use super::fixtures::{channel_json, member_json, user_json};
-use super::ids::{APPLICATION_ID, BOT_ID, GUILD_ID, perms};
+use super::ids::{APPLICATION_ID, BOT_ID, perms};
 use super::messages::is_empty_message;
 use super::rest::{Answer, Req};
 use super::state::{Shared, StoredMessage, merge, parse_id};
@@ -20,7 +20,8 @@ pub(super) struct InteractionState {
     pub(super) channel_id: u64,
     pub(super) user_id: u64,
     pub(super) name: String,
-    pub(super) guild: bool,
+    /// The guild of the interaction's channel (None in a DM).
+    pub(super) guild_id: Option<u64>,
     pub(super) created: Instant,
     pub(super) callback_type: Option<u64>,
     pub(super) original: Option<u64>,
@@ -29,11 +30,14 @@ pub(super) struct InteractionState {
 
 impl FakeDiscord {
     /// Dispatches INTERACTION_CREATE (type 2, a chat-input command) from a guild member in a
-    /// guild channel. `options` is Discord's option array
+    /// guild channel of either guild (`guild_id`, `guild`, `member.roles` and the command's
+    /// guild registration are the channel's guild's), on the session of the shard that holds that
+    /// guild. `options` is Discord's option array
     /// (`[{"name":"target","type":3,"value":"alice"}]`), or an object shorthand
     /// (`{"target":"alice"}`: strings → type 3, integers → 4, booleans → 5, floats → 10), or
-    /// null. User options (type 6) get `resolved.users`/`members`. `member.permissions` and
-    /// `app_permissions` are computed from the roles. Returns the interaction id; its token is
+    /// null. User options (type 6) get `resolved.users`/`members`. `member.permissions` (also
+    /// `channel.permissions`) and `app_permissions` are the user's and the bot's permissions in
+    /// that channel, computed from the guild's roles and the channel's overwrites. Returns the interaction id; its token is
     /// [`FakeDiscord::interaction_token`].
     pub fn send_slash_command(
         &self,
@@ -42,22 +46,23 @@ impl FakeDiscord {
         name: &str,
         options: Value,
     ) -> u64 {
-        self.require_ready("INTERACTION_CREATE");
+        let guild_id = self.shared.channel_guild(channel_id);
         assert!(
-            self.shared.channel(channel_id).is_some(),
+            guild_id.is_some(),
             "fake_discord: slash command in unknown channel {channel_id}"
         );
+        self.require_ready(guild_id, "INTERACTION_CREATE");
         let (id, payload) =
             self.shared
                 .command_interaction(user_id, Some(channel_id), name, options);
-        self.dispatch("INTERACTION_CREATE", payload);
+        self.dispatch_in_guild(guild_id, "INTERACTION_CREATE", payload);
         id
     }
 
     /// Like [`FakeDiscord::send_slash_command`] but in the user's DM with the bot (no guild,
     /// `user` instead of `member`, context 1).
     pub fn send_dm_slash_command(&self, user_id: u64, name: &str, options: Value) -> u64 {
-        self.require_ready("INTERACTION_CREATE");
+        self.require_ready(None, "INTERACTION_CREATE");
         let (id, payload) = self
             .shared
             .command_interaction(user_id, None, name, options);
@@ -76,7 +81,8 @@ impl FakeDiscord {
 }
 
 impl Shared {
-    fn command_id(&self, name: &str, guild: bool) -> (u64, bool) {
+    /// The command's id: registered in `guild` (then true), globally, or a fresh one.
+    fn command_id(&self, name: &str, guild: Option<u64>) -> (u64, bool) {
         let st = lock(&self.state);
         let find = |cmds: &[Value]| {
             cmds.iter()
@@ -84,7 +90,9 @@ impl Shared {
                 .and_then(|c| c.get("id").and_then(Value::as_str))
                 .and_then(|s| s.parse::<u64>().ok())
         };
-        if guild && let Some(id) = st.guild_commands.get(&GUILD_ID).and_then(|c| find(c)) {
+        if let Some(g) = guild
+            && let Some(id) = st.guild_commands.get(&g).and_then(|c| find(c))
+        {
             return (id, true);
         }
         if let Some(id) = find(&st.global_commands) {
@@ -110,7 +118,7 @@ impl Shared {
         let user = self
             .user(user_id)
             .unwrap_or_else(|| panic!("fake_discord: interaction from unknown user {user_id}"));
-        let in_guild = channel_id.is_some();
+        let guild_id = channel_id.and_then(|c| self.channel_guild(c));
         let channel_id = channel_id.unwrap_or_else(|| self.dm_channel_id(user_id));
         let id = self.new_id();
         let token = format!(
@@ -119,7 +127,7 @@ impl Shared {
             rand::rng().random::<u64>()
         );
         let options = normalize_options(options);
-        let (command_id, is_guild_command) = self.command_id(name, in_guild);
+        let (command_id, is_guild_command) = self.command_id(name, guild_id);
 
         let mut resolved_users = serde_json::Map::new();
         let mut resolved_members = serde_json::Map::new();
@@ -133,9 +141,10 @@ impl Shared {
                 && let Some(u) = uid.parse().ok().and_then(|uid: u64| self.user(uid))
             {
                 resolved_users.insert(uid.clone(), user_json(u));
-                if in_guild {
-                    let mut m = member_json(u, false);
-                    m["permissions"] = json!(self.member_permissions(u.id).to_string());
+                if let Some(g) = guild_id.filter(|g| u.is_member_of(*g)) {
+                    let mut m = member_json(u, g, false);
+                    m["permissions"] =
+                        json!(self.channel_permissions(channel_id, u.id).to_string());
                     resolved_members.insert(uid, m);
                 }
             }
@@ -149,12 +158,12 @@ impl Shared {
         if !resolved_users.is_empty() {
             data["resolved"] = json!({ "users": resolved_users, "members": resolved_members });
         }
-        if is_guild_command {
-            data["guild_id"] = json!(GUILD_ID.to_string());
+        if let Some(g) = guild_id.filter(|_| is_guild_command) {
+            data["guild_id"] = json!(g.to_string());
         }
 
-        let member_perms = self.member_permissions(user_id);
-        let bot_perms = self.member_permissions(BOT_ID);
+        let member_perms = self.channel_permissions(channel_id, user_id);
+        let bot_perms = self.channel_permissions(channel_id, BOT_ID);
         let mut v = json!({
             "id": id.to_string(),
             "application_id": APPLICATION_ID.to_string(),
@@ -168,24 +177,24 @@ impl Shared {
             "entitlement_sku_ids": [],
             "attachment_size_limit": self.cfg.upload_limit_bytes,
         });
-        if in_guild {
+        if let Some(guild_id) = guild_id {
             let channel = self
                 .channel(channel_id)
                 .expect("fake_discord: checked by the caller");
             let mut ch = channel_json(channel, true);
             ch["permissions"] = json!(member_perms.to_string());
-            let mut member = member_json(user, true);
+            let mut member = member_json(user, guild_id, true);
             member["permissions"] = json!(member_perms.to_string());
             merge(
                 &mut v,
                 json!({
-                    "guild_id": GUILD_ID.to_string(),
-                    "guild": { "id": GUILD_ID.to_string(), "locale": "en-US", "features": [] },
+                    "guild_id": guild_id.to_string(),
+                    "guild": { "id": guild_id.to_string(), "locale": "en-US", "features": [] },
                     "guild_locale": "en-US",
                     "channel": ch,
                     "member": member,
                     "app_permissions": bot_perms.to_string(),
-                    "authorizing_integration_owners": { "0": GUILD_ID.to_string() },
+                    "authorizing_integration_owners": { "0": guild_id.to_string() },
                     "context": 0,
                 }),
             );
@@ -196,7 +205,8 @@ impl Shared {
                     "channel": self.dm_channel_json(user, channel_id),
                     "user": user_json(user),
                     "app_permissions": perms_dm().to_string(),
-                    "authorizing_integration_owners": { "0": GUILD_ID.to_string() },
+                    // A guild-installed app used in its DM: "0" (Discord's documented value).
+                    "authorizing_integration_owners": { "0": "0" },
                     "context": 1,
                 }),
             );
@@ -209,7 +219,7 @@ impl Shared {
                 channel_id,
                 user_id,
                 name: name.to_string(),
-                guild: in_guild,
+                guild_id,
                 created: Instant::now(),
                 callback_type: None,
                 original: None,
@@ -349,7 +359,7 @@ impl Shared {
                 channel_id: i.channel_id,
                 user_id: i.user_id,
                 name: i.name.clone(),
-                guild: i.guild,
+                guild_id: i.guild_id,
                 created: i.created,
                 callback_type: i.callback_type,
                 original: i.original,

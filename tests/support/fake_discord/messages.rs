@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::checks::limit_violations;
 use super::fixtures::{FakeUser, ids_json, member_json, user_json};
-use super::ids::{APPLICATION_ID, BOT_ID, GUILD_ID, limits, perms, snowflake_created_at};
+use super::ids::{APPLICATION_ID, BOT_ID, limits, perms, snowflake_created_at};
 use super::interactions::InteractionState;
 use super::recording::MultipartPart;
 use super::rest::{Answer, Req, content_type_for};
@@ -14,11 +14,13 @@ use super::state::{Shared, StoredMessage, now_rfc3339};
 use super::{FakeDiscord, lock};
 
 impl FakeDiscord {
-    /// Dispatches MESSAGE_CREATE in a guild channel from a guild member, with `member`,
-    /// `mentions` (`<@id>`/`<@!id>` of known users) and `mention_roles` (`<@&id>`) filled in.
-    /// Waits (up to 10 s) for a ready gateway first. Returns the message id.
+    /// Dispatches MESSAGE_CREATE in a guild channel (of either guild) from a guild member, with
+    /// the channel's `guild_id`, `member` (roles in that guild), `mentions` (`<@id>`/`<@!id>` of
+    /// known users) and `mention_roles` (`<@&id>` of that guild's roles) filled in, on the
+    /// session of the shard that holds the guild. Waits (up to 10 s) for that session to be
+    /// ready first. Returns the message id.
     pub fn send_message(&self, channel_id: u64, author_id: u64, content: &str) -> u64 {
-        self.require_ready("MESSAGE_CREATE");
+        self.require_ready(self.shared.channel_guild(channel_id), "MESSAGE_CREATE");
         self.send_message_now(channel_id, author_id, content)
     }
 
@@ -34,10 +36,11 @@ impl FakeDiscord {
             .shared
             .user(author_id)
             .unwrap_or_else(|| panic!("fake_discord: send_message from unknown user {author_id}"));
+        let guild_id = self.shared.channel_guild(channel_id);
         let id = self.shared.new_id();
         let msg = self
             .shared
-            .incoming_message(id, channel_id, author, content, true);
+            .incoming_message(id, channel_id, author, content);
         lock(&self.shared.state).messages.insert(
             id,
             StoredMessage {
@@ -45,14 +48,14 @@ impl FakeDiscord {
                 json: msg.clone(),
             },
         );
-        self.dispatch("MESSAGE_CREATE", msg);
+        self.dispatch_in_guild(guild_id, "MESSAGE_CREATE", msg);
         id
     }
 
     /// Dispatches MESSAGE_CREATE in the DM channel between `author_id` and the bot (no
     /// `guild_id`, no `member`). Returns the message id.
     pub fn send_dm(&self, author_id: u64, content: &str) -> u64 {
-        self.require_ready("MESSAGE_CREATE");
+        self.require_ready(None, "MESSAGE_CREATE");
         let author = self
             .shared
             .user(author_id)
@@ -61,7 +64,7 @@ impl FakeDiscord {
         let id = self.shared.new_id();
         let msg = self
             .shared
-            .incoming_message(id, channel_id, author, content, false);
+            .incoming_message(id, channel_id, author, content);
         lock(&self.shared.state).messages.insert(
             id,
             StoredMessage {
@@ -80,9 +83,10 @@ impl FakeDiscord {
 }
 
 impl Shared {
-    /// Users mentioned as `<@id>` / `<@!id>` and roles as `<@&id>` in `content`, known ones only,
-    /// deduplicated, in order of appearance.
-    fn parse_mentions(&self, content: &str) -> (Vec<u64>, Vec<u64>) {
+    /// Users mentioned as `<@id>` / `<@!id>` and roles as `<@&id>` in `content`, known ones only
+    /// (roles of `guild_id` only; none without a guild), deduplicated, in order of appearance.
+    fn parse_mentions(&self, content: &str, guild_id: Option<u64>) -> (Vec<u64>, Vec<u64>) {
+        let guild = guild_id.and_then(|g| self.guild(g));
         let mut users = Vec::new();
         let mut roles = Vec::new();
         let mut rest = content;
@@ -103,7 +107,7 @@ impl Shared {
                 continue;
             };
             if is_role {
-                if self.roles.iter().any(|r| r.id == id && r.id != GUILD_ID) && !roles.contains(&id)
+                if guild.is_some_and(|g| g.role(id).is_some() && id != g.id) && !roles.contains(&id)
                 {
                     roles.push(id);
                 }
@@ -114,28 +118,31 @@ impl Shared {
         (users, roles)
     }
 
-    /// A MESSAGE_CREATE payload for a message sent by a user.
+    /// A MESSAGE_CREATE payload for a message sent by a user in `channel_id` (a guild channel
+    /// of either guild, or a DM channel).
     fn incoming_message(
         &self,
         id: u64,
         channel_id: u64,
         author: &FakeUser,
         content: &str,
-        in_guild: bool,
     ) -> Value {
-        let (users, roles) = self.parse_mentions(content);
+        let guild_id = self.channel_guild(channel_id);
+        let in_guild = guild_id.is_some();
+        let (users, roles) = self.parse_mentions(content, guild_id);
         let mentions: Vec<Value> = users
             .iter()
             .filter_map(|u| self.user(*u))
             .map(|u| {
                 let mut j = user_json(u);
-                if in_guild {
-                    j["member"] = member_json(u, false);
+                if let Some(g) = guild_id.filter(|g| u.is_member_of(*g)) {
+                    j["member"] = member_json(u, g, false);
                 }
                 j
             })
             .collect();
-        let can_everyone = self.member_permissions(author.id) & perms::MENTION_EVERYONE != 0;
+        let can_everyone =
+            self.channel_permissions(channel_id, author.id) & perms::MENTION_EVERYONE != 0;
         let mention_everyone = in_guild
             && can_everyone
             && (content.contains("@everyone") || content.contains("@here"));
@@ -159,9 +166,9 @@ impl Shared {
             "nonce": id.to_string(),
             "channel_type": if in_guild { 0 } else { 1 },
         });
-        if in_guild {
-            v["guild_id"] = json!(GUILD_ID.to_string());
-            v["member"] = member_json(author, false);
+        if let Some(g) = guild_id {
+            v["guild_id"] = json!(g.to_string());
+            v["member"] = member_json(author, g, false);
         }
         v
     }
@@ -169,8 +176,13 @@ impl Shared {
     /// Users, roles and @everyone that `content` would ping given `allowed_mentions` (absent =
     /// everything parsed). The MENTION_EVERYONE permission is deliberately ignored: anything the
     /// bot *lets* ping shows up in the answer's `mention_everyone`.
-    fn pings(&self, payload: &Value, content: &str) -> (Vec<u64>, Vec<u64>, bool) {
-        let (users, roles) = self.parse_mentions(content);
+    fn pings(
+        &self,
+        payload: &Value,
+        content: &str,
+        guild_id: Option<u64>,
+    ) -> (Vec<u64>, Vec<u64>, bool) {
+        let (users, roles) = self.parse_mentions(content, guild_id);
         let everyone_text = content.contains("@everyone") || content.contains("@here");
         let Some(am) = payload.get("allowed_mentions").filter(|v| !v.is_null()) else {
             return (users, roles, everyone_text);
@@ -214,6 +226,7 @@ impl Shared {
     ) -> Result<Value, Answer> {
         let payload = req.payload();
         let p = &payload;
+        let guild_id = self.channel_guild(channel_id);
         // Checked as a message body whatever the route (interaction callbacks pass their `data`).
         let violations = limit_violations("POST", "/channels/0/messages", p);
         if !violations.is_empty() {
@@ -261,7 +274,7 @@ impl Shared {
                             "name": i.name,
                             "command_type": 1,
                             "user": user_json(u),
-                            "authorizing_integration_owners": { "0": GUILD_ID.to_string() },
+                            "authorizing_integration_owners": { "0": guild_id.unwrap_or(0).to_string() },
                         });
                     }
                 }
@@ -348,13 +361,15 @@ impl Shared {
 
         // Mentions as Discord would resolve them.
         let content = msg["content"].as_str().unwrap_or_default().to_string();
-        let (users, roles, everyone) = self.pings(p, &content);
+        let (users, roles, everyone) = self.pings(p, &content, guild_id);
         let mut mentioned: Vec<Value> = users
             .iter()
             .filter_map(|u| self.user(*u))
             .map(|u| {
                 let mut j = user_json(u);
-                j["member"] = member_json(u, false);
+                if let Some(g) = guild_id.filter(|g| u.is_member_of(*g)) {
+                    j["member"] = member_json(u, g, false);
+                }
                 j
             })
             .collect();
@@ -372,8 +387,8 @@ impl Shared {
                 let referenced = self.stored(ref_id);
                 msg["type"] = json!(19);
                 let mut mr = json!({ "type": 0, "message_id": ref_id.to_string(), "channel_id": channel_id.to_string() });
-                if self.channel(channel_id).is_some() {
-                    mr["guild_id"] = json!(GUILD_ID.to_string());
+                if let Some(g) = guild_id {
+                    mr["guild_id"] = json!(g.to_string());
                 }
                 msg["message_reference"] = mr;
                 msg["referenced_message"] = referenced.clone().unwrap_or(Value::Null);
@@ -502,11 +517,12 @@ impl Shared {
             return Answer::error(404, 10008, "Unknown Message");
         };
         if self.cfg.echo_bot_messages {
+            let guild_id = self.channel_guild(m.channel_id);
             let mut d = json!({ "id": id.to_string(), "channel_id": m.channel_id.to_string() });
-            if self.channel(m.channel_id).is_some() {
-                d["guild_id"] = json!(GUILD_ID.to_string());
+            if let Some(g) = guild_id {
+                d["guild_id"] = json!(g.to_string());
             }
-            let _ = self.dispatch("MESSAGE_DELETE", d);
+            let _ = self.dispatch_in(guild_id, "MESSAGE_DELETE", d);
         }
         Answer::no_content()
     }
@@ -517,15 +533,14 @@ impl Shared {
         if !self.cfg.echo_bot_messages || msg["flags"].as_u64().unwrap_or(0) & 64 != 0 {
             return;
         }
-        if lock(&self.gw).session.is_none() {
-            return;
-        }
+        let guild_id = self.channel_guild(channel_id);
         let mut d = msg.clone();
-        if self.channel(channel_id).is_some() {
-            d["guild_id"] = json!(GUILD_ID.to_string());
-            d["member"] = member_json(self.bot(), false);
+        if let Some(g) = guild_id {
+            d["guild_id"] = json!(g.to_string());
+            d["member"] = member_json(self.bot(), g, false);
         }
-        let _ = self.dispatch(event, d);
+        // Without a session holding the guild there is nobody to tell.
+        let _ = self.dispatch_in(guild_id, event, d);
     }
 }
 

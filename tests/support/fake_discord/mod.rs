@@ -4,15 +4,27 @@
 //! * The bot gets [`FakeDiscord::base_url`] as `DISCORD_API_BASE` and passes it to serenity's
 //!   `HttpBuilder::proxy` (with the ratelimiter disabled, see ARCHITECTURE.md §6);
 //!   `GET /api/v10/gateway` (and `/gateway/bot`) hand out the `ws://` URL of the same server.
-//! * Gateway: HELLO → IDENTIFY → READY (s=1) → GUILD_CREATE (s=2) with one fixed guild (ids are
-//!   the `pub const`s of `ids.rs`, re-exported here), heartbeats answered, RESUME answered with
-//!   the missed events and a RESUMED that carries `s`. Tests inject MESSAGE_CREATE
-//!   ([`FakeDiscord::send_message`], [`FakeDiscord::send_dm`]) and INTERACTION_CREATE
-//!   ([`FakeDiscord::send_slash_command`]).
+//! * Two fixed guilds (ids are the `pub const`s of `ids.rs`, re-exported here): [`GUILD_ID`]
+//!   ("Scanner Test Server": `#general`, `#mod-log` and `#announcements`
+//!   ([`READONLY_CHANNEL_ID`]), where an overwrite on the bot's role denies SEND_MESSAGES so the
+//!   bot can read but not post) and [`GUILD2_ID`] ("Second Test Server": `#general`, `#mod-log`).
+//!   Each has its own `@everyone` (id = guild id), Moderator and bot roles; the same owner; every
+//!   user (owner, admin, moderator, member, extras, bot) is a member of both, with that guild's
+//!   roles (the moderator has [`MODERATOR_ROLE_ID`] in the first, [`MODERATOR2_ROLE_ID`] in the
+//!   second). Everything that takes a channel (messages, slash commands, the bot's posts and
+//!   their echoes) uses the channel's guild; interaction permissions are per channel, overwrites
+//!   applied as serenity's cache applies them.
+//! * Gateway: HELLO → IDENTIFY → READY (s=1, listing the guilds of the shard) → one GUILD_CREATE
+//!   per guild (s=2, 3); with sharding a guild is on shard `(guild_id >> 22) % total` (with two
+//!   shards, the first guild on 0, the second on 1) and its events go to that shard's session.
+//!   Heartbeats answered, RESUME answered with the missed events and a RESUMED that carries `s`.
+//!   Tests inject MESSAGE_CREATE ([`FakeDiscord::send_message`], [`FakeDiscord::send_dm`]) and
+//!   INTERACTION_CREATE ([`FakeDiscord::send_slash_command`]).
 //! * REST: every request is recorded in arrival order ([`RecordedRequest`]: method, path, query,
 //!   headers, raw body, parsed JSON or multipart parts with `payload_json` parsed) and answered
-//!   with objects serenity deserializes. Anything the fake does not know is answered 404 with a
-//!   Discord-style error and listed by [`FakeDiscord::unexpected_requests`].
+//!   with objects serenity deserializes; guild routes serve both guilds (an unknown guild is
+//!   404 Unknown Guild). Anything the fake does not know is answered 404 with a Discord-style
+//!   error and listed by [`FakeDiscord::unexpected_requests`].
 //! * Checks: [`FakeDiscord::spec_violations`] validates every body sent against Discord's OpenAPI
 //!   spec (see `spec.rs`) plus Discord's documented message/embed limits;
 //!   [`FakeDiscord::model_errors`] lists every payload of the fake itself that serenity 0.12.5
@@ -34,8 +46,8 @@
 //! synchronous and may be called from any thread.
 //!
 //! One file per concern: `ids.rs` (snowflakes, the fixed ids and permissions, Discord's limits;
-//! public, re-exported here), `fixtures.rs` (the guild's users, roles and channels and the JSON
-//! objects built from them), `state.rs` (what the running fake holds), `gateway.rs` (the
+//! public, re-exported here), `fixtures.rs` (the guilds' users, roles and channels, the JSON
+//! objects built from them and the permission computation), `state.rs` (what the running fake holds), `gateway.rs` (the
 //! WebSocket: HELLO, IDENTIFY, READY, heartbeats, RESUME, dispatch), `messages.rs` (messages
 //! injected and messages the bot sends), `interactions.rs` (slash commands: registration,
 //! INTERACTION_CREATE, callbacks and webhooks), `rest.rs` (the HTTP handler, multipart parsing
@@ -76,17 +88,18 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use tokio::sync::oneshot;
 
-use fixtures::{fixture_channels, fixture_roles, fixture_users};
+use fixtures::{fixture_guilds, fixture_users};
 use gateway::{Gateway, Outgoing, gateway_upgrade};
 use rest::rest;
 use state::{Shared, Store};
 
 #[derive(Debug, Clone)]
 pub struct FakeDiscordConfig {
-    /// Extra plain members `member01`, `member02`, ... (no roles), e.g. for a load test.
+    /// Extra plain members `member01`, `member02`, ... (no roles), members of both guilds, e.g.
+    /// for a load test.
     pub extra_members: usize,
-    /// Gives the `extra_members` the Moderator role (Moderate Members), e.g. for a load test
-    /// where each of them scans.
+    /// Gives the `extra_members` the Moderator role (Moderate Members) of each guild, e.g. for a
+    /// load test where each of them scans.
     pub extra_members_moderators: bool,
     /// Sent in HELLO.
     pub heartbeat_interval_ms: u64,
@@ -160,8 +173,7 @@ impl FakeDiscord {
 
         let shared = Arc::new(Shared {
             users: fixture_users(cfg.extra_members, cfg.extra_members_moderators),
-            roles: fixture_roles(),
-            channels: fixture_channels(),
+            guilds: fixture_guilds(),
             cfg,
             base_url,
             ws_url,

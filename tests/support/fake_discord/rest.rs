@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::faults::answer;
 use super::fixtures::{FakeUser, channel_json, member_json, role_json, user_json};
 use super::gateway::token_matches;
-use super::ids::{APPLICATION_ID, GUILD_ID};
+use super::ids::APPLICATION_ID;
 use super::recording::{MultipartPart, RecordedRequest};
 use super::spec;
 use super::state::{Shared, parse_id};
@@ -328,6 +328,12 @@ impl Shared {
         let route = req.route.clone();
         let segs: Vec<&str> = route.trim_matches('/').split('/').collect();
         let m = req.method.as_str();
+        // Any route under a guild the bot is not in: 404 Unknown Guild (unexpected).
+        if let ["guilds", g, ..] | ["applications", _, "guilds", g, ..] = segs.as_slice()
+            && self.guild_arg(g).is_none()
+        {
+            return Answer::unexpected(404, 10004, "Unknown Guild");
+        }
         match (m, segs.as_slice()) {
             ("GET", ["gateway"]) => Answer::ok(json!({ "url": self.ws_url })),
             ("GET", ["gateway", "bot"]) => {
@@ -391,47 +397,61 @@ impl Shared {
                 lock(&self.state).global_commands = cmds.clone();
                 Answer::ok(Value::Array(cmds))
             }
-            ("GET", ["applications", app, "guilds", g, "commands"])
-                if self.is_app(app) && self.is_guild(g) =>
-            {
+            ("GET", ["applications", app, "guilds", g, "commands"]) if self.is_app(app) => {
+                let gid = self.guild_arg(g).map_or(0, |g| g.id);
                 Answer::ok(Value::Array(
                     lock(&self.state)
                         .guild_commands
-                        .get(&GUILD_ID)
+                        .get(&gid)
                         .cloned()
                         .unwrap_or_default(),
                 ))
             }
-            ("PUT", ["applications", app, "guilds", g, "commands"])
-                if self.is_app(app) && self.is_guild(g) =>
-            {
-                let cmds = self.register_commands(&req.payload(), Some(GUILD_ID));
-                lock(&self.state)
-                    .guild_commands
-                    .insert(GUILD_ID, cmds.clone());
+            ("PUT", ["applications", app, "guilds", g, "commands"]) if self.is_app(app) => {
+                let gid = self.guild_arg(g).map_or(0, |g| g.id);
+                let cmds = self.register_commands(&req.payload(), Some(gid));
+                lock(&self.state).guild_commands.insert(gid, cmds.clone());
                 Answer::ok(Value::Array(cmds))
             }
-            ("GET", ["guilds", g]) if self.is_guild(g) => {
-                let mut v = self.guild_base();
+            ("GET", ["guilds", g]) => {
+                let Some(guild) = self.guild_arg(g) else {
+                    return Answer::not_found();
+                };
+                let mut v = self.guild_base(guild);
                 if req.query.get("with_counts").is_some_and(|v| v == "true") {
-                    v["approximate_member_count"] = json!(self.users.len());
+                    v["approximate_member_count"] = json!(self.members_of(guild.id).count());
                     v["approximate_presence_count"] = json!(0);
                 }
                 self.check_model::<serenity::model::guild::PartialGuild>("GET /guilds/{id}", &v);
                 Answer::ok(v)
             }
-            ("GET", ["guilds", g, "roles"]) if self.is_guild(g) => {
-                let v = Value::Array(self.roles.iter().map(role_json).collect());
+            ("GET", ["guilds", g, "roles"]) => {
+                let Some(guild) = self.guild_arg(g) else {
+                    return Answer::not_found();
+                };
+                let v = Value::Array(guild.roles.iter().map(role_json).collect());
                 self.check_model::<Vec<serenity::model::guild::Role>>("GET /guilds/{id}/roles", &v);
                 Answer::ok(v)
             }
-            ("GET", ["guilds", g, "channels"]) if self.is_guild(g) => Answer::ok(Value::Array(
-                self.channels
-                    .iter()
-                    .map(|c| channel_json(c, true))
-                    .collect(),
-            )),
-            ("GET", ["guilds", g, "members"]) if self.is_guild(g) => {
+            ("GET", ["guilds", g, "channels"]) => {
+                let Some(guild) = self.guild_arg(g) else {
+                    return Answer::not_found();
+                };
+                let v = Value::Array(
+                    guild
+                        .channels
+                        .iter()
+                        .map(|c| channel_json(c, true))
+                        .collect(),
+                );
+                self.check_model::<Vec<serenity::model::channel::GuildChannel>>(
+                    "GET /guilds/{id}/channels",
+                    &v,
+                );
+                Answer::ok(v)
+            }
+            ("GET", ["guilds", g, "members"]) => {
+                let gid = self.guild_arg(g).map_or(0, |g| g.id);
                 let limit: usize = req
                     .query
                     .get("limit")
@@ -443,20 +463,24 @@ impl Shared {
                     .and_then(|l| l.parse().ok())
                     .unwrap_or(0);
                 let mut users: Vec<&FakeUser> =
-                    self.users.iter().filter(|u| u.id > after).collect();
+                    self.members_of(gid).filter(|u| u.id > after).collect();
                 users.sort_by_key(|u| u.id);
                 Answer::ok(Value::Array(
                     users
                         .into_iter()
                         .take(limit)
-                        .map(|u| member_json(u, true))
+                        .map(|u| member_json(u, gid, true))
                         .collect(),
                 ))
             }
-            ("GET", ["guilds", g, "members", u]) if self.is_guild(g) => {
-                match parse_id(u).and_then(|id| self.user(id)) {
+            ("GET", ["guilds", g, "members", u]) => {
+                let gid = self.guild_arg(g).map_or(0, |g| g.id);
+                match parse_id(u)
+                    .and_then(|id| self.user(id))
+                    .filter(|u| u.is_member_of(gid))
+                {
                     Some(u) => {
-                        let v = member_json(u, true);
+                        let v = member_json(u, gid, true);
                         self.check_model::<serenity::model::guild::Member>(
                             "GET /guilds/{id}/members/{user}",
                             &v,
@@ -534,8 +558,9 @@ impl Shared {
         parse_id(s) == Some(APPLICATION_ID)
     }
 
-    fn is_guild(&self, s: &str) -> bool {
-        parse_id(s) == Some(GUILD_ID)
+    /// The guild a path segment names, if the fake has it.
+    fn guild_arg(&self, s: &str) -> Option<&super::fixtures::FakeGuild> {
+        parse_id(s).and_then(|id| self.guild(id))
     }
 
     fn known_channel(&self, s: &str) -> bool {

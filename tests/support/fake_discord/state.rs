@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use serde_json::Value;
 
 use super::faults::Fault;
-use super::fixtures::{FakeChannel, FakeRole, FakeUser};
+use super::fixtures::{FakeChannel, FakeGuild, FakeUser};
 use super::gateway::Gateway;
 use super::ids::{BOT_ID, DISCORD_EPOCH_MS};
 use super::interactions::InteractionState;
@@ -36,8 +36,7 @@ pub(super) struct Shared {
     pub(super) base_url: String,
     pub(super) ws_url: String,
     pub(super) users: Vec<FakeUser>,
-    pub(super) roles: Vec<FakeRole>,
-    pub(super) channels: Vec<FakeChannel>,
+    pub(super) guilds: Vec<FakeGuild>,
     pub(super) last_id: Mutex<u64>,
     pub(super) gw: Mutex<Gateway>,
     pub(super) state: Mutex<Store>,
@@ -63,8 +62,21 @@ impl Shared {
             .expect("fake_discord: the bot user is always a fixture")
     }
 
+    pub(super) fn guild(&self, id: u64) -> Option<&FakeGuild> {
+        self.guilds.iter().find(|g| g.id == id)
+    }
+
+    /// A guild channel of either guild.
     pub(super) fn channel(&self, id: u64) -> Option<&FakeChannel> {
-        self.channels.iter().find(|c| c.id == id)
+        self.guilds
+            .iter()
+            .flat_map(|g| &g.channels)
+            .find(|c| c.id == id)
+    }
+
+    /// The guild of a guild channel (None for DM channels and unknown ids).
+    pub(super) fn channel_guild(&self, channel_id: u64) -> Option<u64> {
+        self.channel(channel_id).map(|c| c.guild_id)
     }
 
     pub(super) fn dm_channel_id(&self, user_id: u64) -> u64 {
