@@ -514,3 +514,48 @@ fn a_backup_taken_while_the_bot_scans_restores_into_a_fresh_scans_directory() {
     }
     bot.assert_clean();
 }
+
+#[test]
+fn a_database_that_goes_away_costs_history_only_and_health_says_so() {
+    let port = support::endpoint::free_port();
+    let (bot, pg) = start(Engine::Postgres, &[("HEALTH_PORT", &port.to_string())]);
+    let pg = pg.expect("postgres");
+    scan(&bot, GENERAL_CHANNEL_ID, "!scan alice sherlock");
+    pg.go_away();
+    // The scan still runs and posts, with its files; the notice says history missed it.
+    let result = scan(&bot, GENERAL_CHANNEL_ID, "!scan alice sherlock");
+    let notice = content(&result);
+    assert!(
+        notice.contains("could not be saved to the server's history")
+            && notice.contains("reference `"),
+        "{notice}"
+    );
+    assert!(!result.files().is_empty(), "the report files are attached");
+    assert_eq!(json_reports(&bot).len(), 2);
+    let health = says(
+        &bot,
+        GENERAL_CHANNEL_ID,
+        MODERATOR_ID,
+        "!health",
+        "History database:",
+    );
+    let text = content(&health);
+    assert!(text.contains("History database: PostgreSQL · ⚠️"), "{text}");
+    assert!(!text.contains(&pg.url), "no URL in health: {text}");
+    // The endpoint stays 200 (scans work) and warns.
+    let body = support::endpoint::wait_for_status(port, "/healthz", 200);
+    let healthz: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert!(
+        healthz["database"]
+            .as_str()
+            .is_some_and(|d| d.contains("not reachable")),
+        "{healthz}"
+    );
+    assert!(
+        healthz["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.contains("history database")),
+        "{healthz}"
+    );
+    bot.assert_clean();
+}

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod bot;
+pub mod endpoint;
 pub mod fake_discord;
 pub mod fake_openai;
 pub mod fake_perspective;

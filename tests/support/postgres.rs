@@ -35,7 +35,7 @@ pub fn database_url(engine: Engine, dir: &std::path::Path) -> (String, Option<Te
 
 pub struct TestPostgres {
     pub url: String,
-    /// The shared server's URL and this test's database, dropped at the end.
+    /// The server's URL and this test's database, dropped at the end.
     shared: Option<(String, String)>,
     /// This test's own server.
     own: Option<(tempfile::TempDir, PathBuf)>,
@@ -54,29 +54,10 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 }
 
 impl TestPostgres {
+    /// A fresh database on the shared server, or on a server of this test's own.
     pub fn new() -> TestPostgres {
-        match std::env::var("TEST_DATABASE_URL") {
-            Ok(base) if !base.trim().is_empty() => {
-                let name = format!("test_{:016x}", rand::random::<u64>());
-                block_on(async {
-                    let mut conn = sqlx::PgConnection::connect(&base)
-                        .await
-                        .expect("connect to TEST_DATABASE_URL");
-                    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                        .execute(&mut conn)
-                        .await
-                        .expect("create the test database");
-                });
-                let url = match base.rsplit_once('/') {
-                    Some((server, _)) => format!("{server}/{name}"),
-                    None => panic!("TEST_DATABASE_URL has no database part: {base}"),
-                };
-                TestPostgres {
-                    url,
-                    shared: Some((base, name)),
-                    own: None,
-                }
-            }
+        let (base, own) = match std::env::var("TEST_DATABASE_URL") {
+            Ok(base) if !base.trim().is_empty() => (base, None),
             _ => {
                 let dir = tempfile::tempdir().expect("tempdir");
                 // The server runs as `postgres` when the tests run as root: it must reach DIR.
@@ -97,29 +78,48 @@ impl TestPostgres {
                     String::from_utf8_lossy(&out.stderr)
                 );
                 let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
-                TestPostgres {
-                    url,
-                    shared: None,
-                    own: Some((dir, data)),
-                }
+                (url, Some((dir, data)))
             }
+        };
+        let name = format!("test_{:016x}", rand::random::<u64>());
+        admin(&base, &format!("CREATE DATABASE {name}")).expect("create the test database");
+        let url = match base.rsplit_once('/') {
+            Some((server, _)) => format!("{server}/{name}"),
+            None => panic!("the server URL has no database part: {base}"),
+        };
+        TestPostgres {
+            url,
+            shared: Some((base, name)),
+            own,
+        }
+    }
+
+    /// The database goes away under the bot: dropped, its connections ended.
+    pub fn go_away(&self) {
+        if let Some((base, name)) = &self.shared {
+            admin(
+                base,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            )
+            .expect("drop the test database");
         }
     }
 }
 
+/// Runs one statement on the server's maintenance database.
+fn admin(base: &str, statement: &str) -> Result<(), sqlx::Error> {
+    block_on(async {
+        let mut conn = sqlx::PgConnection::connect(base).await?;
+        sqlx::query(sqlx::AssertSqlSafe(statement.to_string()))
+            .execute(&mut conn)
+            .await
+            .map(|_| ())
+    })
+}
+
 impl Drop for TestPostgres {
     fn drop(&mut self) {
-        if let Some((base, name)) = self.shared.take() {
-            let _ = block_on(async {
-                let mut conn = sqlx::PgConnection::connect(&base).await?;
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .execute(&mut conn)
-                .await
-                .map(|_| ())
-            });
-        }
+        self.go_away();
         if let Some((_dir, data)) = self.own.take() {
             let _ = Command::new(script()).arg("stop").arg(&data).output();
         }
