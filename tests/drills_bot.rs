@@ -22,11 +22,11 @@ fn sigterm(bot: &Bot) {
 }
 
 /// Every file in the scans directory, hidden ones included (temp files start with a dot),
-/// but not the control-probe cache directory.
+/// but not the control-probe cache directory nor the history database's files.
 fn all_entries(dir: &Path) -> Vec<String> {
     support::entries(dir)
         .into_iter()
-        .filter(|n| n != ".cache")
+        .filter(|n| n != ".cache" && !n.starts_with(".account-scanner.db"))
         .collect()
 }
 
@@ -288,7 +288,13 @@ fn a_session_timeout_close_mid_scan_re_identifies_and_the_result_still_posted() 
 
 /// The bot writing its reports to `dir` (a tmpfs); cooldown off so one moderator can retry.
 fn bot_on(dir: &Path, env: &[(&str, &str)]) -> Bot {
-    let mut vars = vec![("SCAN_COOLDOWN", "0")];
+    // The history database lives beside, in the bot's working directory: these drills are about
+    // the report files, and a tmpfs of a few KB holds no database (an open database would also
+    // make `remount,ro` busy, like the control probe's lock file).
+    let mut vars = vec![
+        ("SCAN_COOLDOWN", "0"),
+        ("DATABASE_URL", "sqlite://history.db"),
+    ];
     vars.extend_from_slice(env);
     Bot::start_opts(
         BotOptions {
