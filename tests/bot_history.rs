@@ -90,6 +90,27 @@ fn field(result: &RecordedRequest, name: &str) -> Option<String> {
     })
 }
 
+/// `account-scanner backup|restore FILE` with `SCANS_DIR`; its stdout, once it succeeded.
+fn database_command(
+    workdir: &std::path::Path,
+    scans: &std::path::Path,
+    command: &str,
+    file: &std::path::Path,
+) -> String {
+    let out = support::scanner(workdir)
+        .env("SCANS_DIR", scans)
+        .arg(command)
+        .arg(file)
+        .output()
+        .expect("run the binary");
+    assert!(
+        out.status.success(),
+        "{command}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
 /// The JSON reports in the scans directory.
 fn json_reports(bot: &Bot) -> Vec<serde_json::Value> {
     support::files_in(&bot.scans())
@@ -455,35 +476,13 @@ fn a_backup_taken_while_the_bot_scans_restores_into_a_fresh_scans_directory() {
     }
     let out = tempfile::tempdir().expect("tempdir");
     let file = out.path().join("backup.db");
-    let backup = support::scanner(bot.dir.path())
-        .env("SCANS_DIR", bot.scans())
-        .arg("backup")
-        .arg(&file)
-        .output()
-        .expect("run backup");
-    assert!(
-        backup.status.success(),
-        "{}",
-        String::from_utf8_lossy(&backup.stderr)
-    );
-    let said = String::from_utf8_lossy(&backup.stdout).to_string();
+    let said = database_command(bot.dir.path(), &bot.scans(), "backup", &file);
     assert!(said.starts_with("Backed up "), "{said}");
 
     // A new machine: fresh scans directory, restore, start.
     let fresh = tempfile::tempdir().expect("tempdir");
     let scans = fresh.path().join("scans");
-    let restored = support::scanner(fresh.path())
-        .env("SCANS_DIR", &scans)
-        .arg("restore")
-        .arg(&file)
-        .output()
-        .expect("run restore");
-    assert!(
-        restored.status.success(),
-        "{}",
-        String::from_utf8_lossy(&restored.stderr)
-    );
-    let said = String::from_utf8_lossy(&restored.stdout).to_string();
+    let said = database_command(fresh.path(), &scans, "restore", &file);
     assert!(said.starts_with("Restored "), "{said}");
     drop(bot);
     let bot = Bot::start_opts(

@@ -46,7 +46,10 @@ impl Fixture {
 
     fn command(&self, scans: &Path) -> Command {
         let mut cmd = support::scanner(self.work.path());
+        // History lives in the working directory: these drills are about the report files on a
+        // tmpfs too small (or too read-only) for a database.
         cmd.env("SCANS_DIR", scans)
+            .env("DATABASE_URL", "sqlite://history.db")
             .env("MIN_FREE_SPACE_MB", "0")
             .env("REDDIT_RATE_PER_MIN", "60000")
             .env("REDDIT_MAX_COMMENTS", "150")

@@ -435,30 +435,24 @@ fn concurrent_writers_never_see_a_locked_database() {
     }
 }
 
+/// Scan `b{i}` of alice in guild A.
+async fn save_numbered(db: &Db, store: &ReportStore, i: u32) {
+    let r = report(&format!("b{i:04}"), "alice", chrono::Utc::now());
+    save_and_index(db, store, &place(Some(GUILD_A), 1), &r).await;
+}
+
 #[test]
 fn a_backup_taken_while_scans_are_written_restores_every_scan_finished_before_it() {
     with_db(Engine::Sqlite, |db, store, _| async move {
         for i in 0..30 {
-            save_and_index(
-                &db,
-                &store,
-                &place(Some(GUILD_A), 1),
-                &report(&format!("b{i:04}"), "alice", chrono::Utc::now()),
-            )
-            .await;
+            save_numbered(&db, &store, i).await;
         }
         let db = std::sync::Arc::new(db);
         let writer = {
             let (db, store) = (db.clone(), store.clone());
             tokio::spawn(async move {
                 for i in 30..130 {
-                    save_and_index(
-                        &db,
-                        &store,
-                        &place(Some(GUILD_A), 1),
-                        &report(&format!("b{i:04}"), "alice", chrono::Utc::now()),
-                    )
-                    .await;
+                    save_numbered(&db, &store, i).await;
                 }
             })
         };

@@ -510,3 +510,66 @@ fn help_documents_the_exit_codes() {
         assert!(stdout.contains(line), "{stdout}");
     }
 }
+
+#[test]
+fn command_line_scans_go_to_history_and_the_second_says_what_changed() {
+    let fx = Fixture::new(FakeSitesConfig::default());
+    for _ in 0..2 {
+        let out = fx.scan(&["alice", "--mode", "sherlock", "--json"], &[]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // `--out` writes elsewhere: not indexed.
+    let elsewhere = fx.dir.path().join("elsewhere");
+    let out = fx.scan(
+        &[
+            "alice",
+            "--mode",
+            "sherlock",
+            "--out",
+            &elsewhere.display().to_string(),
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = fx
+        .command()
+        .args(["history", "ALICE", "--json"])
+        .output()
+        .expect("history");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = json(&out);
+    assert_eq!(page["total"], 2, "{page:#}");
+    let newest = &page["entries"][0];
+    assert_eq!(newest["guild_id"], Value::Null, "a command-line scan");
+    assert_eq!(newest["mode"], "sherlock");
+    assert!(newest["hits"].as_u64().is_some_and(|h| h > 0), "{newest}");
+    let report: Value = serde_json::from_slice(
+        &std::fs::read(fx.scans().join(newest["files"][0].as_str().expect("file"))).expect("read"),
+    )
+    .expect("json");
+    assert_eq!(report["previous"]["scan_id"], page["entries"][1]["scan_id"]);
+    assert_eq!(report["previous"]["sites_compared"], true);
+    assert_eq!(report["previous"]["sites_added"], serde_json::json!([]));
+
+    let out = fx
+        .command()
+        .args(["history", "alice"])
+        .output()
+        .expect("history");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.starts_with("2 scan(s) of alice"), "{table}");
+    assert!(table.contains("command line"), "{table}");
+}

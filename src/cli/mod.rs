@@ -237,18 +237,7 @@ async fn scan(args: ScanArgs, config: Result<Config, ConfigError>) -> u8 {
         None
     };
 
-    // History: only for reports written to SCANS_DIR (the database indexes that directory).
-    let db = if indexed {
-        match crate::db::Db::open(&config.database).await {
-            Ok(db) => Some(db),
-            Err(e) => {
-                eprintln!("warning: this scan will not be added to history: {e}");
-                None
-            }
-        }
-    } else {
-        None
-    };
+    let database = indexed.then(|| config.database.clone());
     let scanner = Scanner::new(config, install);
     let mut request = scanner.request(username, mode);
     request.requested_by = Some("cli".to_string());
@@ -266,6 +255,18 @@ async fn scan(args: ScanArgs, config: Result<Config, ConfigError>) -> u8 {
     let mut report = scanner.scan(request, EventSink::channel(tx), cancel).await;
     let _ = renderer.await;
 
+    // History (only for reports written to SCANS_DIR, the directory it indexes), opened once the
+    // scan is done so it is held no longer than needed.
+    let db = match &database {
+        Some(target) => match crate::db::Db::open(target).await {
+            Ok(db) => Some(db),
+            Err(e) => {
+                eprintln!("warning: this scan will not be added to history: {e}");
+                None
+            }
+        },
+        None => None,
+    };
     let target = crate::db::TargetKey::username(&report.request.username);
     report.previous = crate::jobs::scan::previous_scan(db.as_ref(), None, &target, &report).await;
     let saved = store.save(&report);

@@ -189,6 +189,28 @@ pub async fn run<R: Replies>(
     replies: &R,
     job: JobRequest,
 ) -> Result<(), JobError> {
+    let requester = job.requester.clone();
+    let ran = run_job(services, replies, job).await;
+    // A refusal is part of the audit trail too: who, where, why.
+    if let Err(JobError::Refused(why)) = &ran {
+        let entry = audit::Entry::Refused {
+            user: requester.user_id,
+            channel: requester.channel,
+            guild: requester.guild,
+            command: "scan".into(),
+            why: why.clone(),
+        };
+        audit::keep(services.db, &entry).await;
+        replies.audit(entry).await;
+    }
+    ran
+}
+
+async fn run_job<R: Replies>(
+    services: &Services<'_>,
+    replies: &R,
+    job: JobRequest,
+) -> Result<(), JobError> {
     let JobRequest {
         username,
         member,
@@ -805,7 +827,14 @@ mod tests {
             other => panic!("refused expected: {other:?}"),
         }
         assert!(replies.said().is_empty());
-        assert!(replies.audits.lock().expect("lock").is_empty());
+        // The refusal is audited with its reason.
+        match replies.audits.lock().expect("lock").as_slice() {
+            [audit::Entry::Refused { command, why, .. }] => {
+                assert_eq!(command, "scan");
+                assert!(why.contains("cannot save reports right now"), "{why}");
+            }
+            other => panic!("one refusal expected: {other:?}"),
+        }
     }
 
     #[tokio::test]
