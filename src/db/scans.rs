@@ -190,7 +190,11 @@ impl Db {
         offset: u32,
     ) -> Result<HistoryPage, DbError> {
         let (filter, guild) = scope_filter(scope);
-        let matches = "(target_key = $2 OR member_id = $3)";
+        // Two constant shapes, so SQLite's planner uses the target index when there is no member.
+        let matches = match target.member {
+            Some(_) => "(target_key = $2 OR member_id = $3)",
+            None => "target_key = $2 AND $3 IS NULL",
+        };
         let member = target.member.map(id_to_db);
         let total: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM scans WHERE {filter} AND {matches}"
