@@ -2,6 +2,7 @@
 //! queue, rendering and audit are plain code in their own modules.
 
 pub mod audit;
+pub mod buttons;
 pub mod commands;
 pub mod endpoint;
 pub mod render;

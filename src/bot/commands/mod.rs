@@ -4,7 +4,7 @@
 mod forget;
 mod health;
 mod history;
-mod scan;
+pub(crate) mod scan;
 mod settings;
 mod shutdown;
 
@@ -22,6 +22,8 @@ pub fn framework_options(config: &Config) -> poise::FrameworkOptions<Arc<BotStat
     poise::FrameworkOptions {
         commands: vec![
             scan::scan(),
+            scan::scan_account(),
+            scan::scan_author(),
             history::history(),
             settings::settings(),
             forget::forget(),
@@ -38,6 +40,23 @@ pub fn framework_options(config: &Config) -> poise::FrameworkOptions<Arc<BotStat
         // `scan` runs its own cooldown after validation; poise's would count typos too.
         manual_cooldowns: true,
         on_error: |error| Box::pin(on_error(error)),
+        // Buttons are not commands: poise leaves them to the event handler.
+        event_handler: |framework, event| {
+            Box::pin(async move {
+                if let serenity::FullEvent::InteractionCreate {
+                    interaction: serenity::Interaction::Component(press),
+                } = event
+                {
+                    let ctx = framework.serenity_context.clone();
+                    let state = framework.user_data.clone();
+                    let press = press.clone();
+                    tokio::spawn(async move {
+                        crate::bot::buttons::handle(&ctx, &state, &press).await
+                    });
+                }
+                Ok(())
+            })
+        },
         pre_command: |ctx| {
             Box::pin(async move {
                 tracing::info!(

@@ -68,9 +68,46 @@ pub async fn scan(
     if let poise::Context::Application(_) = ctx {
         ctx.defer().await?;
     }
-    let state = ctx.data().clone();
     let mode = parse_mode(mode.as_deref())?;
-    let (username, member) = resolve_target(ctx, parse_target(&target)?).await?;
+    start(ctx, parse_target(&target)?, mode).await
+}
+
+/// Right-click a member → Apps → "Scan account": the same scan as `/scan @member`, in the
+/// server's default mode.
+#[poise::command(
+    context_menu_command = "Scan account",
+    guild_only,
+    required_permissions = "MODERATE_MEMBERS",
+    default_member_permissions = "MODERATE_MEMBERS",
+    category = "Moderation"
+)]
+pub async fn scan_account(ctx: Context<'_>, user: serenity::User) -> Result<(), BotError> {
+    ctx.defer().await?;
+    start(ctx, Target::Member(user.id.get()), None).await
+}
+
+/// Right-click a message → Apps → "Scan author": scans the member who wrote it.
+#[poise::command(
+    context_menu_command = "Scan author",
+    guild_only,
+    required_permissions = "MODERATE_MEMBERS",
+    default_member_permissions = "MODERATE_MEMBERS",
+    category = "Moderation"
+)]
+pub async fn scan_author(ctx: Context<'_>, message: serenity::Message) -> Result<(), BotError> {
+    ctx.defer().await?;
+    if message.author.bot {
+        return Err(BotError::user(
+            "That message was written by a bot; there is no account to scan.",
+        ));
+    }
+    start(ctx, Target::Member(message.author.id.get()), None).await
+}
+
+/// Resolves the target and runs the scan job with this command's replies.
+async fn start(ctx: Context<'_>, target: Target, mode: Option<ScanMode>) -> Result<(), BotError> {
+    let state = ctx.data().clone();
+    let (username, member) = resolve_target(ctx.http(), ctx.guild_id(), target).await?;
     let job = JobRequest {
         username,
         member,
@@ -123,22 +160,7 @@ impl<'a> Replies for CommandReplies<'a> {
     }
 
     async fn prepare(&self, outcome: Outcome<'_>) -> CreateReply {
-        let (reply, mut notes) = result_reply(outcome.report, outcome.saved).await;
-        if let Some(reference) = outcome.not_saved_reference {
-            notes.insert(0, format!(
-                "⚠️ The report files could not be written on the bot's server, so none are attached; the results are below. An admin can find why in the bot's log (reference `{reference}`)."
-            ));
-        }
-        if let Some(reference) = outcome.history_not_saved_reference {
-            notes.push(format!(
-                "⚠️ This scan could not be saved to the server's history, so `history` will not list it. An admin can find why in the bot's log (reference `{reference}`)."
-            ));
-        }
-        if notes.is_empty() {
-            reply
-        } else {
-            reply.content(notes.join("\n"))
-        }
+        prepare_result(outcome).await
     }
 
     async fn post(&self, reply: &CreateReply, scan_id: &str) -> Result<(), PostError> {
@@ -167,7 +189,15 @@ impl<'a> Replies for CommandReplies<'a> {
         // arrive returns the first message. A slash follow-up has no such key.
         match self.ctx {
             poise::Context::Prefix(_) => false,
-            poise::Context::Application(_) => already_posted(self.ctx, scan_id).await,
+            poise::Context::Application(_) => {
+                already_posted(
+                    self.ctx.http(),
+                    self.ctx.channel_id(),
+                    self.ctx.framework().bot_id(),
+                    scan_id,
+                )
+                .await
+            }
         }
     }
 
@@ -176,7 +206,31 @@ impl<'a> Replies for CommandReplies<'a> {
     }
 }
 
-fn status_text(username: &Username, mode: ScanMode, status: &Status<'_>) -> String {
+/// The result message for any face in Discord: embeds, files, notices and the buttons.
+pub(crate) async fn prepare_result(outcome: Outcome<'_>) -> CreateReply {
+    let (reply, mut notes) = result_reply(outcome.report, outcome.saved).await;
+    let reply = reply.components(crate::bot::buttons::result_rows(
+        outcome.report,
+        chrono::Utc::now(),
+    ));
+    if let Some(reference) = outcome.not_saved_reference {
+        notes.insert(0, format!(
+            "⚠️ The report files could not be written on the bot's server, so none are attached; the results are below. An admin can find why in the bot's log (reference `{reference}`)."
+        ));
+    }
+    if let Some(reference) = outcome.history_not_saved_reference {
+        notes.push(format!(
+            "⚠️ This scan could not be saved to the server's history, so `history` will not list it. An admin can find why in the bot's log (reference `{reference}`)."
+        ));
+    }
+    if notes.is_empty() {
+        reply
+    } else {
+        reply.content(notes.join("\n"))
+    }
+}
+
+pub(crate) fn status_text(username: &Username, mode: ScanMode, status: &Status<'_>) -> String {
     match status {
         Status::Accepted { position } => render::ack(username, mode, *position),
         Status::Running(progress) => render::progress(username, mode, progress),
@@ -192,7 +246,7 @@ fn status_text(username: &Username, mode: ScanMode, status: &Status<'_>) -> Stri
     }
 }
 
-fn post_error(e: serenity::Error) -> PostError {
+pub(crate) fn post_error(e: serenity::Error) -> PostError {
     PostError {
         detail: describe(&e),
         transient: is_transient(&e),
@@ -225,12 +279,15 @@ fn result_nonce(scan_id: &str) -> String {
 
 /// Whether the channel's latest messages already hold this scan's result (its embed footer
 /// names the scan id). Unknown (no access) counts as not posted: a duplicate beats a loss.
-async fn already_posted(ctx: Context<'_>, scan_id: &str) -> bool {
+pub(crate) async fn already_posted(
+    http: &serenity::Http,
+    channel: serenity::ChannelId,
+    me: serenity::UserId,
+    scan_id: &str,
+) -> bool {
     let footer = format!("scan {scan_id} ");
-    let me = ctx.framework().bot_id();
-    match ctx
-        .channel_id()
-        .messages(ctx, serenity::GetMessages::new().limit(50))
+    match channel
+        .messages(http, serenity::GetMessages::new().limit(50))
         .await
     {
         Ok(messages) => messages.iter().any(|m| {
@@ -249,18 +306,17 @@ async fn already_posted(ctx: Context<'_>, scan_id: &str) -> bool {
 }
 
 /// The username to scan, and the member's facts when the target was a mention.
-async fn resolve_target(
-    ctx: Context<'_>,
+pub(crate) async fn resolve_target(
+    http: &serenity::Http,
+    guild: Option<serenity::GuildId>,
     target: Target,
 ) -> Result<(Username, Option<DiscordMember>), BotError> {
     let id = match target {
         Target::Username(u) => return Ok((u, None)),
         Target::Member(id) => serenity::UserId::new(id),
     };
-    let guild = ctx
-        .guild_id()
-        .ok_or_else(|| BotError::user("Mentions can only be scanned in a server."))?;
-    let member = guild.member(ctx, id).await.map_err(|e| {
+    let guild = guild.ok_or_else(|| BotError::user("Mentions can only be scanned in a server."))?;
+    let member = guild.member(http, id).await.map_err(|e| {
         tracing::info!(error = %describe(&e), user = id.get(), "mentioned member not found");
         BotError::user("That user is not a member of this server, so there is nothing to scan.")
     })?;
