@@ -1,6 +1,6 @@
 //! Buttons on scan results: "Rescan", "Scan Reddit too" / "Scan sites too" (when a half was
 //! skipped) and "History". What a button means is in its `custom_id`, so it keeps working after
-//! the bot restarts; it expires [`BUTTON_LIFETIME`] after the result was posted. Every press is
+//! the bot restarts; it expires `BUTTON_LIFETIME` after the result was posted. Every press is
 //! checked like the command it stands for (Moderate Members): anyone who can see the message can
 //! press it.
 
@@ -17,8 +17,6 @@ use crate::db::scans::{Scope, TargetKey};
 use crate::jobs::scan::{JobRequest, Outcome, PostError, Replies, Requester, Status};
 use crate::model::{ScanMode, ScanReport, SectionStatus, Username};
 
-/// How long a result's buttons work.
-pub const BUTTON_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 /// Marks this bot's buttons (and the format's version).
 const PREFIX: &str = "as1";
 
@@ -140,8 +138,9 @@ fn radix36(mut n: u128) -> String {
 pub fn result_rows(
     report: &ScanReport,
     now: chrono::DateTime<chrono::Utc>,
+    lifetime: Duration,
 ) -> Vec<serenity::CreateActionRow> {
-    let expires = (now + chrono::Duration::from_std(BUTTON_LIFETIME).unwrap_or_default()).timestamp();
+    let expires = (now + chrono::Duration::from_std(lifetime).unwrap_or_default()).timestamp();
     let member = report
         .request
         .discord_member
@@ -232,7 +231,7 @@ async fn answer(
         press.create_response(http, update).await?;
         return Err(BotError::user(format!(
             "These buttons expired ({} after the result was posted). Use `/scan` or `/history` instead.",
-            render::human_duration(BUTTON_LIFETIME)
+            render::human_duration(state.config.discord.button_lifetime)
         )));
     }
     let allowed = press
@@ -398,7 +397,7 @@ impl Replies for PressReplies<'_> {
     }
 
     async fn prepare(&self, outcome: Outcome<'_>) -> poise::CreateReply {
-        prepare_result(outcome).await
+        prepare_result(outcome, self.state.config.discord.button_lifetime).await
     }
 
     async fn post(&self, reply: &poise::CreateReply, _: &str) -> Result<(), PostError> {

@@ -140,6 +140,8 @@ pub struct DiscordConfig {
     pub admin_user_ids: Vec<u64>,
     pub log_channel_id: Option<u64>,
     pub scan_cooldown: Duration,
+    /// How long result buttons work (`BUTTON_LIFETIME`).
+    pub button_lifetime: Duration,
     pub max_concurrent_scans: usize,
     /// Shutdown's whole budget, from the request to the exit (see `bot::shutdown_plan`).
     pub shutdown_grace: Duration,
@@ -394,6 +396,7 @@ impl Config {
             admin_user_ids: env.ids("ADMIN_USER_IDS"),
             log_channel_id: env.ids("LOG_CHANNEL_ID").first().copied(),
             scan_cooldown: env.seconds("SCAN_COOLDOWN"),
+            button_lifetime: env.seconds("BUTTON_LIFETIME"),
             max_concurrent_scans: env.count("MAX_CONCURRENT_SCANS"),
             shutdown_grace: env.seconds("SHUTDOWN_GRACE"),
             http_timeout: env.seconds("DISCORD_HTTP_TIMEOUT"),

@@ -194,7 +194,18 @@ pub const SPECS: &[Spec] = &[
             max: 86_400,
         },
         BOT,
-        "seconds between two scans by the same user (0 disables)",
+        "seconds between two scans by the same user (0 disables); a server may set its own with `settings cooldown`",
+    ),
+    spec(
+        "BUTTON_LIFETIME",
+        Discord,
+        Some("86400"),
+        Seconds {
+            min: 1,
+            max: 2_592_000,
+        },
+        BOT,
+        "how long the buttons on a scan result work (Rescan, History, the skipped half); a press after that is answered and the buttons disabled",
     ),
     spec(
         "MAX_CONCURRENT_SCANS",

@@ -41,11 +41,51 @@ pub fn write_fast_site_list(sites: &FakeSites, path: &std::path::Path) {
     .expect("write site list");
 }
 
+/// Starts `account-scanner bot` against the fake, its stderr collected into `log`.
+fn spawn(
+    discord: &FakeDiscord,
+    dir: &std::path::Path,
+    list: &std::path::Path,
+    scans: &std::path::Path,
+    env: &[(String, String)],
+    log: &Arc<Mutex<String>>,
+) -> Child {
+    let mut cmd = super::scanner(dir);
+    cmd.env("DISCORD_BOT_TOKEN", super::fake_discord::BOT_TOKEN)
+        .env("DISCORD_API_BASE", discord.base_url())
+        .env("ADMIN_USER_IDS", ADMIN_ID.to_string())
+        .env("SCANS_DIR", scans)
+        .env("SHERLOCK_SITES", list)
+        // HangSite answers never: every Sherlock run takes this long, so progress shows.
+        .env("SHERLOCK_SITE_TIMEOUT", "3")
+        .env("SHUTDOWN_GRACE", "20")
+        .env("RUST_LOG", "info")
+        .arg("bot")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start the bot");
+    let sink = log.clone();
+    let pipe = child.stderr.take().expect("stderr");
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            let mut s = sink.lock().unwrap_or_else(|e| e.into_inner());
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
+    child
+}
+
 pub struct Bot {
     pub discord: FakeDiscord,
     pub sites: FakeSites,
     pub dir: tempfile::TempDir,
+    list: PathBuf,
     scans: PathBuf,
+    env: Vec<(String, String)>,
     child: Option<Child>,
     stderr: Arc<Mutex<String>>,
 }
@@ -77,41 +117,57 @@ impl Bot {
             sites.write_site_list(&list).expect("site list");
         }
         let scans = opts.scans_dir.unwrap_or_else(|| dir.path().join("scans"));
-        let mut cmd = super::scanner(dir.path());
-        cmd.env("DISCORD_BOT_TOKEN", super::fake_discord::BOT_TOKEN)
-            .env("DISCORD_API_BASE", discord.base_url())
-            .env("ADMIN_USER_IDS", ADMIN_ID.to_string())
-            .env("SCANS_DIR", &scans)
-            .env("SHERLOCK_SITES", &list)
-            // HangSite answers never: every Sherlock run takes this long, so progress shows.
-            .env("SHERLOCK_SITE_TIMEOUT", "3")
-            .env("SHUTDOWN_GRACE", "20")
-            .env("RUST_LOG", "info")
-            .arg("bot")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("start the bot");
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = stderr.clone();
-        let pipe = child.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap_or_else(|e| e.into_inner());
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
+        let child = spawn(&discord, dir.path(), &list, &scans, &env, &stderr);
         let bot = Bot {
             discord,
             sites,
             dir,
+            list,
             scans,
+            env,
             child: Some(child),
             stderr,
         };
+        bot.wait_connected();
+        bot
+    }
+
+    /// Kills the bot (SIGKILL) and starts it again with the same environment, against the same
+    /// fake Discord and scans directory; returns once it is ready again.
+    pub fn restart(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let identified = self.discord.identify_count();
+        assert!(
+            self.discord.wait_until(WAIT, || !self.discord.is_ready()),
+            "the fake still sees the killed bot"
+        );
+        self.child = Some(spawn(
+            &self.discord,
+            self.dir.path(),
+            &self.list,
+            &self.scans,
+            &self.env,
+            &self.stderr,
+        ));
+        assert!(
+            self.discord
+                .wait_until(WAIT, || self.discord.identify_count() > identified),
+            "the restarted bot never identified:\n{}",
+            self.log()
+        );
+        self.wait_connected();
+    }
+
+    fn wait_connected(&self) {
+        let bot = self;
         assert!(
             bot.discord.wait_ready(WAIT),
             "the bot never became ready:\n{}",
@@ -123,7 +179,6 @@ impl Bot {
             "slash commands were not registered:\n{}",
             bot.log()
         );
-        bot
     }
 
     pub fn log(&self) -> String {

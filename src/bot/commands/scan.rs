@@ -160,7 +160,7 @@ impl<'a> Replies for CommandReplies<'a> {
     }
 
     async fn prepare(&self, outcome: Outcome<'_>) -> CreateReply {
-        prepare_result(outcome).await
+        prepare_result(outcome, self.ctx.data().config.discord.button_lifetime).await
     }
 
     async fn post(&self, reply: &CreateReply, scan_id: &str) -> Result<(), PostError> {
@@ -207,11 +207,15 @@ impl<'a> Replies for CommandReplies<'a> {
 }
 
 /// The result message for any face in Discord: embeds, files, notices and the buttons.
-pub(crate) async fn prepare_result(outcome: Outcome<'_>) -> CreateReply {
+pub(crate) async fn prepare_result(
+    outcome: Outcome<'_>,
+    button_lifetime: std::time::Duration,
+) -> CreateReply {
     let (reply, mut notes) = result_reply(outcome.report, outcome.saved).await;
     let reply = reply.components(crate::bot::buttons::result_rows(
         outcome.report,
         chrono::Utc::now(),
+        button_lifetime,
     ));
     if let Some(reference) = outcome.not_saved_reference {
         notes.insert(0, format!(
