@@ -126,10 +126,28 @@ impl Shared {
                 );
             }
             "INTERACTION_CREATE" => {
-                self.check_model::<serenity::model::application::Interaction>(
-                    "INTERACTION_CREATE",
-                    d,
-                );
+                use serenity::model::application::{CommandType, Interaction};
+                match self.check_model::<Interaction>("INTERACTION_CREATE", d) {
+                    // A context-menu command whose target serenity cannot resolve fails
+                    // poise's argument parsing.
+                    Some(Interaction::Command(c))
+                        if matches!(c.data.kind, CommandType::User | CommandType::Message)
+                            && c.data.target().is_none() =>
+                    {
+                        self.record_model_error(format!(
+                            "INTERACTION_CREATE: serenity does not resolve the target of {:?} \
+                             command {:?}",
+                            c.data.kind, c.data.name
+                        ));
+                    }
+                    Some(Interaction::Component(c)) if d.get("message").is_none() => {
+                        let _ = c;
+                        self.record_model_error(
+                            "INTERACTION_CREATE: component interaction without `message`".into(),
+                        );
+                    }
+                    _ => {}
+                }
             }
             _ => {}
         }
