@@ -155,7 +155,9 @@ impl FakeDiscord {
             .messages
             .get(&message_id)
             .map(|m| (m.channel_id, m.json.clone()))
-            .unwrap_or_else(|| panic!("fake_discord: press_button on unknown message {message_id}"));
+            .unwrap_or_else(|| {
+                panic!("fake_discord: press_button on unknown message {message_id}")
+            });
         assert_eq!(
             msg.pointer("/author/id").and_then(Value::as_str),
             Some(BOT_ID.to_string().as_str()),
@@ -211,7 +213,9 @@ impl FakeDiscord {
             "fake_discord: {label} in unknown channel {channel_id}"
         );
         self.require_ready(guild_id, "INTERACTION_CREATE");
-        let (id, payload) = self.shared.build_interaction(user_id, channel_id, name, what);
+        let (id, payload) = self
+            .shared
+            .build_interaction(user_id, channel_id, name, what);
         self.dispatch_in_guild(guild_id, "INTERACTION_CREATE", payload);
         id
     }
@@ -273,7 +277,11 @@ impl FakeDiscord {
 
 /// The button with `custom_id` in a message's `components` (action rows of components);
 /// collects every `custom_id` seen into `seen`.
-fn find_button<'a>(components: &'a Value, custom_id: &str, seen: &mut Vec<String>) -> Option<&'a Value> {
+fn find_button<'a>(
+    components: &'a Value,
+    custom_id: &str,
+    seen: &mut Vec<String>,
+) -> Option<&'a Value> {
     for row in components.as_array().into_iter().flatten() {
         for c in row["components"].as_array().into_iter().flatten() {
             if let Some(id) = c.get("custom_id").and_then(Value::as_str) {
@@ -340,7 +348,12 @@ impl Shared {
 
     /// A user as a resolved member in `channel_id` (no `user`, with `permissions`), if a
     /// member of the channel's guild.
-    fn resolved_member(&self, user_id: u64, channel_id: u64, guild_id: Option<u64>) -> Option<Value> {
+    fn resolved_member(
+        &self,
+        user_id: u64,
+        channel_id: u64,
+        guild_id: Option<u64>,
+    ) -> Option<Value> {
         let u = self.user(user_id)?;
         let g = guild_id.filter(|g| u.is_member_of(*g))?;
         let mut m = member_json(u, g, false);
@@ -403,7 +416,9 @@ impl Shared {
                 data
             }
             Injected::User(target) => {
-                let u = self.user(target).expect("fake_discord: checked by the caller");
+                let u = self
+                    .user(target)
+                    .expect("fake_discord: checked by the caller");
                 let mut resolved = json!({ "users": { target.to_string(): user_json(u) } });
                 if let Some(m) = self.resolved_member(target, channel_id, guild_id) {
                     resolved["members"] = json!({ target.to_string(): m });

@@ -273,7 +273,11 @@ impl Shared {
                         (_, 2 | 3) => 23,
                         _ => 20,
                     };
-                    m["type"] = json!(if i.original.is_none() { response_type } else { 0 });
+                    m["type"] = json!(if i.original.is_none() {
+                        response_type
+                    } else {
+                        0
+                    });
                     if let Some(u) = self.user(i.user_id) {
                         let mut meta = json!({
                             "id": i.id.to_string(),

@@ -99,7 +99,11 @@ impl RecordedRequest {
         self.components()
             .iter()
             .flat_map(|row| row["components"].as_array().cloned().unwrap_or_default())
-            .filter_map(|c| c.get("custom_id").and_then(Value::as_str).map(str::to_string))
+            .filter_map(|c| {
+                c.get("custom_id")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
             .collect()
     }
 
@@ -265,10 +269,12 @@ impl FakeDiscord {
     /// The components currently on a message (its `components` after every edit, callback 7
     /// included, with the `id`s Discord gives them); None for an unknown message.
     pub fn message_components(&self, message_id: u64) -> Option<Value> {
-        lock(&self.shared.state)
-            .messages
-            .get(&message_id)
-            .map(|m| m.json.get("components").cloned().unwrap_or_else(|| Value::Array(Vec::new())))
+        lock(&self.shared.state).messages.get(&message_id).map(|m| {
+            m.json
+                .get("components")
+                .cloned()
+                .unwrap_or_else(|| Value::Array(Vec::new()))
+        })
     }
 
     /// The bytes of an uploaded attachment, by attachment id.
