@@ -1806,6 +1806,47 @@ mod spec {
             )
             .is_empty()
         );
+        // Components: duplicated custom_ids, a button without one, a link button with one.
+        let button = |id: &str| json!({ "type": 2, "style": 1, "custom_id": id, "label": "b" });
+        let rows = json!([{ "type": 1, "components": [
+            button("a"),
+            button("a"),
+            { "type": 2, "style": 1, "label": "no id" },
+            { "type": 2, "style": 5, "label": "link", "custom_id": "l", "url": "https://x" },
+        ] }]);
+        let v = fake_discord::limit_violations(
+            "PATCH",
+            "/channels/1/messages/2",
+            &json!({ "components": rows }),
+        );
+        assert_eq!(v.len(), 3, "{v:?}");
+        let v = fake_discord::limit_violations(
+            "POST",
+            "/interactions/1/t/callback",
+            &json!({ "type": 7, "data": { "components": [{ "type": 1, "components": [button("a"), button("a")] }] } }),
+        );
+        assert_eq!(v.len(), 1, "{v:?}");
+        let ok = json!({ "components": [{ "type": 1, "components": [
+            button("a"),
+            { "type": 2, "style": 5, "label": "link", "url": "https://x" },
+        ] }] });
+        assert!(fake_discord::limit_violations("POST", "/channels/1/messages", &ok).is_empty());
+        assert_eq!(
+            validate(
+                "POST",
+                "/api/v10/interactions/1/t/callback",
+                &json!({ "type": 6 })
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            validate(
+                "POST",
+                "/api/v10/interactions/1/t/callback",
+                &json!({ "type": 7, "data": { "content": "c", "components": [{ "type": 1, "components": [button("a")] }] } })
+            ),
+            Ok(())
+        );
     }
 }
 

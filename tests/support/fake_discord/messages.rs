@@ -301,7 +301,10 @@ impl Shared {
                                 _ => {}
                             }
                         }
-                        if let Some(o) = i.original {
+                        if let Some(o) = i
+                            .original
+                            .filter(|_| matches!(i.callback_type, Some(4 | 5)))
+                        {
                             meta["original_response_message_id"] = json!(o.to_string());
                         }
                         m["interaction_metadata"] = meta;
