@@ -3,8 +3,11 @@
 //! sees READY and GUILD_CREATE with the guild in its cache, answers an injected "ping" with a
 //! "pong" that passes Discord's OpenAPI schema, receives an injected slash command with the
 //! right options and permissions, answers it through the interaction routes, and reconnects
-//! after the fake drops the gateway. Also unit-tests the spec validator and the REST fault
-//! knobs.
+//! after the fake drops the gateway. Context-menu commands (user, message) and button presses
+//! arrive as serenity deserializes them (`CommandInteraction` with a resolved target,
+//! `ComponentInteraction` with its message and buttons), and the callbacks 4/5/6/7, `@original`
+//! edits and follow-ups that answer them are recorded and applied. Also unit-tests the spec
+//! validator and the REST fault knobs.
 
 #[path = "support/fake_discord/mod.rs"]
 mod fake_discord;
@@ -15,11 +18,13 @@ use std::time::{Duration, Instant};
 use fake_discord::*;
 use serde_json::{Value, json};
 use serenity::all::{
-    ApplicationId, AuthorizingIntegrationOwner, ChannelId, Client, ClientBuilder,
-    CommandDataOptionValue, Context, CreateAttachment, CreateCommand,
-    CreateInteractionResponseFollowup, CreateMessage, EditInteractionResponse, EventHandler,
-    GatewayIntents, Guild, GuildId, HttpBuilder, Interaction, Message, PermissionOverwriteType,
-    Permissions, Ready, ResumedEvent, RoleId, UserId,
+    ActionRowComponent, ApplicationId, AuthorizingIntegrationOwner, ButtonKind, ButtonStyle,
+    ChannelId, Client, ClientBuilder, CommandDataOptionValue, CommandType, Context,
+    CreateActionRow, CreateAttachment, CreateButton, CreateCommand, CreateInteractionResponse,
+    CreateInteractionResponseFollowup, CreateInteractionResponseMessage, CreateMessage,
+    EditInteractionResponse, EventHandler, GatewayIntents, Guild, GuildId, HttpBuilder,
+    Interaction, Message, MessageInteractionMetadata, PermissionOverwriteType, Permissions, Ready,
+    ResolvedTarget, ResumedEvent, RoleId, UserId,
 };
 
 /// What the handler saw, in order.
@@ -78,7 +83,40 @@ enum Seen {
         owners: Vec<Option<u64>>,
         shard: u32,
     },
+    /// A button press (`ComponentInteraction`) as the handler got it.
+    Component {
+        custom_id: String,
+        message: u64,
+        message_custom_ids: Vec<String>,
+        user: u64,
+        guild: Option<u64>,
+        channel: u64,
+        member_perms: Option<Permissions>,
+        app_perms: Option<Permissions>,
+    },
     Resumed,
+}
+
+/// The buttons the handler puts on its "buttons" answer; each answers its press differently.
+const BUTTON_UPDATE: &str = "scan:update:alice";
+const BUTTON_DEFER: &str = "scan:defer:alice";
+const BUTTON_NEW: &str = "scan:new:alice";
+const BUTTON_OFF: &str = "scan:off";
+const BUTTON_DONE: &str = "scan:done:alice";
+
+/// The custom_ids of a message's buttons, in order.
+fn custom_ids_of(msg: &Message) -> Vec<String> {
+    msg.components
+        .iter()
+        .flat_map(|row| &row.components)
+        .filter_map(|c| match c {
+            ActionRowComponent::Button(b) => match &b.data {
+                ButtonKind::NonLink { custom_id, .. } => Some(custom_id.clone()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
 }
 
 struct Handler {
@@ -204,11 +242,95 @@ impl EventHandler for Handler {
                     eprintln!("handler: send_message failed: {e}");
                 }
             }
+            "buttons" => {
+                let reply = CreateMessage::new()
+                    .content("scan of alice done")
+                    .components(vec![CreateActionRow::Buttons(vec![
+                        CreateButton::new(BUTTON_UPDATE).label("Rescan"),
+                        CreateButton::new(BUTTON_DEFER).label("Details"),
+                        CreateButton::new(BUTTON_NEW)
+                            .label("Explain")
+                            .style(ButtonStyle::Secondary),
+                        CreateButton::new(BUTTON_OFF).label("Off").disabled(true),
+                    ])]);
+                if let Err(e) = msg.channel_id.send_message(&ctx.http, reply).await {
+                    eprintln!("handler: send_message failed: {e}");
+                }
+            }
             _ => {}
         }
     }
 
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
+        if let Interaction::Component(press) = &interaction {
+            let _ = self.tx.send(Seen::Component {
+                custom_id: press.data.custom_id.clone(),
+                message: press.message.id.get(),
+                message_custom_ids: custom_ids_of(&press.message),
+                user: press.user.id.get(),
+                guild: press.guild_id.map(|g| g.get()),
+                channel: press.channel_id.get(),
+                member_perms: press.member.as_ref().and_then(|m| m.permissions),
+                app_perms: press.app_permissions,
+            });
+            let result = async {
+                match press.data.custom_id.as_str() {
+                    // 7 UPDATE_MESSAGE: new content, the buttons replaced by one.
+                    BUTTON_UPDATE => {
+                        press
+                            .create_response(
+                                &ctx.http,
+                                CreateInteractionResponse::UpdateMessage(
+                                    CreateInteractionResponseMessage::new()
+                                        .content("rescanned alice")
+                                        .components(vec![CreateActionRow::Buttons(vec![
+                                            CreateButton::new(BUTTON_DONE).label("Done"),
+                                        ])]),
+                                ),
+                            )
+                            .await?
+                    }
+                    // 6 DEFERRED_UPDATE_MESSAGE, then an edit of @original (the button's
+                    // message) and a follow-up.
+                    BUTTON_DEFER => {
+                        press
+                            .create_response(&ctx.http, CreateInteractionResponse::Acknowledge)
+                            .await?;
+                        press
+                            .edit_response(
+                                &ctx.http,
+                                EditInteractionResponse::new().content("details of alice"),
+                            )
+                            .await?;
+                        press
+                            .create_followup(
+                                &ctx.http,
+                                CreateInteractionResponseFollowup::new().content("details follow"),
+                            )
+                            .await?;
+                    }
+                    // 4 CHANNEL_MESSAGE_WITH_SOURCE, ephemeral.
+                    _ => {
+                        press
+                            .create_response(
+                                &ctx.http,
+                                CreateInteractionResponse::Message(
+                                    CreateInteractionResponseMessage::new()
+                                        .content("only you see this")
+                                        .ephemeral(true),
+                                ),
+                            )
+                            .await?
+                    }
+                }
+                Ok::<(), serenity::Error>(())
+            }
+            .await;
+            if let Err(e) = result {
+                eprintln!("handler: button answer failed: {e}");
+            }
+            return;
+        }
         let Interaction::Command(cmd) = interaction else {
             return;
         };
@@ -1684,6 +1806,47 @@ mod spec {
             )
             .is_empty()
         );
+        // Components: duplicated custom_ids, a button without one, a link button with one.
+        let button = |id: &str| json!({ "type": 2, "style": 1, "custom_id": id, "label": "b" });
+        let rows = json!([{ "type": 1, "components": [
+            button("a"),
+            button("a"),
+            { "type": 2, "style": 1, "label": "no id" },
+            { "type": 2, "style": 5, "label": "link", "custom_id": "l", "url": "https://x" },
+        ] }]);
+        let v = fake_discord::limit_violations(
+            "PATCH",
+            "/channels/1/messages/2",
+            &json!({ "components": rows }),
+        );
+        assert_eq!(v.len(), 3, "{v:?}");
+        let v = fake_discord::limit_violations(
+            "POST",
+            "/interactions/1/t/callback",
+            &json!({ "type": 7, "data": { "components": [{ "type": 1, "components": [button("a"), button("a")] }] } }),
+        );
+        assert_eq!(v.len(), 1, "{v:?}");
+        let ok = json!({ "components": [{ "type": 1, "components": [
+            button("a"),
+            { "type": 2, "style": 5, "label": "link", "url": "https://x" },
+        ] }] });
+        assert!(fake_discord::limit_violations("POST", "/channels/1/messages", &ok).is_empty());
+        assert_eq!(
+            validate(
+                "POST",
+                "/api/v10/interactions/1/t/callback",
+                &json!({ "type": 6 })
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            validate(
+                "POST",
+                "/api/v10/interactions/1/t/callback",
+                &json!({ "type": 7, "data": { "content": "c", "components": [{ "type": 1, "components": [button("a")] }] } })
+            ),
+            Ok(())
+        );
     }
 }
 
@@ -1816,5 +1979,459 @@ fn poise_framework_against_the_fake() {
         .collect();
     eprintln!("poise startup calls: {startup:?}");
     assert!(startup.contains(&"GET /oauth2/applications/@me".to_string()));
+    rt.shutdown_timeout(Duration::from_secs(1));
+}
+
+/// Buttons at the wire level: the components the bot posts are stored (with Discord's
+/// component `id`s) and served back in `message`; a press is an INTERACTION_CREATE that
+/// serenity deserializes as a `ComponentInteraction` with the `custom_id`, the message and its
+/// buttons, and the presser's per-channel permissions; callback 7 replaces the message's content
+/// and components (an edit, echoed as MESSAGE_UPDATE); callback 6 makes `@original` the
+/// button's message, so its PATCH edits that message, and a follow-up works; callback 4 with
+/// flags 64 is an ephemeral new message. Unknown and disabled buttons cannot be pressed.
+#[test]
+fn buttons_at_the_wire_level() {
+    let fake = FakeDiscord::start();
+    let rt = runtime();
+    let (rx, manager) = start_client(&fake, &rt);
+    assert!(fake.wait_ready(Duration::from_secs(10)));
+
+    // --- The bot posts a message with buttons -----------------------------------------------
+    fake.send_message(GENERAL_CHANNEL_ID, MEMBER_ID, "buttons");
+    let messages = format!("/channels/{GENERAL_CHANNEL_ID}/messages");
+    let post = fake
+        .wait_for(|r| r.is("POST", &messages), WAIT)
+        .expect("the buttons message");
+    assert_eq!(post.status, 200);
+    assert_eq!(
+        post.custom_ids(),
+        vec![BUTTON_UPDATE, BUTTON_DEFER, BUTTON_NEW, BUTTON_OFF]
+    );
+    assert_eq!(post.components().len(), 1, "one action row");
+    let mid = post.message_id().expect("message id");
+    let stored = fake.message_components(mid).expect("components stored");
+    assert_eq!(stored[0]["type"], json!(1));
+    assert_eq!(stored[0]["id"], json!(1), "Discord numbers components");
+    assert_eq!(
+        stored[0]["components"][0]["custom_id"],
+        json!(BUTTON_UPDATE)
+    );
+    assert_eq!(stored[0]["components"][0]["id"], json!(2));
+    assert_eq!(stored[0]["components"][3]["disabled"], json!(true));
+    // What the bot got back deserializes with its buttons.
+    let answered: Message = serde_json::from_value(post.response.clone().unwrap()).unwrap();
+    assert_eq!(custom_ids_of(&answered).len(), 4);
+
+    // --- 7 UPDATE_MESSAGE ---------------------------------------------------------------------
+    let press = fake.press_button(MODERATOR_ID, mid, BUTTON_UPDATE);
+    let d = fake.interaction_payload(press).expect("payload");
+    assert_eq!(d["type"], json!(3));
+    assert_eq!(d["data"]["component_type"], json!(2));
+    assert_eq!(d["message"]["id"], json!(mid.to_string()));
+    assert!(d["message"].get("guild_id").is_none(), "as REST answers it");
+    let Interaction::Component(c) = serde_json::from_value::<Interaction>(d.clone()).unwrap()
+    else {
+        panic!("not a component interaction: {d:#}")
+    };
+    assert_eq!(c.data.custom_id, BUTTON_UPDATE);
+    assert!(matches!(
+        c.data.kind,
+        serenity::all::ComponentInteractionDataKind::Button
+    ));
+    assert_eq!(c.message.id.get(), mid);
+    assert_eq!(c.message.content, "scan of alice done");
+    assert_eq!(c.user.id.get(), MODERATOR_ID, "user from member");
+    assert_eq!(c.guild_id, Some(GuildId::new(GUILD_ID)));
+    assert_eq!(
+        c.member
+            .as_ref()
+            .and_then(|m| m.permissions)
+            .map(|p| p.bits()),
+        Some(fake.channel_permissions(GENERAL_CHANNEL_ID, MODERATOR_ID))
+    );
+    assert_eq!(
+        c.app_permissions.map(|p| p.bits()),
+        Some(fake.channel_permissions(GENERAL_CHANNEL_ID, BOT_ID))
+    );
+    assert_eq!(
+        c.channel.as_ref().map(|ch| ch.id.get()),
+        Some(GENERAL_CHANNEL_ID)
+    );
+    assert!(!c.token.is_empty() && c.attachment_size_limit > 0 && c.version == 1);
+    let Seen::Component {
+        custom_id,
+        message,
+        message_custom_ids,
+        user,
+        guild,
+        channel,
+        member_perms,
+        app_perms,
+    } = next_seen(&rx, WAIT, |s| matches!(s, Seen::Component { .. }))
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        (custom_id.as_str(), message, user, guild, channel),
+        (
+            BUTTON_UPDATE,
+            mid,
+            MODERATOR_ID,
+            Some(GUILD_ID),
+            GENERAL_CHANNEL_ID
+        )
+    );
+    assert_eq!(message_custom_ids.len(), 4);
+    assert!(member_perms.is_some_and(|p| p.moderate_members()));
+    assert!(app_perms.is_some_and(|p| p.send_messages()));
+    let callback = fake
+        .wait_for(
+            |r| r.is("POST", &format!("/interactions/{press}/*/callback")),
+            WAIT,
+        )
+        .expect("callback 7");
+    assert_eq!(callback.status, 204);
+    assert_eq!(callback.payload().unwrap()["type"], json!(7));
+    assert_eq!(callback.custom_ids(), vec![BUTTON_DONE]);
+    assert_eq!(fake.interaction_callback_type(press), Some(7));
+    assert_eq!(fake.interaction_original(press), Some(mid));
+    let delay = fake.interaction_ack_delay(press).expect("ack delay");
+    assert!(delay < Duration::from_secs(3), "{delay:?}");
+    let after = fake.message(mid).unwrap();
+    assert_eq!(after["content"], json!("rescanned alice"));
+    assert!(after["edited_timestamp"].is_string(), "an edit");
+    let components = fake.message_components(mid).unwrap();
+    assert_eq!(components.as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        components[0]["components"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(
+        components[0]["components"][0]["custom_id"],
+        json!(BUTTON_DONE)
+    );
+    // The old buttons are gone: a press now sees only the new one.
+    let press_done = fake.press_button(MEMBER_ID, mid, BUTTON_DONE);
+    let d = fake.interaction_payload(press_done).unwrap();
+    assert_eq!(
+        d["message"]["components"][0]["components"][0]["custom_id"],
+        json!(BUTTON_DONE)
+    );
+    // (the handler answers unknown ids with an ephemeral message)
+    fake.wait_for(
+        |r| r.is("POST", &format!("/interactions/{press_done}/*/callback")),
+        WAIT,
+    )
+    .expect("callback for the new button");
+    let pressed_old = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        fake.press_button(MEMBER_ID, mid, BUTTON_UPDATE)
+    }));
+    assert!(pressed_old.is_err(), "a replaced button cannot be pressed");
+
+    // --- 6 DEFERRED_UPDATE_MESSAGE, PATCH @original, follow-up --------------------------------
+    fake.send_message(GENERAL_CHANNEL_ID, MEMBER_ID, "buttons");
+    let posts = fake.wait_for_count(|r| r.is("POST", &messages), 2, WAIT);
+    let mid2 = posts[1].message_id().unwrap();
+    let press = fake.press_button(MEMBER_ID, mid2, BUTTON_DEFER);
+    let answers = fake.wait_for_count(
+        |r| {
+            r.route.starts_with(&format!("/interactions/{press}/"))
+                || (r.route.starts_with("/webhooks/")
+                    && fake
+                        .interaction_token(press)
+                        .is_some_and(|t| r.route.contains(&t)))
+        },
+        3,
+        WAIT,
+    );
+    assert_eq!(answers.len(), 3, "{answers:#?}");
+    assert_eq!(answers[0].payload().unwrap()["type"], json!(6));
+    assert_eq!(answers[0].status, 204);
+    assert!(answers[1].is(
+        "PATCH",
+        &format!("/webhooks/{APPLICATION_ID}/*/messages/@original")
+    ));
+    assert_eq!(answers[1].status, 200);
+    assert_eq!(
+        answers[1].message_id(),
+        Some(mid2),
+        "@original is the button's message"
+    );
+    assert!(answers[2].is("POST", &format!("/webhooks/{APPLICATION_ID}/*")));
+    assert_eq!(answers[2].status, 200);
+    assert_eq!(fake.interaction_requests(press).len(), 3);
+    let edited = fake.message(mid2).unwrap();
+    assert_eq!(edited["content"], json!("details of alice"));
+    assert_eq!(
+        fake.message_components(mid2).unwrap()[0]["components"]
+            .as_array()
+            .map(Vec::len),
+        Some(4),
+        "an edit without `components` keeps them"
+    );
+    let followup: Message = serde_json::from_value(answers[2].response.clone().unwrap()).unwrap();
+    assert_eq!(followup.content, "details follow");
+    match followup.interaction_metadata.as_deref() {
+        Some(MessageInteractionMetadata::Component(m)) => {
+            assert_eq!(m.interacted_message_id.get(), mid2);
+            assert_eq!(m.user.id.get(), MEMBER_ID);
+        }
+        other => panic!("follow-up metadata: {other:?}"),
+    }
+
+    // --- 4 CHANNEL_MESSAGE_WITH_SOURCE, ephemeral ---------------------------------------------
+    let press = fake.press_button(MEMBER_ID, mid2, BUTTON_NEW);
+    let callback = fake
+        .wait_for(
+            |r| r.is("POST", &format!("/interactions/{press}/*/callback")),
+            WAIT,
+        )
+        .expect("callback 4");
+    assert_eq!(callback.status, 204);
+    assert_eq!(callback.payload().unwrap()["type"], json!(4));
+    assert_eq!(callback.content(), Some("only you see this"));
+    let new = fake.interaction_original(press).expect("a new message");
+    assert_ne!(new, mid2);
+    let new = fake.message(new).unwrap();
+    assert_eq!(new["flags"], json!(64));
+    assert_eq!(new["interaction_metadata"]["type"], json!(3));
+
+    // A disabled button cannot be pressed.
+    let pressed_off = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        fake.press_button(MEMBER_ID, mid2, BUTTON_OFF)
+    }));
+    assert!(pressed_off.is_err(), "a disabled button cannot be pressed");
+
+    rt.block_on(manager.shutdown_all());
+    fake.assert_clean();
+    rt.shutdown_timeout(Duration::from_secs(1));
+}
+
+/// A user command (context menu on a user) for poise.
+#[poise::command(context_menu_command = "Scan account", guild_only)]
+async fn scan_user(
+    ctx: poise::Context<'_, (), PoiseError>,
+    user: serenity::all::User,
+) -> Result<(), PoiseError> {
+    ctx.say(format!("scanning user {}", user.name)).await?;
+    Ok(())
+}
+
+/// A message command (context menu on a message) for poise.
+#[poise::command(context_menu_command = "Scan author", guild_only)]
+async fn scan_message(
+    ctx: poise::Context<'_, (), PoiseError>,
+    msg: Message,
+) -> Result<(), PoiseError> {
+    ctx.defer_ephemeral().await?;
+    ctx.say(format!("scanning author of {:?}", msg.content))
+        .await?;
+    Ok(())
+}
+
+/// Context-menu commands at the wire level, through poise: registered in the same PUT as the
+/// slash command (`type` 2 and 3, their own ids); a user command and a message command are
+/// INTERACTION_CREATE type 2 with `data.type` 2 / 3, the registered `data.id`, `data.target_id`
+/// and the target in `data.resolved` (users + members without `user`, with `permissions`; the
+/// full message), which serenity deserializes as `CommandInteraction`s whose `data.target()`
+/// resolves; poise runs them and answers (callback 4; callback 5 + follow-up, ephemeral), and
+/// the ack delay is recorded.
+#[test]
+fn context_menu_commands_at_the_wire_level() {
+    let fake = FakeDiscord::start();
+    let rt = runtime();
+    let http = HttpBuilder::new(BOT_TOKEN)
+        .proxy(fake.base_url())
+        .ratelimiter_disabled(true)
+        .build();
+    let framework = poise::Framework::builder()
+        .options(poise::FrameworkOptions {
+            commands: vec![scan(), scan_user(), scan_message()],
+            allowed_mentions: Some(serenity::all::CreateAllowedMentions::new()),
+            ..Default::default()
+        })
+        .setup(|ctx, _ready, framework| {
+            Box::pin(async move {
+                poise::builtins::register_in_guild(
+                    ctx,
+                    &framework.options().commands,
+                    GuildId::new(GUILD_ID),
+                )
+                .await?;
+                Ok(())
+            })
+        })
+        .build();
+    let mut client = rt
+        .block_on(async {
+            ClientBuilder::new_with_http(http, intents())
+                .framework(framework)
+                .await
+        })
+        .expect("build poise client");
+    let manager = client.shard_manager.clone();
+    rt.spawn(async move { client.start().await });
+    assert!(fake.wait_ready(Duration::from_secs(10)));
+    let put = fake
+        .wait_for(
+            |r| {
+                r.is(
+                    "PUT",
+                    &format!("/applications/{APPLICATION_ID}/guilds/{GUILD_ID}/commands"),
+                )
+            },
+            WAIT,
+        )
+        .expect("guild commands registered");
+    let types: Vec<(String, u64)> = put
+        .payload()
+        .and_then(Value::as_array)
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["type"].as_u64().unwrap_or(1),
+            )
+        })
+        .collect();
+    assert_eq!(
+        types,
+        vec![
+            ("scan".to_string(), 1),
+            ("Scan account".to_string(), 2),
+            ("Scan author".to_string(), 3)
+        ]
+    );
+    let registered = fake.registered_guild_commands(GUILD_ID);
+    let id_of = |name: &str| -> String {
+        registered
+            .iter()
+            .find(|c| c["name"] == json!(name))
+            .and_then(|c| c["id"].as_str())
+            .unwrap_or_else(|| panic!("{name} not registered: {registered:#?}"))
+            .to_string()
+    };
+
+    // --- User command ---------------------------------------------------------------------
+    let iid = fake.send_user_command(MODERATOR_ID, GENERAL_CHANNEL_ID, "Scan account", MEMBER_ID);
+    let d = fake.interaction_payload(iid).expect("payload");
+    assert_eq!(
+        (d["type"].clone(), d["data"]["type"].clone()),
+        (json!(2), json!(2))
+    );
+    assert_eq!(d["data"]["id"], json!(id_of("Scan account")));
+    assert_eq!(d["data"]["target_id"], json!(MEMBER_ID.to_string()));
+    let member = &d["data"]["resolved"]["members"][MEMBER_ID.to_string()];
+    assert!(
+        member.get("user").is_none(),
+        "resolved members carry no user"
+    );
+    assert_eq!(
+        member["permissions"],
+        json!(
+            fake.channel_permissions(GENERAL_CHANNEL_ID, MEMBER_ID)
+                .to_string()
+        )
+    );
+    let Interaction::Command(c) = serde_json::from_value::<Interaction>(d.clone()).unwrap() else {
+        panic!("not a command: {d:#}")
+    };
+    assert_eq!(c.data.kind, CommandType::User);
+    assert_eq!(c.data.name, "Scan account");
+    assert_eq!(c.user.id.get(), MODERATOR_ID);
+    assert!(
+        c.member
+            .as_ref()
+            .and_then(|m| m.permissions)
+            .is_some_and(|p| p.moderate_members())
+    );
+    match c.data.target() {
+        Some(ResolvedTarget::User(u, Some(m))) => {
+            assert_eq!(u.id.get(), MEMBER_ID);
+            assert_eq!(u.name, MEMBER_USERNAME);
+            assert!(m.permissions.is_some());
+        }
+        other => panic!("user target: {other:?}"),
+    }
+    let callback = fake
+        .wait_for(
+            |r| r.is("POST", &format!("/interactions/{iid}/*/callback")),
+            WAIT,
+        )
+        .expect("poise answered the user command");
+    assert_eq!(callback.status, 204);
+    assert_eq!(callback.payload().unwrap()["type"], json!(4));
+    assert_eq!(callback.content(), Some("scanning user alice"));
+    let delay = fake.interaction_ack_delay(iid).expect("ack delay");
+    assert!(delay < Duration::from_secs(3), "{delay:?}");
+    let response = fake
+        .message(fake.interaction_original(iid).unwrap())
+        .unwrap();
+    assert_eq!(response["type"], json!(23), "CONTEXT_MENU_COMMAND");
+    assert_eq!(
+        response["interaction_metadata"]["target_user"]["id"],
+        json!(MEMBER_ID.to_string())
+    );
+
+    // --- Message command --------------------------------------------------------------------
+    let target = fake.send_message(GENERAL_CHANNEL_ID, MEMBER_ID, "hello from alice");
+    let iid = fake.send_message_command(ADMIN_ID, GENERAL_CHANNEL_ID, "Scan author", target);
+    let d = fake.interaction_payload(iid).expect("payload");
+    assert_eq!(
+        (d["type"].clone(), d["data"]["type"].clone()),
+        (json!(2), json!(3))
+    );
+    assert_eq!(d["data"]["id"], json!(id_of("Scan author")));
+    assert_eq!(d["data"]["target_id"], json!(target.to_string()));
+    let Interaction::Command(c) = serde_json::from_value::<Interaction>(d.clone()).unwrap() else {
+        panic!("not a command: {d:#}")
+    };
+    assert_eq!(c.data.kind, CommandType::Message);
+    match c.data.target() {
+        Some(ResolvedTarget::Message(m)) => {
+            assert_eq!(m.id.get(), target);
+            assert_eq!(m.content, "hello from alice");
+            assert_eq!(m.author.id.get(), MEMBER_ID);
+        }
+        other => panic!("message target: {other:?}"),
+    }
+    let answers = fake.wait_for_count(
+        |r| {
+            r.route.starts_with(&format!("/interactions/{iid}/"))
+                || (r.route.starts_with("/webhooks/")
+                    && fake
+                        .interaction_token(iid)
+                        .is_some_and(|t| r.route.contains(&t)))
+        },
+        2,
+        WAIT,
+    );
+    assert_eq!(answers.len(), 2, "{answers:#?}");
+    assert_eq!(answers[0].payload().unwrap()["type"], json!(5));
+    assert_eq!(answers[0].payload().unwrap()["data"]["flags"], json!(64));
+    assert_eq!(
+        answers[1].content(),
+        Some("scanning author of \"hello from alice\"")
+    );
+    assert_eq!(fake.interaction_callback_type(iid), Some(5));
+    assert!(fake.interaction_ack_delay(iid).is_some());
+    // A bot message can be the target too.
+    let bot_msg = answers[1].message_id().unwrap();
+    let bot_target =
+        fake.send_message_command(ADMIN_ID, GENERAL_CHANNEL_ID, "Scan author", bot_msg);
+    let d = fake.interaction_payload(bot_target).unwrap();
+    assert_eq!(
+        d["data"]["resolved"]["messages"][bot_msg.to_string()]["author"]["id"],
+        json!(BOT_ID.to_string())
+    );
+    fake.wait_for(
+        |r| r.is("POST", &format!("/interactions/{bot_target}/*/callback")),
+        WAIT,
+    )
+    .expect("answered");
+
+    rt.block_on(manager.shutdown_all());
+    fake.assert_clean();
     rt.shutdown_timeout(Duration::from_secs(1));
 }

@@ -126,10 +126,28 @@ impl Shared {
                 );
             }
             "INTERACTION_CREATE" => {
-                self.check_model::<serenity::model::application::Interaction>(
-                    "INTERACTION_CREATE",
-                    d,
-                );
+                use serenity::model::application::{CommandType, Interaction};
+                match self.check_model::<Interaction>("INTERACTION_CREATE", d) {
+                    // A context-menu command whose target serenity cannot resolve fails
+                    // poise's argument parsing.
+                    Some(Interaction::Command(c))
+                        if matches!(c.data.kind, CommandType::User | CommandType::Message)
+                            && c.data.target().is_none() =>
+                    {
+                        self.record_model_error(format!(
+                            "INTERACTION_CREATE: serenity does not resolve the target of {:?} \
+                             command {:?}",
+                            c.data.kind, c.data.name
+                        ));
+                    }
+                    Some(Interaction::Component(c)) if d.get("message").is_none() => {
+                        let _ = c;
+                        self.record_model_error(
+                            "INTERACTION_CREATE: component interaction without `message`".into(),
+                        );
+                    }
+                    _ => {}
+                }
             }
             _ => {}
         }
@@ -150,7 +168,8 @@ impl Shared {
     }
 }
 
-/// Discord's limits on a message-like payload (`content`, `embeds`, `attachments`), also inside
+/// Discord's limits on a message-like payload (`content`, `embeds`, `attachments`, the
+/// components' `custom_id`s: unique, present on non-link buttons), also inside
 /// an interaction callback's `data`. Empty for other routes.
 pub fn limit_violations(method: &str, route: &str, payload: &Value) -> Vec<String> {
     let message_like = route_matches("/channels/*/messages", route)
@@ -246,6 +265,47 @@ pub fn limit_violations(method: &str, route: &str, payload: &Value) -> Vec<Strin
                 "embeds total {total} characters (max {})",
                 limits::EMBED_TOTAL
             ));
+        }
+    }
+    // Components: what Discord checks beyond the spec's schema.
+    let mut custom_ids: Vec<&str> = Vec::new();
+    for (i, row) in p
+        .get("components")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        for (j, c) in row["components"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let custom_id = c.get("custom_id").and_then(Value::as_str);
+            if let Some(id) = custom_id {
+                if custom_ids.contains(&id) {
+                    out.push(format!(
+                        "components[{i}].components[{j}].custom_id {id:?} is duplicated"
+                    ));
+                }
+                custom_ids.push(id);
+            }
+            if c.get("type").and_then(Value::as_u64) == Some(2) {
+                let link = c.get("style").and_then(Value::as_u64) == Some(5);
+                let has_url = c.get("url").is_some_and(|u| !u.is_null());
+                if link && (custom_id.is_some() || !has_url) {
+                    out.push(format!(
+                        "components[{i}].components[{j}]: a link button needs a url and no custom_id"
+                    ));
+                }
+                if !link && c.get("style").and_then(Value::as_u64) != Some(6) && custom_id.is_none()
+                {
+                    out.push(format!(
+                        "components[{i}].components[{j}]: a button needs a custom_id"
+                    ));
+                }
+            }
         }
     }
     if let Some(a) = p.get("attachments").and_then(Value::as_array)

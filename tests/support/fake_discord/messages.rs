@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::checks::limit_violations;
 use super::fixtures::{FakeUser, ids_json, member_json, user_json};
 use super::ids::{APPLICATION_ID, BOT_ID, limits, perms, snowflake_created_at};
-use super::interactions::InteractionState;
+use super::interactions::{InteractionState, MESSAGE_COMPONENT};
 use super::recording::MultipartPart;
 use super::rest::{Answer, Req, content_type_for};
 use super::state::{Shared, StoredMessage, now_rfc3339};
@@ -266,16 +266,48 @@ impl Shared {
                 if let Some(i) = webhook {
                     m["webhook_id"] = json!(APPLICATION_ID.to_string());
                     m["application_id"] = json!(APPLICATION_ID.to_string());
-                    m["type"] = json!(if i.original.is_none() { 20 } else { 0 });
+                    // The response: CHAT_INPUT_COMMAND (20) or CONTEXT_MENU_COMMAND (23), a
+                    // component's DEFAULT (0); follow-ups DEFAULT.
+                    let response_type = match (i.kind, i.command_type) {
+                        (MESSAGE_COMPONENT, _) => 0,
+                        (_, 2 | 3) => 23,
+                        _ => 20,
+                    };
+                    m["type"] = json!(if i.original.is_none() {
+                        response_type
+                    } else {
+                        0
+                    });
                     if let Some(u) = self.user(i.user_id) {
-                        m["interaction_metadata"] = json!({
+                        let mut meta = json!({
                             "id": i.id.to_string(),
-                            "type": 2,
-                            "name": i.name,
-                            "command_type": 1,
+                            "type": i.kind,
                             "user": user_json(u),
                             "authorizing_integration_owners": { "0": guild_id.unwrap_or(0).to_string() },
                         });
+                        if i.kind == MESSAGE_COMPONENT {
+                            meta["interacted_message_id"] =
+                                json!(i.message_id.unwrap_or(0).to_string());
+                        } else {
+                            meta["name"] = json!(i.name);
+                            meta["command_type"] = json!(i.command_type);
+                            match (i.command_type, i.target_id) {
+                                (2, Some(t)) => {
+                                    if let Some(t) = self.user(t) {
+                                        meta["target_user"] = user_json(t);
+                                    }
+                                }
+                                (3, Some(t)) => meta["target_message_id"] = json!(t.to_string()),
+                                _ => {}
+                            }
+                        }
+                        if let Some(o) = i
+                            .original
+                            .filter(|_| matches!(i.callback_type, Some(4 | 5)))
+                        {
+                            meta["original_response_message_id"] = json!(o.to_string());
+                        }
+                        m["interaction_metadata"] = meta;
                     }
                 }
                 m
@@ -313,7 +345,11 @@ impl Shared {
             msg["embeds"] = Value::Array(embeds);
         }
         if let Some(c) = p.get("components") {
-            msg["components"] = if c.is_null() { json!([]) } else { c.clone() };
+            msg["components"] = if c.is_null() {
+                json!([])
+            } else {
+                with_component_ids(c)
+            };
         }
 
         // Attachments: `attachments` entries refer to new files by index (files[N]) or to the
@@ -558,4 +594,42 @@ pub(super) fn is_empty_message(p: &Value, files: &[MultipartPart]) -> bool {
         && !nonempty("components")
         && !nonempty("sticker_ids")
         && p.get("poll").is_none_or(Value::is_null)
+}
+
+/// Components as Discord answers them: every component (rows and what they hold) without an
+/// `id` gets one, numbered from 1 in order (depth first), after the largest `id` sent.
+fn with_component_ids(components: &Value) -> Value {
+    fn max_id(v: &Value) -> u64 {
+        let own = v.get("id").and_then(Value::as_u64).unwrap_or(0);
+        let children = v
+            .as_array()
+            .or_else(|| v.get("components").and_then(Value::as_array))
+            .into_iter()
+            .flatten()
+            .map(max_id)
+            .max()
+            .unwrap_or(0);
+        own.max(children)
+    }
+    fn number(v: &mut Value, next: &mut u64) {
+        if let Some(o) = v.as_object_mut()
+            && !o.get("id").is_some_and(Value::is_u64)
+        {
+            *next += 1;
+            o.insert("id".into(), json!(*next));
+        }
+        if let Some(children) = v.get_mut("components").and_then(Value::as_array_mut) {
+            for c in children {
+                number(c, next);
+            }
+        }
+    }
+    let mut out = components.clone();
+    let mut next = max_id(components);
+    if let Some(rows) = out.as_array_mut() {
+        for row in rows {
+            number(row, &mut next);
+        }
+    }
+    out
 }

@@ -19,7 +19,19 @@
 //!   shards, the first guild on 0, the second on 1) and its events go to that shard's session.
 //!   Heartbeats answered, RESUME answered with the missed events and a RESUMED that carries `s`.
 //!   Tests inject MESSAGE_CREATE ([`FakeDiscord::send_message`], [`FakeDiscord::send_dm`]) and
-//!   INTERACTION_CREATE ([`FakeDiscord::send_slash_command`]).
+//!   INTERACTION_CREATE: slash commands ([`FakeDiscord::send_slash_command`]), context-menu
+//!   commands ([`FakeDiscord::send_user_command`], [`FakeDiscord::send_message_command`]:
+//!   type 2 with `data.type` 2 / 3, `data.target_id` and the target in `data.resolved`) and
+//!   button presses ([`FakeDiscord::press_button`]: type 3 on a message the bot posted, with
+//!   that message and its current `components`). [`FakeDiscord::interaction_payload`] is the
+//!   `d` dispatched.
+//! * Interaction answers: callbacks 4 (new message, ephemeral with flags 64), 5 (deferred), and
+//!   for components 6 (deferred update: `@original` is then the button's message) and 7 (update
+//!   the button's message: content, embeds and components replaced, an edit echoed as
+//!   MESSAGE_UPDATE); `@original` edits and follow-ups over the interaction webhook.
+//!   [`FakeDiscord::interaction_ack_delay`] is the time from dispatch to the first callback.
+//!   The components the bot sends are stored with each message (given `id`s as Discord does,
+//!   replaced on edits): [`FakeDiscord::message_components`], [`RecordedRequest::components`].
 //! * REST: every request is recorded in arrival order ([`RecordedRequest`]: method, path, query,
 //!   headers, raw body, parsed JSON or multipart parts with `payload_json` parsed) and answered
 //!   with objects serenity deserializes; guild routes serve both guilds (an unknown guild is
@@ -49,8 +61,9 @@
 //! public, re-exported here), `fixtures.rs` (the guilds' users, roles and channels, the JSON
 //! objects built from them and the permission computation), `state.rs` (what the running fake holds), `gateway.rs` (the
 //! WebSocket: HELLO, IDENTIFY, READY, heartbeats, RESUME, dispatch), `messages.rs` (messages
-//! injected and messages the bot sends), `interactions.rs` (slash commands: registration,
-//! INTERACTION_CREATE, callbacks and webhooks), `rest.rs` (the HTTP handler, multipart parsing
+//! injected and messages the bot sends, their components), `interactions.rs` (slash and
+//! context-menu commands, button presses: registration, INTERACTION_CREATE, callbacks and
+//! webhooks), `rest.rs` (the HTTP handler, multipart parsing
 //! and the route table), `faults.rs` (forced statuses, delays, hangs, lost answers),
 //! `recording.rs` (recorded requests and the queries tests make), `checks.rs` (spec, limit and
 //! model checks) and `spec.rs` (validation against Discord's OpenAPI spec).

@@ -81,6 +81,32 @@ impl RecordedRequest {
             .unwrap_or_default()
     }
 
+    /// The components sent (payload's `components`, or `data.components` of an interaction
+    /// callback): action rows, each with its `components` (buttons...). Empty when none.
+    pub fn components(&self) -> Vec<Value> {
+        let Some(p) = self.payload() else {
+            return Vec::new();
+        };
+        p.get("components")
+            .or_else(|| p.pointer("/data/components"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The `custom_id`s of every component sent, in order.
+    pub fn custom_ids(&self) -> Vec<String> {
+        self.components()
+            .iter()
+            .flat_map(|row| row["components"].as_array().cloned().unwrap_or_default())
+            .filter_map(|c| {
+                c.get("custom_id")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .collect()
+    }
+
     /// The uploaded files (`files[N]` parts), in the order sent.
     pub fn files(&self) -> Vec<&MultipartPart> {
         self.multipart
@@ -238,6 +264,17 @@ impl FakeDiscord {
             .messages
             .get(&message_id)
             .map(|m| m.json.clone())
+    }
+
+    /// The components currently on a message (its `components` after every edit, callback 7
+    /// included, with the `id`s Discord gives them); None for an unknown message.
+    pub fn message_components(&self, message_id: u64) -> Option<Value> {
+        lock(&self.shared.state).messages.get(&message_id).map(|m| {
+            m.json
+                .get("components")
+                .cloned()
+                .unwrap_or_else(|| Value::Array(Vec::new()))
+        })
     }
 
     /// The bytes of an uploaded attachment, by attachment id.
