@@ -93,34 +93,44 @@ fn button(result: &RecordedRequest, label: &str) -> String {
 fn context_menus_scan_the_member_or_the_author_and_refuse_non_moderators() {
     let bot = start(&[]);
     let mark = bot.mark();
-    let id = bot
-        .discord
-        .send_user_command(MODERATOR_ID, GENERAL_CHANNEL_ID, "Scan account", MEMBER_ID);
+    let id =
+        bot.discord
+            .send_user_command(MODERATOR_ID, GENERAL_CHANNEL_ID, "Scan account", MEMBER_ID);
     let result = result_after(&bot, mark);
     answered_in_time(&bot, id);
     assert_eq!(result.embeds()[0]["title"], "Scan of alice");
     let member = result.embeds()[0]["fields"]
         .as_array()
         .and_then(|f| f.iter().find(|f| f["name"] == "Discord member").cloned());
-    assert!(member.is_some(), "the member's facts: {:?}", result.embeds());
+    assert!(
+        member.is_some(),
+        "the member's facts: {:?}",
+        result.embeds()
+    );
 
-    let message = bot.discord.send_message(GENERAL_CHANNEL_ID, MEMBER_ID, "hello there");
-    let mark = bot.mark();
-    let id = bot
+    let message = bot
         .discord
-        .send_message_command(MODERATOR_ID, GENERAL_CHANNEL_ID, "Scan author", message);
+        .send_message(GENERAL_CHANNEL_ID, MEMBER_ID, "hello there");
+    let mark = bot.mark();
+    let id =
+        bot.discord
+            .send_message_command(MODERATOR_ID, GENERAL_CHANNEL_ID, "Scan author", message);
     let result = result_after(&bot, mark);
     answered_in_time(&bot, id);
     assert_eq!(result.embeds()[0]["title"], "Scan of alice");
 
     // A member without Moderate Members is refused and audited; no scan starts.
     let mark = bot.mark();
-    let id = bot
-        .discord
-        .send_user_command(MEMBER_ID, GENERAL_CHANNEL_ID, "Scan account", MODERATOR_ID);
+    let id =
+        bot.discord
+            .send_user_command(MEMBER_ID, GENERAL_CHANNEL_ID, "Scan account", MODERATOR_ID);
     said_after(&bot, mark, "You're lacking permissions");
     answered_in_time(&bot, id);
-    said_after(&bot, mark, &format!("<@{MEMBER_ID}> was refused `Scan account`"));
+    said_after(
+        &bot,
+        mark,
+        &format!("<@{MEMBER_ID}> was refused `Scan account`"),
+    );
     std::thread::sleep(Duration::from_millis(500));
     assert!(
         !bot.discord
@@ -140,7 +150,11 @@ fn result_buttons_work_for_moderators_refuse_members_and_survive_a_restart() {
     let result = result_after(&bot, mark);
     let message = result.message_id().expect("result id");
     let labels: Vec<String> = buttons(&result).into_iter().map(|(l, _)| l).collect();
-    assert_eq!(labels, ["Scan Reddit too", "Rescan", "History"], "sherlock only: the Reddit half was skipped");
+    assert_eq!(
+        labels,
+        ["Scan Reddit too", "Rescan", "History"],
+        "sherlock only: the Reddit half was skipped"
+    );
     for (_, id) in buttons(&result) {
         assert!(id.len() <= 100, "{id}");
     }
@@ -152,9 +166,11 @@ fn result_buttons_work_for_moderators_refuse_members_and_survive_a_restart() {
         .press_button(MODERATOR_ID, message, &button(&result, "History"));
     let history = said_after(&bot, mark, "History of alice");
     answered_in_time(&bot, id);
-    assert!(history.embeds()[0]["footer"]["text"]
-        .as_str()
-        .is_some_and(|f| f.contains("1 scan(s)")));
+    assert!(
+        history.embeds()[0]["footer"]["text"]
+            .as_str()
+            .is_some_and(|f| f.contains("1 scan(s)"))
+    );
 
     // A member may see the message, not use it: refused, privately, audited.
     let mark = bot.mark();
@@ -163,8 +179,15 @@ fn result_buttons_work_for_moderators_refuse_members_and_survive_a_restart() {
         .press_button(MEMBER_ID, message, &button(&result, "Rescan"));
     let refusal = said_after(&bot, mark, "lacking permissions for this button");
     answered_in_time(&bot, id);
-    assert_eq!(refusal.payload().map(|p| p["data"]["flags"].clone()), Some(Value::from(64)));
-    said_after(&bot, mark, &format!("<@{MEMBER_ID}> was refused `button: rescan`"));
+    assert_eq!(
+        refusal.payload().map(|p| p["data"]["flags"].clone()),
+        Some(Value::from(64))
+    );
+    said_after(
+        &bot,
+        mark,
+        &format!("<@{MEMBER_ID}> was refused `button: rescan`"),
+    );
 
     // Rescan, by a moderator.
     let mark = bot.mark();
@@ -185,7 +208,11 @@ fn result_buttons_work_for_moderators_refuse_members_and_survive_a_restart() {
     answered_in_time(&bot, id);
     assert_eq!(reddit.embeds()[0]["title"], "Scan of alice");
     let labels: Vec<String> = buttons(&reddit).into_iter().map(|(l, _)| l).collect();
-    assert_eq!(labels, ["Scan sites too", "Rescan", "History"], "reddit only: the sites were skipped");
+    assert_eq!(
+        labels,
+        ["Scan sites too", "Rescan", "History"],
+        "reddit only: the sites were skipped"
+    );
     bot.assert_clean();
 }
 
@@ -214,7 +241,10 @@ fn an_expired_button_is_answered_and_the_buttons_disabled() {
     assert!(all.iter().all(|b| b["disabled"] == true), "{components}");
     std::thread::sleep(Duration::from_millis(500));
     assert!(
-        !bot.discord.requests().iter().any(|r| r.index >= mark && is_result(r)),
+        !bot.discord
+            .requests()
+            .iter()
+            .any(|r| r.index >= mark && is_result(r)),
         "an expired button starts no scan"
     );
     bot.assert_clean();

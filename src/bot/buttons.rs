@@ -445,7 +445,13 @@ mod tests {
             expires: 1,
         };
         assert_eq!(ButtonId::decode(&plain.encode()), Some(plain));
-        for junk in ["", "as1", "as2:r:a:-:1:alice", "as1:x:a:-:1:alice", "as1:r:a:-:1:bad name"] {
+        for junk in [
+            "",
+            "as1",
+            "as2:r:a:-:1:alice",
+            "as1:x:a:-:1:alice",
+            "as1:r:a:-:1:bad name",
+        ] {
             assert_eq!(ButtonId::decode(junk), None, "{junk}");
         }
     }

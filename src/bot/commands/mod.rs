@@ -50,9 +50,9 @@ pub fn framework_options(config: &Config) -> poise::FrameworkOptions<Arc<BotStat
                     let ctx = framework.serenity_context.clone();
                     let state = framework.user_data.clone();
                     let press = press.clone();
-                    tokio::spawn(async move {
-                        crate::bot::buttons::handle(&ctx, &state, &press).await
-                    });
+                    tokio::spawn(
+                        async move { crate::bot::buttons::handle(&ctx, &state, &press).await },
+                    );
                 }
                 Ok(())
             })
@@ -133,7 +133,13 @@ async fn on_error(error: FrameworkError<'_, Arc<BotState>, BotError>) {
                     user: ctx.author().id.get(),
                     channel: ctx.channel_id().get(),
                     guild: ctx.guild_id().map(|g| g.get()),
-                    command: ctx.command().qualified_name.to_string(),
+                    // A context menu is known to moderators by its menu label.
+                    command: ctx
+                        .command()
+                        .context_menu_name
+                        .as_deref()
+                        .unwrap_or(&ctx.command().qualified_name)
+                        .to_string(),
                     why: missing_permissions
                         .map(|p| format!("lacks {p}"))
                         .unwrap_or_else(|| "permissions unknown".into()),
