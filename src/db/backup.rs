@@ -99,7 +99,8 @@ impl Db {
         sqlx::query(sqlx::AssertSqlSafe(format!("VACUUM INTO '{quoted}'")))
             .execute(self.pool())
             .await?;
-        let scans = self.count_scans().await?;
+        // Counted in the copy itself: scans written since are in the live database, not in it.
+        let scans = count_in_file(&temp).await?;
         File::open(&temp)
             .and_then(|f| f.sync_all())
             .map_err(|e| io(&temp, e))?;
@@ -111,6 +112,18 @@ impl Db {
             .map_err(|e| io(&dir, e))?;
         Ok(scans)
     }
+}
+
+/// The scans in an SQLite file, read-only.
+async fn count_in_file(path: &Path) -> Result<u64, DbError> {
+    let url = super::sqlite_url(path).replace("?mode=rwc", "?mode=ro");
+    let pool = sqlx::AnyPool::connect(&url).await?;
+    let counted = sqlx::query("SELECT COUNT(*) FROM scans")
+        .fetch_one(&pool)
+        .await
+        .and_then(|row| sqlx::Row::try_get::<i64, _>(&row, 0));
+    pool.close().await;
+    Ok(u64::try_from(counted?).unwrap_or_default())
 }
 
 /// Checks `source` and puts it in place of the SQLite database at `target` (see the module

@@ -225,7 +225,7 @@ impl Db {
 }
 
 /// `sqlite://PATH?mode=rwc`, with the characters a URL would misread escaped.
-fn sqlite_url(path: &Path) -> String {
+pub(crate) fn sqlite_url(path: &Path) -> String {
     let escaped = path
         .display()
         .to_string()
