@@ -10,7 +10,7 @@ use std::time::Duration;
 use poise::serenity_prelude as serenity;
 
 use crate::bot::commands::scan::{
-    Target, already_posted, post_error, prepare_result, resolve_target, status_text,
+    Target, already_posted, create_embed, post_error, prepare_result, resolve_target, status_text,
 };
 use crate::bot::{BotError, BotState, audit, render};
 use crate::db::scans::{Scope, TargetKey};
@@ -292,13 +292,7 @@ async fn answer(
                 .edit_response(
                     http,
                     serenity::EditInteractionResponse::new()
-                        .embed(
-                            serenity::CreateEmbed::new()
-                                .title(e.title)
-                                .description(e.description)
-                                .colour(e.colour)
-                                .footer(serenity::CreateEmbedFooter::new(e.footer)),
-                        )
+                        .embed(create_embed(e))
                         .allowed_mentions(serenity::CreateAllowedMentions::new()),
                 )
                 .await?;

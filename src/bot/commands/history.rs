@@ -4,7 +4,7 @@
 use poise::CreateReply;
 use poise::serenity_prelude as serenity;
 
-use super::scan::{Target, parse_target};
+use super::scan::{Target, attach_files, create_embed, parse_target};
 use crate::bot::{BotError, Context, render};
 use crate::db::scans::{Scope, TargetKey};
 
@@ -46,13 +46,7 @@ pub async fn history(
         .await
         .map_err(|e| BotError::Internal(e.into()))?;
     let embed = render::history_embed(&shown, &found, page, PER_PAGE, chrono::Utc::now());
-    let mut reply = CreateReply::default().embed(
-        serenity::CreateEmbed::new()
-            .title(embed.title)
-            .description(embed.description)
-            .colour(embed.colour)
-            .footer(serenity::CreateEmbedFooter::new(embed.footer)),
-    );
+    let mut reply = CreateReply::default().embed(create_embed(embed));
     if files.unwrap_or(false) {
         let latest = if page == 1 {
             found.entries.first().cloned()
@@ -66,41 +60,20 @@ pub async fn history(
                 .into_iter()
                 .next()
         };
-        let mut notes = Vec::new();
-        match latest {
-            None => notes.push("There is no scan whose files could be attached.".to_string()),
+        let notes = match latest {
+            None => vec!["There is no scan whose files could be attached.".to_string()],
             Some(entry) => {
-                for name in &entry.files {
-                    let path = state.store.dir().join(name);
-                    match tokio::fs::metadata(&path).await {
-                        Ok(m) if m.len() <= render::UPLOAD_LIMIT_BYTES => {
-                            match tokio::fs::read(&path).await {
-                                Ok(bytes) => {
-                                    reply = reply.attachment(serenity::CreateAttachment::bytes(
-                                        bytes,
-                                        name.clone(),
-                                    ))
-                                }
-                                Err(e) => {
-                                    tracing::error!(error = %e, file = %path.display(), "cannot attach report");
-                                    notes
-                                        .push(format!("{} could not be read.", render::code(name)));
-                                }
-                            }
-                        }
-                        Ok(m) => notes.push(format!(
-                            "{} is {}, over Discord's upload limit; it is on the bot's server.",
-                            render::code(name),
-                            render::human_size(m.len())
-                        )),
-                        Err(_) => notes.push(format!(
-                            "{} is no longer on the bot's server.",
-                            render::code(name)
-                        )),
-                    }
-                }
+                let paths: Vec<_> = entry
+                    .files
+                    .iter()
+                    .map(|n| state.store.dir().join(n))
+                    .collect();
+                let paths: Vec<&std::path::Path> = paths.iter().map(|p| p.as_path()).collect();
+                let (with_files, notes) = attach_files(reply, &paths).await;
+                reply = with_files;
+                notes
             }
-        }
+        };
         if !notes.is_empty() {
             reply = reply.content(notes.join("\n"));
         }

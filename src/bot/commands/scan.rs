@@ -346,18 +346,32 @@ pub(crate) async fn result_reply(
 ) -> (CreateReply, Vec<String>) {
     let mut reply = CreateReply::default();
     for e in render::result_embeds(report) {
-        let mut embed = serenity::CreateEmbed::new()
-            .title(e.title)
-            .description(e.description)
-            .colour(e.colour)
-            .footer(serenity::CreateEmbedFooter::new(e.footer));
-        for (name, value) in e.fields {
-            embed = embed.field(name, value, false);
-        }
-        reply = reply.embed(embed);
+        reply = reply.embed(create_embed(e));
     }
+    attach_files(reply, &saved.map(SavedReport::paths).unwrap_or_default()).await
+}
+
+/// A rendered embed as serenity builds it.
+pub(crate) fn create_embed(e: render::Embed) -> serenity::CreateEmbed {
+    let mut embed = serenity::CreateEmbed::new()
+        .title(e.title)
+        .description(e.description)
+        .colour(e.colour)
+        .footer(serenity::CreateEmbedFooter::new(e.footer));
+    for (name, value) in e.fields {
+        embed = embed.field(name, value, false);
+    }
+    embed
+}
+
+/// Attaches report files within Discord's upload limit; the notes say which are not attached
+/// and why (too big, unreadable, gone).
+pub(crate) async fn attach_files(
+    mut reply: CreateReply,
+    paths: &[&std::path::Path],
+) -> (CreateReply, Vec<String>) {
     let mut notes = Vec::new();
-    for path in saved.map(SavedReport::paths).unwrap_or_default() {
+    for path in paths {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
