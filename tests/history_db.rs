@@ -258,6 +258,10 @@ fn settings_and_the_audit_trail_are_per_server() {
                 default_mode: Some(ScanMode::Sherlock),
                 cooldown_s: Some(10),
                 scan_channels: Some(vec![5, 6]),
+                screen_channel: Some(9),
+                new_account_days: Some(14),
+                auto_scan: Some(true),
+                auto_scan_cap: Some(3),
             };
             db.save_guild_settings(GUILD_A, &own, 7)
                 .await

@@ -1,4 +1,4 @@
-//! Buttons on scan results: "Rescan", "Scan Reddit too" / "Scan sites too" (when a half was
+//! Buttons on scan results (and the join screen's Scan): "Rescan", "Scan Reddit too" / "Scan sites too" (when a half was
 //! skipped) and "History". What a button means is in its `custom_id`, so it keeps working after
 //! the bot restarts; it expires `BUTTON_LIFETIME` after the result was posted. Every press is
 //! checked like the command it stands for (Moderate Members): anyone who can see the message can
@@ -28,6 +28,8 @@ pub enum Action {
     RedditToo,
     SitesToo,
     History,
+    /// The join screen's: scan the member who joined.
+    Scan,
 }
 
 impl Action {
@@ -37,6 +39,7 @@ impl Action {
             Action::RedditToo => 'R',
             Action::SitesToo => 'S',
             Action::History => 'H',
+            Action::Scan => 'n',
         }
     }
 
@@ -46,6 +49,7 @@ impl Action {
             "R" => Action::RedditToo,
             "S" => Action::SitesToo,
             "H" => Action::History,
+            "n" => Action::Scan,
             _ => return None,
         })
     }
@@ -56,6 +60,7 @@ impl Action {
             Action::RedditToo => "scan reddit",
             Action::SitesToo => "scan sites",
             Action::History => "history",
+            Action::Scan => "scan",
         }
     }
 }
@@ -298,7 +303,7 @@ async fn answer(
                 .await?;
             Ok(())
         }
-        Action::Rescan | Action::RedditToo | Action::SitesToo => {
+        Action::Rescan | Action::RedditToo | Action::SitesToo | Action::Scan => {
             press
                 .create_response(
                     http,
@@ -318,6 +323,7 @@ async fn answer(
                     channel: press.channel_id.get(),
                     guild: press.guild_id.map(|g| g.get()),
                 },
+                priority: crate::jobs::scan::Priority::Moderator,
             };
             let replies = PressReplies {
                 http: http.clone(),

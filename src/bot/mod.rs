@@ -5,6 +5,7 @@ pub mod audit;
 pub mod buttons;
 pub mod commands;
 pub mod endpoint;
+pub mod joins;
 pub mod render;
 pub mod status;
 
@@ -19,6 +20,7 @@ use crate::config::{Config, DatabaseTarget, ShardCount};
 use crate::db::Db;
 use crate::db::backup::DatabaseLock;
 use crate::jobs::cooldown::Cooldowns;
+use crate::jobs::joins::JoinScreen;
 use crate::jobs::queue::ScanQueue;
 use crate::jobs::scan::{JobError, Services};
 use crate::jobs::shutdown::{CLOSE_RESERVE, ShutdownPlan, shutdown_plan};
@@ -81,6 +83,8 @@ pub struct BotState {
     /// Scans between the end of their scan and their result post: shutdown waits for them.
     pub posting: std::sync::atomic::AtomicUsize,
     pub cooldowns: Cooldowns,
+    /// The join screen's per-server bookkeeping (bursts, automatic scans per hour).
+    pub joins: JoinScreen,
 }
 
 impl BotState {
@@ -145,6 +149,11 @@ pub async fn run(config: Config, install: Option<SherlockInstall>) -> anyhow::Re
         shutdown: OnceLock::new(),
         posting: std::sync::atomic::AtomicUsize::new(0),
         cooldowns: Cooldowns::new(),
+        joins: JoinScreen::new(
+            config.discord.join_batch_delay,
+            config.discord.raid_joins,
+            config.discord.raid_window,
+        ),
         config,
     });
     let metrics = crate::ops::telemetry::install();
@@ -172,10 +181,14 @@ pub async fn run(config: Config, install: Option<SherlockInstall>) -> anyhow::Re
         .build();
 
     let http = discord_http(token.expose(), &state.config)?;
-    let intents = serenity::GatewayIntents::GUILDS
+    let mut intents = serenity::GatewayIntents::GUILDS
         | serenity::GatewayIntents::GUILD_MESSAGES
         | serenity::GatewayIntents::DIRECT_MESSAGES
         | serenity::GatewayIntents::MESSAGE_CONTENT;
+    // Privileged: Discord refuses the connection unless it is enabled in the developer portal.
+    if state.config.discord.members_intent {
+        intents |= serenity::GatewayIntents::GUILD_MEMBERS;
+    }
     let mut client = serenity::ClientBuilder::new_with_http(http, intents)
         .framework(framework)
         .await

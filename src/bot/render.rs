@@ -380,6 +380,50 @@ pub fn since_last_scan(p: &crate::model::Previous, now: chrono::DateTime<chrono:
     format!("Last scanned {} ago{by}: {what}.", human_duration(ago))
 }
 
+/// One scan of a target's history: when, by whom, mode, what it found.
+pub fn history_line(e: &crate::db::HistoryEntry, now: chrono::DateTime<chrono::Utc>) -> String {
+    let ago = human_duration((now - e.finished_at).to_std().unwrap_or_default());
+    let by = e
+        .requester_id
+        .map(|u| format!("<@{u}>"))
+        .unwrap_or_else(|| "the command line".into());
+    let mut line = format!(
+        "**{}** ({ago} ago) · by {by} · `{}` · ",
+        e.finished_at.format("%Y-%m-%d %H:%M UTC"),
+        e.mode
+    );
+    match &e.sites {
+        Some(_) => {
+            let _ = write!(line, "{} hit(s)", e.hits);
+            if e.unverified > 0 {
+                let _ = write!(line, ", {} unverified", e.unverified);
+            }
+        }
+        None => line.push_str("no Sherlock"),
+    }
+    if let Some(r) = &e.reddit {
+        let _ = write!(line, " · Reddit {}", r.status);
+        if let Some(k) = r.total_karma {
+            let _ = write!(line, ", karma {}", thousands(k));
+        }
+        if let Some(m) = r.max_toxicity {
+            let _ = write!(
+                line,
+                ", {} items, max toxicity {m:.2}, {} at or above threshold",
+                r.items, r.at_or_above_threshold
+            );
+        }
+    }
+    if e.outcome != "completed" {
+        let _ = write!(line, " · {}", e.outcome);
+    }
+    if !e.files_present {
+        line.push_str(" · report files gone");
+    }
+    let _ = writeln!(line, " · scan {}", e.scan_id);
+    line
+}
+
 /// One page of a target's history in this server.
 pub fn history_embed(
     shown: &str,
@@ -398,45 +442,7 @@ pub fn history_embed(
         };
     }
     for e in &page.entries {
-        let ago = human_duration((now - e.finished_at).to_std().unwrap_or_default());
-        let by = e
-            .requester_id
-            .map(|u| format!("<@{u}>"))
-            .unwrap_or_else(|| "the command line".into());
-        let mut line = format!(
-            "**{}** ({ago} ago) · by {by} · `{}` · ",
-            e.finished_at.format("%Y-%m-%d %H:%M UTC"),
-            e.mode
-        );
-        match &e.sites {
-            Some(_) => {
-                let _ = write!(line, "{} hit(s)", e.hits);
-                if e.unverified > 0 {
-                    let _ = write!(line, ", {} unverified", e.unverified);
-                }
-            }
-            None => line.push_str("no Sherlock"),
-        }
-        if let Some(r) = &e.reddit {
-            let _ = write!(line, " · Reddit {}", r.status);
-            if let Some(k) = r.total_karma {
-                let _ = write!(line, ", karma {}", thousands(k));
-            }
-            if let Some(m) = r.max_toxicity {
-                let _ = write!(
-                    line,
-                    ", {} items, max toxicity {m:.2}, {} at or above threshold",
-                    r.items, r.at_or_above_threshold
-                );
-            }
-        }
-        if e.outcome != "completed" {
-            let _ = write!(line, " · {}", e.outcome);
-        }
-        if !e.files_present {
-            line.push_str(" · report files gone");
-        }
-        let _ = writeln!(line, " · scan {}", e.scan_id);
+        let line = history_line(e, now);
         if d.len() + line.len() > DESCRIPTION_MAX {
             break;
         }
@@ -457,13 +463,179 @@ pub fn history_embed(
     }
 }
 
+/// What the join screen did about a new member's automatic scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoScan {
+    /// Queued behind moderators' scans: the `nth` of the hour, of `cap`.
+    Started {
+        nth: u64,
+        cap: u64,
+    },
+    CapReached {
+        cap: u64,
+    },
+}
+
+/// An account's age in words: "3 days", "5 hours", "2 years 41 days".
+pub fn account_age(age: chrono::Duration) -> String {
+    let days = age.num_days();
+    match days {
+        ..0 => "0 minutes".into(),
+        0 if age.num_hours() == 0 => format!("{} minutes", age.num_minutes()),
+        0 => format!("{} hours", age.num_hours()),
+        1 => "1 day".into(),
+        2..365 => format!("{days} days"),
+        _ => format!("{} years {} days", days / 365, days % 365),
+    }
+}
+
+/// The join screen's post about one member.
+pub fn join_embed(
+    join: &crate::jobs::joins::Join,
+    new_after: std::time::Duration,
+    previous: &crate::db::HistoryPage,
+    auto_scan: Option<AutoScan>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Embed {
+    let new = join.is_new(new_after);
+    let new_days = new_after.as_secs() / 86_400;
+    let mut fields = vec![
+        (
+            "Account age".to_string(),
+            format!(
+                "{} (created {}){}",
+                account_age(join.age()),
+                join.created.format("%Y-%m-%d %H:%M UTC"),
+                if new {
+                    format!(" · ⚠️ **new account** (younger than {new_days} days)")
+                } else {
+                    String::new()
+                }
+            ),
+        ),
+        (
+            "Joined".to_string(),
+            join.joined.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        ),
+        (
+            "Avatar".to_string(),
+            if join.default_avatar {
+                "default avatar (none set)".into()
+            } else {
+                "own avatar".into()
+            },
+        ),
+    ];
+    let mut earlier = if previous.total == 0 {
+        "none in this server".to_string()
+    } else {
+        format!("{} scan(s) in this server, newest first:\n", previous.total)
+    };
+    for e in &previous.entries {
+        let line = history_line(e, now);
+        if earlier.len() + line.len() > FIELD_VALUE_MAX {
+            break;
+        }
+        earlier.push_str(&line);
+    }
+    fields.push(("Previous scans".to_string(), earlier));
+    if let Some(auto) = auto_scan {
+        let text = match auto {
+            AutoScan::Started { nth, cap } => format!(
+                "started (new account; {nth} of this server's {cap} per hour); the result follows as a reply"
+            ),
+            AutoScan::CapReached { cap } => format!(
+                "not started: this server's cap of {cap} automatic scans per hour is reached. Press **Scan** to scan."
+            ),
+        };
+        fields.push(("Automatic scan".to_string(), text));
+    }
+    Embed {
+        title: truncate(
+            &format!(
+                "{} Member joined: {}",
+                if new { "⚠️" } else { "👋" },
+                escape(&join.username)
+            ),
+            TITLE_MAX,
+        ),
+        description: format!("<@{}> joined the server.", join.user_id),
+        colour: if new { AMBER } else { GREY },
+        fields,
+        footer: format!("join screen · user {}", join.user_id),
+    }
+}
+
+/// The one message a burst of joins gets, edited while it lasts.
+pub fn raid_embed(
+    raid: &crate::jobs::joins::Raid,
+    new_after: std::time::Duration,
+    window: std::time::Duration,
+    auto_scan_on: bool,
+) -> Embed {
+    let new = raid.members.iter().filter(|j| j.is_new(new_after)).count();
+    let default_avatar = raid.members.iter().filter(|j| j.default_avatar).count();
+    let mut d = format!(
+        "**{}** members joined within {} or less of each other, so they are summarised here instead of one post each.",
+        raid.joins,
+        human_duration(window)
+    );
+    if auto_scan_on {
+        d.push_str(" **Automatic scans are paused** for this burst.");
+    }
+    d.push_str(
+        " Moderators can still scan anyone: `/scan @member`, or right-click a member → Apps → **Scan account**.",
+    );
+    let mut names = String::new();
+    for (i, j) in raid.members.iter().enumerate() {
+        let item = format!(
+            "{}{} ({}{})",
+            if i > 0 { ", " } else { "" },
+            escape(&j.username),
+            account_age(j.age()),
+            if j.is_new(new_after) { ", new" } else { "" }
+        );
+        let more = format!(", … and {} more", raid.members.len() - i);
+        if names.len() + item.len() + more.len() > FIELD_VALUE_MAX {
+            names.push_str(&more);
+            break;
+        }
+        names.push_str(&item);
+    }
+    Embed {
+        title: truncate(&format!("🚨 Join burst: {} members", raid.joins), TITLE_MAX),
+        description: d,
+        colour: RED,
+        fields: vec![
+            (
+                format!(
+                    "New accounts (younger than {} days)",
+                    new_after.as_secs() / 86_400
+                ),
+                format!("{new} of the {} listed", raid.members.len()),
+            ),
+            (
+                "Default avatar".to_string(),
+                format!("{default_avatar} of the {} listed", raid.members.len()),
+            ),
+            ("Members".to_string(), names),
+        ],
+        footer: format!(
+            "join screen · burst since {}",
+            raid.started.format("%Y-%m-%d %H:%M:%S UTC")
+        ),
+    }
+}
+
 /// A server's settings: each value, and whether it is the server's own or the default.
 pub fn settings_view(
     own: &crate::db::GuildSettings,
     effective: &crate::jobs::settings::Effective,
     backend_threshold: f64,
     operator_channel: Option<u64>,
+    members_intent: bool,
 ) -> String {
+    use crate::jobs::settings::{Setting, describe};
     let mark = |is_own: bool| if is_own { "" } else { " (default)" };
     let mut s = String::from(
         "⚙️ **This server's scan settings** (change one with `settings <name> <value>`, `reset` for the default):\n",
@@ -498,9 +670,35 @@ pub fn settings_view(
     let _ = writeln!(
         s,
         "• `channels`: {}{}",
-        crate::jobs::settings::describe(own, crate::jobs::settings::Setting::Channels),
+        describe(own, Setting::Channels),
         mark(own.scan_channels.is_some())
     );
+    let _ = writeln!(
+        s,
+        "• `screening` (join screen): {}",
+        describe(own, Setting::Screening)
+    );
+    let _ = writeln!(
+        s,
+        "• `new_account_days`: {}{}",
+        effective.new_account_age.as_secs() / 86_400,
+        mark(own.new_account_days.is_some())
+    );
+    let _ = writeln!(
+        s,
+        "• `auto_scan` (new accounts, when they join): {}{}",
+        if effective.auto_scan { "on" } else { "off" },
+        mark(own.auto_scan.is_some())
+    );
+    let _ = writeln!(
+        s,
+        "• `auto_scan_cap`: {} per hour{}",
+        effective.auto_scan_cap,
+        mark(own.auto_scan_cap.is_some())
+    );
+    if !members_intent {
+        let _ = writeln!(s, "{}", crate::jobs::settings::MEMBERS_INTENT_NEEDED);
+    }
     if operator_channel.is_some() {
         s.push_str(
             "The bot's operator also keeps an audit channel of their own (`LOG_CHANNEL_ID`).\n",

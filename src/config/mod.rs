@@ -143,6 +143,13 @@ pub struct DiscordConfig {
     /// How long result buttons work (`BUTTON_LIFETIME`).
     pub button_lifetime: Duration,
     pub max_concurrent_scans: usize,
+    /// Request the privileged Server Members intent (the join screen needs it).
+    pub members_intent: bool,
+    /// The join screen waits this long for more joins before posting.
+    pub join_batch_delay: Duration,
+    /// `raid_joins` joins within `raid_window` are a raid.
+    pub raid_joins: usize,
+    pub raid_window: Duration,
     /// Shutdown's whole budget, from the request to the exit (see `bot::shutdown_plan`).
     pub shutdown_grace: Duration,
     /// Any one Discord REST request is abandoned after this (connecting: at most 10 s of it).
@@ -398,6 +405,10 @@ impl Config {
             scan_cooldown: env.seconds("SCAN_COOLDOWN"),
             button_lifetime: env.seconds("BUTTON_LIFETIME"),
             max_concurrent_scans: env.count("MAX_CONCURRENT_SCANS"),
+            members_intent: env.boolean("DISCORD_MEMBERS_INTENT"),
+            join_batch_delay: env.seconds("JOIN_BATCH_DELAY"),
+            raid_joins: env.count("RAID_JOINS"),
+            raid_window: env.seconds("RAID_WINDOW"),
             shutdown_grace: env.seconds("SHUTDOWN_GRACE"),
             http_timeout: env.seconds("DISCORD_HTTP_TIMEOUT"),
             api_base: env.optional_base_url("DISCORD_API_BASE"),

@@ -93,7 +93,7 @@ impl HistoryEntry {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct HistoryPage {
     pub total: u64,
     pub entries: Vec<HistoryEntry>,

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod cooldown;
 pub mod history;
+pub mod joins;
 pub mod queue;
 pub mod scan;
 pub mod settings;

@@ -1,4 +1,6 @@
 //! At most `MAX_CONCURRENT_SCANS` scans at once; the rest wait in FIFO order and know their place.
+//! Automatic scans (the join screen's) wait in a line of their own and take a slot only when no
+//! moderator's scan is waiting: a moderator never waits behind them.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -6,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 
-use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{AcquireError, Notify, OwnedSemaphorePermit, Semaphore};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the bot is shutting down and takes no new scans")]
@@ -17,21 +19,35 @@ pub struct ScanQueue {
     // tokio's semaphore hands permits to waiters in the order they asked: that is the FIFO.
     slots: Arc<Semaphore>,
     counts: Arc<Counts>,
+    /// Automatic scans' own FIFO: the first in it is the only one looking for a slot.
+    automatic_line: Arc<Semaphore>,
 }
 
 #[derive(Debug, Default)]
 struct Counts {
+    /// Moderators' scans waiting for a slot.
     waiting: AtomicUsize,
+    waiting_automatic: AtomicUsize,
     running: AtomicUsize,
+    /// Woken when a slot frees or a moderator's scan stops waiting.
+    changed: Notify,
 }
 
 impl Counts {
     fn publish(&self) {
         crate::ops::telemetry::queue(
-            self.waiting.load(Ordering::SeqCst),
+            self.waiting.load(Ordering::SeqCst) + self.waiting_automatic.load(Ordering::SeqCst),
             self.running.load(Ordering::SeqCst),
         );
+        self.changed.notify_waiters();
     }
+}
+
+/// Who a scan is for: a moderator's request, or the join screen's automatic scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    Moderator,
+    Automatic,
 }
 
 impl ScanQueue {
@@ -39,6 +55,7 @@ impl ScanQueue {
         ScanQueue {
             slots: Arc::new(Semaphore::new(max_concurrent.max(1))),
             counts: Arc::new(Counts::default()),
+            automatic_line: Arc::new(Semaphore::new(1)),
         }
     }
 
@@ -46,8 +63,10 @@ impl ScanQueue {
         self.counts.running.load(Ordering::SeqCst)
     }
 
+    /// Scans waiting, moderators' and automatic ones.
     pub fn waiting(&self) -> usize {
         self.counts.waiting.load(Ordering::SeqCst)
+            + self.counts.waiting_automatic.load(Ordering::SeqCst)
     }
 
     pub fn is_closed(&self) -> bool {
@@ -57,6 +76,73 @@ impl ScanQueue {
     /// Takes no new scans; scans still waiting are told so when they wake.
     pub fn close(&self) {
         self.slots.close();
+        self.automatic_line.close();
+        self.counts.changed.notify_waiters();
+    }
+
+    /// Joins the queue at `priority` (see [`ScanQueue::enqueue`] and
+    /// [`ScanQueue::enqueue_automatic`]).
+    pub fn enqueue_at(&self, priority: Priority) -> Result<Ticket<'_>, QueueClosed> {
+        match priority {
+            Priority::Moderator => self.enqueue(),
+            Priority::Automatic => self.enqueue_automatic(),
+        }
+    }
+
+    /// Joins the automatic scans' line: a free slot at once only when nobody (moderator or
+    /// automatic) waits; else its place among the automatic scans. It takes a slot only while no
+    /// moderator's scan waits.
+    pub fn enqueue_automatic(&self) -> Result<Ticket<'_>, QueueClosed> {
+        if self.is_closed() {
+            return Err(QueueClosed);
+        }
+        if self.waiting() == 0
+            && let Ok(permit) = self.slots.clone().try_acquire_owned()
+        {
+            return Ok(Ticket {
+                queue: self,
+                slot: Some(self.run(permit)),
+                waiting: None,
+                position: None,
+                automatic: false,
+            });
+        }
+        let ahead = self.counts.waiting_automatic.fetch_add(1, Ordering::SeqCst);
+        self.counts.publish();
+        Ok(Ticket {
+            queue: self,
+            slot: None,
+            waiting: None,
+            position: Some(ahead + 1),
+            automatic: true,
+        })
+    }
+
+    /// An automatic scan's wait: first in its own line, then for a slot no moderator wants.
+    async fn wait_automatic(&self) -> Result<OwnedSemaphorePermit, QueueClosed> {
+        let _first_in_line = self
+            .automatic_line
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| QueueClosed)?;
+        loop {
+            let changed = self.counts.changed.notified();
+            tokio::pin!(changed);
+            // Registered before the check, so a change between the check and the await wakes it.
+            changed.as_mut().enable();
+            if self.slots.is_closed() {
+                return Err(QueueClosed);
+            }
+            if self.counts.waiting.load(Ordering::SeqCst) == 0 {
+                match self.slots.clone().try_acquire_owned() {
+                    Ok(permit) => return Ok(permit),
+                    Err(tokio::sync::TryAcquireError::Closed) => return Err(QueueClosed),
+                    Err(tokio::sync::TryAcquireError::NoPermits) => {}
+                }
+            }
+            changed.await;
+        }
     }
 
     /// Joins the queue: takes a free slot at once if there is one, else a place in line.
@@ -71,6 +157,7 @@ impl ScanQueue {
                 slot: Some(self.run(permit)),
                 waiting: None,
                 position: None,
+                automatic: false,
             }),
             Err(tokio::sync::TryAcquireError::Closed) => Err(QueueClosed),
             Err(tokio::sync::TryAcquireError::NoPermits) => {
@@ -83,6 +170,7 @@ impl ScanQueue {
                         slot: Some(self.run(permit)),
                         waiting: None,
                         position: None,
+                        automatic: false,
                     }),
                     Poll::Ready(Err(_)) => Err(QueueClosed),
                     Poll::Pending => {
@@ -93,6 +181,7 @@ impl ScanQueue {
                             slot: None,
                             waiting: Some(acquire),
                             position: Some(ahead + 1),
+                            automatic: false,
                         })
                     }
                 }
@@ -124,6 +213,8 @@ pub struct Ticket<'a> {
     slot: Option<Running>,
     waiting: Option<PendingSlot>,
     position: Option<usize>,
+    /// Waiting in the automatic scans' line.
+    automatic: bool,
 }
 
 impl std::fmt::Debug for Ticket<'_> {
@@ -136,7 +227,8 @@ impl std::fmt::Debug for Ticket<'_> {
 }
 
 impl Ticket<'_> {
-    /// `None` when the scan starts at once, else its 1-based place among the waiting scans.
+    /// `None` when the scan starts at once, else its 1-based place among the waiting scans of
+    /// its priority.
     pub fn position(&self) -> Option<usize> {
         self.position
     }
@@ -145,6 +237,15 @@ impl Ticket<'_> {
     pub async fn start(mut self) -> Result<Running, QueueClosed> {
         let permit = match self.slot.take() {
             Some(running) => return Ok(running),
+            None if self.automatic => {
+                let permit = self.queue.wait_automatic().await;
+                self.queue
+                    .counts
+                    .waiting_automatic
+                    .fetch_sub(1, Ordering::SeqCst);
+                self.position = None;
+                permit?
+            }
             None => {
                 let permit = match self.waiting.take() {
                     Some(acquire) => acquire.await,
@@ -163,7 +264,12 @@ impl Drop for Ticket<'_> {
     fn drop(&mut self) {
         // Still in line (never started): leave it.
         if self.slot.is_none() && self.position.is_some() {
-            self.queue.counts.waiting.fetch_sub(1, Ordering::SeqCst);
+            let line = if self.automatic {
+                &self.queue.counts.waiting_automatic
+            } else {
+                &self.queue.counts.waiting
+            };
+            line.fetch_sub(1, Ordering::SeqCst);
             self.queue.counts.publish();
         }
     }
@@ -186,6 +292,11 @@ impl Drop for Running {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Polls once (the runtime's later awaits poll it again with a real waker).
+    fn poll_once<F: Future + Unpin>(f: &mut F) -> Poll<F::Output> {
+        Pin::new(f).poll(&mut Context::from_waker(Waker::noop()))
+    }
 
     #[tokio::test]
     async fn third_scan_waits_first_in_line_and_runs_when_a_slot_frees() {
@@ -269,6 +380,51 @@ mod tests {
         assert_eq!(q.running(), 1);
         drop(running);
         assert_eq!(q.running(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_moderators_scan_overtakes_automatic_scans_waiting_before_it() {
+        let q = ScanQueue::new(1);
+        let running = q.enqueue().expect("open").start().await.expect("starts");
+        let auto1 = q.enqueue_automatic().expect("open");
+        let auto2 = q.enqueue_automatic().expect("open");
+        assert_eq!((auto1.position(), auto2.position()), (Some(1), Some(2)));
+        let moderator = q.enqueue().expect("open");
+        assert_eq!(
+            moderator.position(),
+            Some(1),
+            "automatic scans are not ahead of a moderator"
+        );
+        assert_eq!(q.waiting(), 3);
+        let auto1 = auto1.start();
+        tokio::pin!(auto1);
+        assert!(poll_once(&mut auto1).is_pending(), "no free slot yet");
+        drop(running);
+        assert!(
+            poll_once(&mut auto1).is_pending(),
+            "a moderator waits: the freed slot is not for an automatic scan"
+        );
+        let moderator = tokio::time::timeout(std::time::Duration::from_secs(1), moderator.start())
+            .await
+            .expect("the moderator has the freed slot")
+            .expect("open");
+        assert!(poll_once(&mut auto1).is_pending(), "the slot is taken");
+        drop(moderator);
+        let auto1 = tokio::time::timeout(std::time::Duration::from_secs(1), auto1)
+            .await
+            .expect("the first automatic scan runs next")
+            .expect("open");
+        drop(auto1);
+        let auto2 = tokio::time::timeout(std::time::Duration::from_secs(1), auto2.start())
+            .await
+            .expect("then the second")
+            .expect("open");
+        assert_eq!((q.running(), q.waiting()), (1, 0));
+        drop(auto2);
+        let auto3 = q.enqueue_automatic().expect("open");
+        assert_eq!(auto3.position(), None, "a free slot with nobody waiting");
+        q.close();
+        assert!(q.enqueue_automatic().is_err());
     }
 
     #[tokio::test]

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::audit;
 use super::cooldown::Cooldowns;
+pub use super::queue::Priority;
 use super::queue::{QueueClosed, ScanQueue};
 use super::settings::{self, Effective};
 use super::shutdown::ShutdownPlan;
@@ -70,6 +71,8 @@ pub struct JobRequest {
     /// `None`: the server's default mode.
     pub mode: Option<ScanMode>,
     pub requester: Requester,
+    /// Automatic scans (the join screen's) have no cooldown and wait behind moderators'.
+    pub priority: Priority,
 }
 
 /// Live progress, shown in the acknowledgement.
@@ -216,6 +219,7 @@ async fn run_job<R: Replies>(
         member,
         mode,
         requester,
+        priority,
     } = job;
     let settings =
         settings::effective(services.db, services.scanner.config(), requester.guild).await;
@@ -230,9 +234,10 @@ async fn run_job<R: Replies>(
         ));
     }
     check_storage(services.store).await?;
-    if let Err(left) = services
-        .cooldowns
-        .start((requester.guild, requester.user_id), settings.cooldown)
+    if priority == Priority::Moderator
+        && let Err(left) = services
+            .cooldowns
+            .start((requester.guild, requester.user_id), settings.cooldown)
     {
         return Err(JobError::Refused(format!(
             "You're too fast. Please wait {} seconds before retrying",
@@ -241,7 +246,7 @@ async fn run_job<R: Replies>(
     }
     let ticket = services
         .queue
-        .enqueue()
+        .enqueue_at(priority)
         .map_err(|e| JobError::Refused(format!("Sorry, {e}.")))?;
     let ack = replies
         .acknowledge(
@@ -727,6 +732,7 @@ mod tests {
                 channel: 20,
                 guild: Some(30),
             },
+            priority: Priority::Moderator,
         }
     }
 

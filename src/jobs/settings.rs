@@ -17,7 +17,25 @@ pub struct Effective {
     pub cooldown: Duration,
     /// `None`: scans may run in any channel.
     pub scan_channels: Option<Vec<u64>>,
+    /// The join screen's channel; `None`: the screen is off.
+    pub screen_channel: Option<u64>,
+    /// Accounts younger than this are new.
+    pub new_account_age: Duration,
+    /// Scan new accounts by themselves when they join.
+    pub auto_scan: bool,
+    /// At most this many automatic scans per hour in the server.
+    pub auto_scan_cap: u64,
 }
+
+/// What an admin is told when the join screen cannot work because the bot does not receive joins.
+pub const MEMBERS_INTENT_NEEDED: &str = "The join screen needs Discord's privileged **Server Members** intent, which this bot does not request. Ask the bot's operator to enable *Server Members Intent* for the application in the Discord developer portal (Bot → Privileged Gateway Intents), set `DISCORD_MEMBERS_INTENT=true` and restart the bot.";
+
+/// Accounts younger than this many days are new, unless a server says otherwise.
+pub const DEFAULT_NEW_ACCOUNT_DAYS: u64 = 7;
+pub const MAX_NEW_ACCOUNT_DAYS: u64 = 365;
+/// Automatic scans per hour per server, unless a server says otherwise.
+pub const DEFAULT_AUTO_SCAN_CAP: u64 = 10;
+pub const MAX_AUTO_SCAN_CAP: u64 = 100;
 
 impl Effective {
     pub fn defaults(config: &Config) -> Effective {
@@ -27,6 +45,10 @@ impl Effective {
             default_mode: ScanMode::All,
             cooldown: config.discord.scan_cooldown,
             scan_channels: None,
+            screen_channel: None,
+            new_account_age: Duration::from_secs(DEFAULT_NEW_ACCOUNT_DAYS * 86_400),
+            auto_scan: false,
+            auto_scan_cap: DEFAULT_AUTO_SCAN_CAP,
         }
     }
 
@@ -41,13 +63,23 @@ impl Effective {
                 .map(Duration::from_secs)
                 .unwrap_or(d.cooldown),
             scan_channels: own.scan_channels.clone().filter(|c| !c.is_empty()),
+            screen_channel: own.screen_channel,
+            new_account_age: own
+                .new_account_days
+                .map(|d| Duration::from_secs(d * 86_400))
+                .unwrap_or(d.new_account_age),
+            auto_scan: own.auto_scan.unwrap_or(d.auto_scan),
+            auto_scan_cap: own.auto_scan_cap.unwrap_or(d.auto_scan_cap),
         }
     }
 
+    /// Scans may run in the listed channels, and in the join screen's channel (its Scan buttons).
     pub fn allows_channel(&self, channel: u64) -> bool {
-        self.scan_channels
-            .as_ref()
-            .is_none_or(|list| list.contains(&channel))
+        self.screen_channel == Some(channel)
+            || self
+                .scan_channels
+                .as_ref()
+                .is_none_or(|list| list.contains(&channel))
     }
 }
 
@@ -74,15 +106,23 @@ pub enum Setting {
     Mode,
     Cooldown,
     Channels,
+    Screening,
+    NewAccountDays,
+    AutoScan,
+    AutoScanCap,
 }
 
 impl Setting {
-    pub const ALL: [Setting; 5] = [
+    pub const ALL: [Setting; 9] = [
         Setting::LogChannel,
         Setting::Threshold,
         Setting::Mode,
         Setting::Cooldown,
         Setting::Channels,
+        Setting::Screening,
+        Setting::NewAccountDays,
+        Setting::AutoScan,
+        Setting::AutoScanCap,
     ];
 
     pub fn name(self) -> &'static str {
@@ -92,6 +132,10 @@ impl Setting {
             Setting::Mode => "mode",
             Setting::Cooldown => "cooldown",
             Setting::Channels => "channels",
+            Setting::Screening => "screening",
+            Setting::NewAccountDays => "new_account_days",
+            Setting::AutoScan => "auto_scan",
+            Setting::AutoScanCap => "auto_scan_cap",
         }
     }
 }
@@ -200,6 +244,67 @@ pub fn apply(settings: &mut GuildSettings, setting: Setting, value: &str) -> Res
                 Some(ids)
             }
         }
+        Setting::Screening => {
+            settings.screen_channel = if reset || value.eq_ignore_ascii_case("off") {
+                None
+            } else {
+                Some(parse_channel(value).ok_or_else(|| {
+                    format!(
+                        "`{}` is not a channel: mention the screening channel (#channel) or give its id, or `off`.",
+                        shown(value)
+                    )
+                })?)
+            }
+        }
+        Setting::NewAccountDays => {
+            settings.new_account_days = if reset {
+                None
+            } else {
+                let d: u64 = value.trim_end_matches('d').parse().map_err(|_| {
+                    format!(
+                        "`{}` is not a number of days (1-{MAX_NEW_ACCOUNT_DAYS}).",
+                        shown(value)
+                    )
+                })?;
+                if !(1..=MAX_NEW_ACCOUNT_DAYS).contains(&d) {
+                    return Err(format!(
+                        "An account is new for 1 to {MAX_NEW_ACCOUNT_DAYS} days; got {d}."
+                    ));
+                }
+                Some(d)
+            }
+        }
+        Setting::AutoScan => {
+            settings.auto_scan = if reset {
+                None
+            } else {
+                match value.to_ascii_lowercase().as_str() {
+                    "on" | "true" | "yes" => Some(true),
+                    "off" | "false" | "no" => Some(false),
+                    _ => {
+                        return Err(format!("`{}` is neither `on` nor `off`.", shown(value)));
+                    }
+                }
+            }
+        }
+        Setting::AutoScanCap => {
+            settings.auto_scan_cap = if reset {
+                None
+            } else {
+                let n: u64 = value.parse().map_err(|_| {
+                    format!(
+                        "`{}` is not a number of scans per hour (0-{MAX_AUTO_SCAN_CAP}).",
+                        shown(value)
+                    )
+                })?;
+                if n > MAX_AUTO_SCAN_CAP {
+                    return Err(format!(
+                        "At most {MAX_AUTO_SCAN_CAP} automatic scans per hour; got {n}."
+                    ));
+                }
+                Some(n)
+            }
+        }
     }
     Ok(())
 }
@@ -238,6 +343,23 @@ pub fn describe(settings: &GuildSettings, setting: Setting) -> String {
                     .join(" ")
             })
             .unwrap_or_else(|| "any".into()),
+        Setting::Screening => settings
+            .screen_channel
+            .map(|c| format!("<#{c}>"))
+            .unwrap_or_else(|| "off".into()),
+        Setting::NewAccountDays => settings
+            .new_account_days
+            .map(|d| format!("{d} days"))
+            .unwrap_or_else(|| "default".into()),
+        Setting::AutoScan => match settings.auto_scan {
+            Some(true) => "on".into(),
+            Some(false) => "off".into(),
+            None => "default".into(),
+        },
+        Setting::AutoScanCap => settings
+            .auto_scan_cap
+            .map(|n| format!("{n} per hour"))
+            .unwrap_or_else(|| "default".into()),
     }
 }
 
@@ -283,5 +405,34 @@ mod tests {
         apply(&mut s, Setting::Threshold, "reset").expect("valid");
         assert_eq!(s.scan_channels, None);
         assert_eq!(s.toxicity_threshold, None);
+    }
+
+    #[test]
+    fn join_screen_settings_are_checked_and_the_screening_channel_allows_scans() {
+        let mut s = GuildSettings::default();
+        assert!(apply(&mut s, Setting::NewAccountDays, "0").is_err_and(|e| e.contains("1 to 365")));
+        assert!(apply(&mut s, Setting::AutoScan, "maybe").is_err_and(|e| e.contains("`on`")));
+        assert!(
+            apply(&mut s, Setting::AutoScanCap, "500").is_err_and(|e| e.contains("At most 100"))
+        );
+        assert!(
+            apply(&mut s, Setting::Screening, "#joins").is_err_and(|e| e.contains("not a channel"))
+        );
+        assert_eq!(s, GuildSettings::default());
+        apply(&mut s, Setting::Screening, "<#77>").expect("valid");
+        apply(&mut s, Setting::NewAccountDays, "14d").expect("valid");
+        apply(&mut s, Setting::AutoScan, "on").expect("valid");
+        apply(&mut s, Setting::AutoScanCap, "3").expect("valid");
+        apply(&mut s, Setting::Channels, "<#1>").expect("valid");
+        assert_eq!(describe(&s, Setting::Screening), "<#77>");
+        assert_eq!(describe(&s, Setting::AutoScanCap), "3 per hour");
+        let config = crate::config::Config::from_lookup(|_| None).expect("defaults");
+        let e = Effective::of(&config, &s);
+        assert_eq!(e.new_account_age, Duration::from_secs(14 * 86_400));
+        assert!(e.auto_scan);
+        assert_eq!(e.auto_scan_cap, 3);
+        assert!(e.allows_channel(1) && e.allows_channel(77) && !e.allows_channel(2));
+        apply(&mut s, Setting::Screening, "off").expect("valid");
+        assert_eq!(s.screen_channel, None);
     }
 }

@@ -40,19 +40,27 @@ pub fn framework_options(config: &Config) -> poise::FrameworkOptions<Arc<BotStat
         // `scan` runs its own cooldown after validation; poise's would count typos too.
         manual_cooldowns: true,
         on_error: |error| Box::pin(on_error(error)),
-        // Buttons are not commands: poise leaves them to the event handler.
+        // Buttons and joins are not commands: poise leaves them to the event handler.
         event_handler: |framework, event| {
             Box::pin(async move {
-                if let serenity::FullEvent::InteractionCreate {
-                    interaction: serenity::Interaction::Component(press),
-                } = event
-                {
-                    let ctx = framework.serenity_context.clone();
-                    let state = framework.user_data.clone();
-                    let press = press.clone();
-                    tokio::spawn(
-                        async move { crate::bot::buttons::handle(&ctx, &state, &press).await },
-                    );
+                let ctx = framework.serenity_context.clone();
+                let state = framework.user_data.clone();
+                match event {
+                    serenity::FullEvent::InteractionCreate {
+                        interaction: serenity::Interaction::Component(press),
+                    } => {
+                        let press = press.clone();
+                        tokio::spawn(async move {
+                            crate::bot::buttons::handle(&ctx, &state, &press).await
+                        });
+                    }
+                    serenity::FullEvent::GuildMemberAddition { new_member } => {
+                        let member = new_member.clone();
+                        tokio::spawn(async move {
+                            crate::bot::joins::on_member_add(&ctx, &state, &member).await
+                        });
+                    }
+                    _ => {}
                 }
                 Ok(())
             })

@@ -118,6 +118,7 @@ async fn start(ctx: Context<'_>, target: Target, mode: Option<ScanMode>) -> Resu
             channel: ctx.channel_id().get(),
             guild: ctx.guild_id().map(|g| g.get()),
         },
+        priority: crate::jobs::scan::Priority::Moderator,
     };
     Ok(jobs::scan::run(&state.services(), &CommandReplies { ctx }, job).await?)
 }
@@ -277,7 +278,7 @@ fn got_no_answer(e: &serenity::Error) -> bool {
 }
 
 /// The nonce of a scan's result message (at most 25 characters, as Discord allows).
-fn result_nonce(scan_id: &str) -> String {
+pub(crate) fn result_nonce(scan_id: &str) -> String {
     format!("scan-{scan_id}").chars().take(25).collect()
 }
 

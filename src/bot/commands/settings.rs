@@ -1,6 +1,6 @@
 //! `settings [setting] [value]`: view or change this server's log channel, toxicity threshold,
-//! default scan mode, cooldown and scan channels (Manage Server). Every change is audited with
-//! its old and new value.
+//! default scan mode, cooldown, scan channels and join screen (Manage Server). Every change is
+//! audited with its old and new value.
 
 use poise::serenity_prelude as serenity;
 
@@ -19,6 +19,14 @@ pub enum SettingChoice {
     Cooldown,
     #[name = "channels"]
     Channels,
+    #[name = "screening"]
+    Screening,
+    #[name = "new_account_days"]
+    NewAccountDays,
+    #[name = "auto_scan"]
+    AutoScan,
+    #[name = "auto_scan_cap"]
+    AutoScanCap,
 }
 
 impl From<SettingChoice> for Setting {
@@ -29,6 +37,10 @@ impl From<SettingChoice> for Setting {
             SettingChoice::Mode => Setting::Mode,
             SettingChoice::Cooldown => Setting::Cooldown,
             SettingChoice::Channels => Setting::Channels,
+            SettingChoice::Screening => Setting::Screening,
+            SettingChoice::NewAccountDays => Setting::NewAccountDays,
+            SettingChoice::AutoScan => Setting::AutoScan,
+            SettingChoice::AutoScanCap => Setting::AutoScanCap,
         }
     }
 }
@@ -72,6 +84,7 @@ pub async fn settings(
             &effective,
             state.scanner.toxicity_threshold(),
             state.config.discord.log_channel_id,
+            state.config.discord.members_intent,
         ))
         .await?;
         return Ok(());
@@ -88,6 +101,19 @@ pub async fn settings(
         Setting::Channels => {
             for channel in own.scan_channels.iter().flatten() {
                 check_in_guild(ctx, guild, *channel)?;
+            }
+        }
+        Setting::Screening | Setting::AutoScan => {
+            let turning_on = match setting {
+                Setting::Screening => own.screen_channel.is_some(),
+                _ => own.auto_scan == Some(true),
+            };
+            // Without the intent Discord never sends joins: refuse rather than stay silent.
+            if turning_on && !state.config.discord.members_intent {
+                return Err(BotError::user(server_settings::MEMBERS_INTENT_NEEDED));
+            }
+            if let Some(channel) = own.screen_channel.filter(|_| setting == Setting::Screening) {
+                check_postable(ctx, guild, channel)?;
             }
         }
         _ => {}
