@@ -35,6 +35,11 @@ pub async fn on_member_add(
     let settings =
         crate::jobs::settings::effective(Some(&state.db), &state.config, Some(guild)).await;
     if settings.screen_channel.is_none() {
+        tracing::info!(
+            guild,
+            user = member.user.id.get(),
+            "member joined; the join screen is off in this server"
+        );
         return;
     }
     let joined = member

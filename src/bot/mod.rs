@@ -234,6 +234,22 @@ pub async fn run(config: Config, install: Option<SherlockInstall>) -> anyhow::Re
         (ShardCount::Fixed(1), None) => client.start().await,
         (ShardCount::Fixed(n), None) => client.start_shards(n).await,
     };
+    if let Err(serenity::Error::Gateway(serenity::GatewayError::DisallowedGatewayIntents)) = started
+    {
+        anyhow::bail!(
+            "Discord refused the connection: the bot asks for privileged intents that are not enabled for the application (close code 4014). In the Discord developer portal (Bot → Privileged Gateway Intents) enable Message Content Intent{}, or {}",
+            if state.config.discord.members_intent {
+                " and Server Members Intent"
+            } else {
+                ""
+            },
+            if state.config.discord.members_intent {
+                "unset DISCORD_MEMBERS_INTENT to run without the join screen"
+            } else {
+                "check the bot's token belongs to this application"
+            }
+        );
+    }
     started.context("the Discord connection failed")?;
     tracing::info!("stopped");
     Ok(())

@@ -482,10 +482,23 @@ pub fn account_age(age: chrono::Duration) -> String {
     match days {
         ..0 => "0 minutes".into(),
         0 if age.num_hours() == 0 => format!("{} minutes", age.num_minutes()),
+        0 if age.num_hours() == 1 => "1 hour".into(),
         0 => format!("{} hours", age.num_hours()),
         1 => "1 day".into(),
         2..365 => format!("{days} days"),
-        _ => format!("{} years {} days", days / 365, days % 365),
+        _ => {
+            let (years, rest) = (days / 365, days % 365);
+            let years = if years == 1 {
+                "1 year".to_string()
+            } else {
+                format!("{years} years")
+            };
+            match rest {
+                0 => years,
+                1 => format!("{years} 1 day"),
+                _ => format!("{years} {rest} days"),
+            }
+        }
     }
 }
 
