@@ -6,8 +6,9 @@
 //! after the fake drops the gateway. Context-menu commands (user, message) and button presses
 //! arrive as serenity deserializes them (`CommandInteraction` with a resolved target,
 //! `ComponentInteraction` with its message and buttons), and the callbacks 4/5/6/7, `@original`
-//! edits and follow-ups that answer them are recorded and applied. Also unit-tests the spec
-//! validator and the REST fault knobs.
+//! edits and follow-ups that answer them are recorded and applied. Joiners become members with
+//! GUILD_MEMBER_ADD, sent only to a session with the GUILD_MEMBERS intent. Also unit-tests the
+//! spec validator and the REST fault knobs.
 
 #[path = "support/fake_discord/mod.rs"]
 mod fake_discord;
@@ -23,8 +24,8 @@ use serenity::all::{
     CreateActionRow, CreateAttachment, CreateButton, CreateCommand, CreateInteractionResponse,
     CreateInteractionResponseFollowup, CreateInteractionResponseMessage, CreateMessage,
     EditInteractionResponse, EventHandler, GatewayIntents, Guild, GuildId, HttpBuilder,
-    Interaction, Message, MessageInteractionMetadata, PermissionOverwriteType, Permissions, Ready,
-    ResolvedTarget, ResumedEvent, RoleId, UserId,
+    Interaction, Member, Message, MessageInteractionMetadata, PermissionOverwriteType, Permissions,
+    Ready, ResolvedTarget, ResumedEvent, RoleId, UserId,
 };
 
 /// What the handler saw, in order.
@@ -95,6 +96,16 @@ enum Seen {
         app_perms: Option<Permissions>,
     },
     Resumed,
+    /// GUILD_MEMBER_ADD as serenity's `guild_member_addition` got it.
+    MemberAdd {
+        user: u64,
+        name: String,
+        guild: u64,
+        joined_at: Option<i64>,
+        avatar: Option<String>,
+        roles: Vec<u64>,
+        bot: bool,
+    },
 }
 
 /// The buttons the handler puts on its "buttons" answer; each answers its press differently.
@@ -393,6 +404,18 @@ impl EventHandler for Handler {
         if let Err(e) = result {
             eprintln!("handler: interaction answer failed: {e}");
         }
+    }
+
+    async fn guild_member_addition(&self, _ctx: Context, member: Member) {
+        let _ = self.tx.send(Seen::MemberAdd {
+            user: member.user.id.get(),
+            name: member.user.name.clone(),
+            guild: member.guild_id.get(),
+            joined_at: member.joined_at.map(|t| t.unix_timestamp()),
+            avatar: member.user.avatar.map(|h| h.to_string()),
+            roles: member.roles.iter().map(|r| r.get()).collect(),
+            bot: member.user.bot,
+        });
     }
 
     async fn resume(&self, _ctx: Context, _: ResumedEvent) {
@@ -2433,5 +2456,341 @@ fn context_menu_commands_at_the_wire_level() {
 
     rt.block_on(manager.shutdown_all());
     fake.assert_clean();
+    rt.shutdown_timeout(Duration::from_secs(1));
+}
+
+const NEWBIE: &str = "newbie01";
+const FRESH: &str = "fresh.face";
+const FRESH_AVATAR: &str = "a_0123456789abcdef0123456789abcdef";
+
+/// A fake with two joiners: `newbie01` (2 days old, default avatar) and `fresh.face` (3 hours
+/// old, an animated custom avatar).
+fn fake_with_joiners() -> FakeDiscord {
+    FakeDiscord::start_with(FakeDiscordConfig {
+        joiners: vec![
+            FakeJoiner::aged(NEWBIE, Duration::from_secs(2 * 86_400)),
+            FakeJoiner::aged(FRESH, Duration::from_secs(3 * 3_600)).with_avatar(FRESH_AVATAR),
+        ],
+        ..FakeDiscordConfig::default()
+    })
+}
+
+fn now_unix_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs() as i64
+}
+
+/// The status and Discord error code (if any) of the recorded `GET /guilds/{g}/members/{u}`
+/// answers, in order.
+fn member_gets(fake: &FakeDiscord, guild_id: u64, user_id: u64) -> Vec<(u16, Option<Value>)> {
+    fake.requests()
+        .iter()
+        .filter(|r| r.is("GET", &format!("/guilds/{guild_id}/members/{user_id}")))
+        .map(|r| {
+            let code = r.response.as_ref().and_then(|v| v.get("code").cloned());
+            (r.status, code)
+        })
+        .collect()
+}
+
+/// Joiners through serenity (which identifies with GUILD_MEMBERS): not members before they
+/// join (not in GUILD_CREATE, its `member_count` or the member list; GET member 404 Unknown
+/// Member), then GUILD_MEMBER_ADD with the user (id a snowflake of the account's creation,
+/// username, avatar), the guild and `joined_at` of now, and REST serves the new member.
+#[test]
+fn members_join_with_the_guild_members_intent() {
+    let fake = fake_with_joiners();
+    let (newbie, fresh) = (fake.joiner_id(NEWBIE), fake.joiner_id(FRESH));
+    // Ids: snowflakes of the creation time.
+    let created_ago = |id: u64| now_unix_s() - (snowflake_unix_ms(id) / 1000) as i64;
+    assert!((2 * 86_400..2 * 86_400 + 60).contains(&created_ago(newbie)));
+    assert!((3 * 3_600..3 * 3_600 + 60).contains(&created_ago(fresh)));
+    assert!(
+        !fake.member_ids().contains(&newbie),
+        "joiners are not members"
+    );
+    assert_eq!(fake.member_ids().len(), 5);
+    assert_eq!(
+        fake.user_json(newbie).map(|u| u["avatar"].clone()),
+        Some(Value::Null)
+    );
+    assert_eq!(
+        fake.user_json(fresh).map(|u| u["avatar"].clone()),
+        Some(json!(FRESH_AVATAR))
+    );
+
+    let rt = runtime();
+    let (rx, manager) = start_client(&fake, &rt);
+    assert!(fake.wait_ready(Duration::from_secs(10)));
+    let (_, creates) = startup_events(&rx, 1, 2);
+    for c in &creates {
+        let Seen::GuildCreate { members, .. } = c else {
+            unreachable!()
+        };
+        assert_eq!(*members, 5, "no joiner in GUILD_CREATE");
+    }
+    assert_eq!(fake.guild_create_json()["member_count"], json!(5));
+
+    let http = HttpBuilder::new(BOT_TOKEN)
+        .proxy(fake.base_url())
+        .ratelimiter_disabled(true)
+        .build();
+    let g1 = GuildId::new(GUILD_ID);
+    let member_list = |http: &serenity::http::Http| {
+        rt.block_on(g1.members(http, Some(1000), None))
+            .expect("member list")
+            .iter()
+            .map(|m| m.user.id.get())
+            .collect::<Vec<_>>()
+    };
+    let err = rt
+        .block_on(g1.member(&http, UserId::new(newbie)))
+        .expect_err("not a member yet");
+    assert!(err.to_string().contains("Unknown Member"), "{err}");
+    assert_eq!(
+        member_gets(&fake, GUILD_ID, newbie),
+        vec![(404, Some(json!(10007)))]
+    );
+    assert!(!member_list(&http).contains(&newbie));
+
+    // --- newbie01 joins the first guild -----------------------------------------------------
+    assert_eq!(fake.join_member(GUILD_ID, NEWBIE), Some(newbie));
+    let Seen::MemberAdd {
+        user,
+        name,
+        guild,
+        joined_at,
+        avatar,
+        roles,
+        bot,
+    } = next_seen(&rx, WAIT, |s| matches!(s, Seen::MemberAdd { .. }))
+    else {
+        unreachable!()
+    };
+    assert_eq!((user, name.as_str(), guild), (newbie, NEWBIE, GUILD_ID));
+    let joined_at = joined_at.expect("joined_at");
+    assert!(
+        (now_unix_s() - joined_at).abs() <= 5,
+        "joined_at {joined_at}"
+    );
+    assert_eq!((avatar, roles, bot), (None, vec![], false));
+
+    // REST now serves the member, with the same joined_at; the other guild still does not.
+    let member = rt
+        .block_on(g1.member(&http, UserId::new(newbie)))
+        .expect("a member now");
+    assert_eq!(member.user.name, NEWBIE);
+    assert_eq!(
+        member.joined_at.map(|t| t.unix_timestamp()),
+        Some(joined_at)
+    );
+    assert_eq!(
+        member_gets(&fake, GUILD_ID, newbie),
+        vec![(404, Some(json!(10007))), (200, None)]
+    );
+    let joined = fake.joined_at_in(GUILD_ID, newbie).expect("joined_at_in");
+    assert_eq!(
+        chrono::DateTime::parse_from_rfc3339(&joined).map(|t| t.timestamp()),
+        Ok(joined_at)
+    );
+    assert!(member_list(&http).contains(&newbie));
+    assert_eq!(fake.guild_create_json()["member_count"], json!(6));
+    assert_eq!(
+        fake.guild_create_json_for(GUILD2_ID)["member_count"],
+        json!(5)
+    );
+    assert!(
+        rt.block_on(GuildId::new(GUILD2_ID).member(&http, UserId::new(newbie)))
+            .is_err()
+    );
+
+    // --- fresh.face joins the second guild: the custom avatar -------------------------------
+    assert_eq!(fake.join_member(GUILD2_ID, FRESH), Some(fresh));
+    let Seen::MemberAdd {
+        user,
+        guild,
+        avatar,
+        ..
+    } = next_seen(&rx, WAIT, |s| matches!(s, Seen::MemberAdd { .. }))
+    else {
+        unreachable!()
+    };
+    assert_eq!((user, guild), (fresh, GUILD2_ID));
+    assert_eq!(avatar.as_deref(), Some(FRESH_AVATAR));
+    assert_eq!(fake.member_add_count(), 2);
+
+    // Joining twice is a test bug.
+    let twice = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        fake.join_member(GUILD_ID, NEWBIE)
+    }));
+    assert!(twice.is_err(), "a second join of the same guild panics");
+    assert_eq!(fake.member_add_count(), 2);
+
+    rt.block_on(manager.shutdown_all());
+    fake.assert_clean();
+    rt.shutdown_timeout(Duration::from_secs(1));
+}
+
+/// A bare gateway client over a plain TCP socket (a handshake and unfragmented frames, as the
+/// fake sends them): sees every frame the session gets, in order, which serenity's concurrent
+/// handlers do not show.
+struct RawGateway {
+    reader: std::io::BufReader<std::net::TcpStream>,
+    writer: std::net::TcpStream,
+}
+
+impl RawGateway {
+    /// Connects, reads HELLO, IDENTIFYs with `intents` and reads READY and one GUILD_CREATE
+    /// per guild.
+    fn identify(fake: &FakeDiscord, intents: u64) -> RawGateway {
+        use std::io::{BufRead, Write};
+        let url = fake.gateway_url();
+        let host = url
+            .strip_prefix("ws://")
+            .and_then(|rest| rest.split('/').next())
+            .expect("ws:// URL")
+            .to_string();
+        let stream = std::net::TcpStream::connect(&host).expect("connect to the gateway");
+        stream.set_read_timeout(Some(WAIT)).expect("read timeout");
+        let mut writer = stream.try_clone().expect("clone socket");
+        write!(
+            writer,
+            "GET /gateway?v=10&encoding=json HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .expect("send the handshake");
+        let mut reader = std::io::BufReader::new(stream);
+        let mut status = String::new();
+        reader.read_line(&mut status).expect("handshake answer");
+        assert!(status.contains(" 101 "), "{status}");
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("handshake headers");
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut gw = RawGateway { reader, writer };
+        assert_eq!(gw.next_frame()["op"], json!(10), "HELLO");
+        gw.send(&json!({ "op": 2, "d": {
+            "token": BOT_TOKEN,
+            "intents": intents,
+            "properties": { "os": "linux", "browser": "raw", "device": "raw" },
+        }}));
+        assert_eq!(gw.next_frame()["t"], json!("READY"));
+        for _ in fake.guild_ids() {
+            assert_eq!(gw.next_frame()["t"], json!("GUILD_CREATE"));
+        }
+        gw
+    }
+
+    fn send(&mut self, payload: &Value) {
+        use std::io::Write;
+        let data = payload.to_string().into_bytes();
+        let mask = [0x5a, 0x17, 0xc3, 0x08];
+        let mut frame = vec![0x81];
+        match data.len() {
+            n if n < 126 => frame.push(0x80 | n as u8),
+            n if n <= 0xffff => {
+                frame.push(0x80 | 126);
+                frame.extend((n as u16).to_be_bytes());
+            }
+            n => {
+                frame.push(0x80 | 127);
+                frame.extend((n as u64).to_be_bytes());
+            }
+        }
+        frame.extend(mask);
+        frame.extend(data.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.writer.write_all(&frame).expect("send a frame");
+    }
+
+    /// The next text frame, parsed (pings and pongs skipped; a close frame panics).
+    fn next_frame(&mut self) -> Value {
+        use std::io::Read;
+        loop {
+            let mut head = [0u8; 2];
+            self.reader
+                .read_exact(&mut head)
+                .expect("a frame within 5 s");
+            let len = match head[1] & 0x7f {
+                126 => {
+                    let mut b = [0u8; 2];
+                    self.reader.read_exact(&mut b).expect("length");
+                    u64::from(u16::from_be_bytes(b))
+                }
+                127 => {
+                    let mut b = [0u8; 8];
+                    self.reader.read_exact(&mut b).expect("length");
+                    u64::from_be_bytes(b)
+                }
+                n => u64::from(n),
+            };
+            let mut body = vec![0u8; len as usize];
+            self.reader.read_exact(&mut body).expect("frame body");
+            match head[0] & 0x0f {
+                1 => {
+                    assert!(head[0] & 0x80 != 0, "the fake sends unfragmented frames");
+                    return serde_json::from_slice(&body).expect("a JSON frame");
+                }
+                8 => panic!("gateway closed: {body:?}"),
+                _ => continue,
+            }
+        }
+    }
+}
+
+/// Without the GUILD_MEMBERS intent the member still joins (REST serves them) but no
+/// GUILD_MEMBER_ADD reaches the session: the next frame after the join is the MESSAGE_CREATE
+/// dispatched after it, with the very next sequence number.
+#[test]
+fn no_member_add_without_the_guild_members_intent() {
+    let fake = fake_with_joiners();
+    let newbie = fake.joiner_id(NEWBIE);
+    // GUILDS | GUILD_MESSAGES | MESSAGE_CONTENT.
+    let mut gw = RawGateway::identify(&fake, 1 | (1 << 9) | (1 << 15));
+    let seq = fake.sequence();
+
+    assert_eq!(fake.join_member(GUILD_ID, NEWBIE), None);
+    fake.send_message(GENERAL_CHANNEL_ID, newbie, "hello, I just joined");
+    let frame = gw.next_frame();
+    assert_eq!(frame["t"], json!("MESSAGE_CREATE"), "{frame}");
+    assert_eq!(frame["s"], json!(seq + 1));
+    assert_eq!(frame["d"]["content"], json!("hello, I just joined"));
+    assert_eq!(frame["d"]["author"]["id"], json!(newbie.to_string()));
+    assert_eq!(fake.member_add_count(), 0);
+
+    // The membership happened all the same.
+    assert!(fake.joined_at_in(GUILD_ID, newbie).is_some());
+    assert_eq!(fake.guild_create_json()["member_count"], json!(6));
+    let rt = runtime();
+    let http = HttpBuilder::new(BOT_TOKEN)
+        .proxy(fake.base_url())
+        .ratelimiter_disabled(true)
+        .build();
+    let member = rt
+        .block_on(GuildId::new(GUILD_ID).member(&http, UserId::new(newbie)))
+        .expect("a member");
+    assert_eq!(member.user.id.get(), newbie);
+    fake.assert_clean();
+
+    // The fake's model check covers GUILD_MEMBER_ADD: no `guild_id` (serenity silently makes it
+    // guild 1) and an avatar that is not a hash (serenity drops the event) are both reported.
+    let mut bad = fake.guild_create_json()["members"][0].clone();
+    fake.dispatch_in_guild(Some(GUILD_ID), "GUILD_MEMBER_ADD", bad.clone());
+    bad["guild_id"] = json!(GUILD_ID.to_string());
+    bad["user"]["avatar"] = json!("not-a-hash");
+    fake.dispatch_in_guild(Some(GUILD_ID), "GUILD_MEMBER_ADD", bad);
+    let errors = fake.model_errors();
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    assert!(
+        errors[0].contains("serenity reads guild_id 1 from Null"),
+        "{errors:#?}"
+    );
+    assert!(errors[1].contains("Invalid length 10"), "{errors:#?}");
+    assert!(errors[2].contains("Event::Unknown"), "{errors:#?}");
     rt.shutdown_timeout(Duration::from_secs(1));
 }

@@ -119,6 +119,21 @@ impl Shared {
             "MESSAGE_DELETE" => {
                 self.check_model::<serenity::model::event::MessageDeleteEvent>("MESSAGE_DELETE", d);
             }
+            "GUILD_MEMBER_ADD" => {
+                if let Some(ev) = self.check_model::<serenity::model::event::GuildMemberAddEvent>(
+                    "GUILD_MEMBER_ADD",
+                    d,
+                ) {
+                    // serenity makes a missing `guild_id` guild 1 instead of failing.
+                    let sent = d["guild_id"].as_str().and_then(|g| g.parse::<u64>().ok());
+                    if sent != Some(ev.member.guild_id.get()) {
+                        self.record_model_error(format!(
+                            "GUILD_MEMBER_ADD: serenity reads guild_id {} from {:?}",
+                            ev.member.guild_id, d["guild_id"]
+                        ));
+                    }
+                }
+            }
             "GUILD_MEMBERS_CHUNK" => {
                 self.check_model::<serenity::model::event::GuildMembersChunkEvent>(
                     "GUILD_MEMBERS_CHUNK",

@@ -3,20 +3,53 @@
 //! GUILD_CREATE), READY, the application; and the permission computation (guild and channel
 //! level, as serenity's cache computes it).
 
+use std::sync::OnceLock;
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 use super::FakeDiscord;
 use super::ids::{
     ADMIN_ID, ADMIN_JOINED_AT, ADMIN_JOINED2_AT, ADMIN_USERNAME, APPLICATION_FLAGS, APPLICATION_ID,
     BOT_ID, BOT_JOINED_AT, BOT_JOINED2_AT, BOT_ROLE_ID, BOT_ROLE_PERMISSIONS, BOT_USERNAME,
-    BOT2_ROLE_ID, EVERYONE_PERMISSIONS, GENERAL_CHANNEL_ID, GENERAL2_CHANNEL_ID, GUILD_ID,
-    GUILD_NAME, GUILD2_ID, GUILD2_NAME, MEMBER_ID, MEMBER_JOINED_AT, MEMBER_JOINED2_AT,
+    BOT2_ROLE_ID, DISCORD_EPOCH_MS, EVERYONE_PERMISSIONS, GENERAL_CHANNEL_ID, GENERAL2_CHANNEL_ID,
+    GUILD_ID, GUILD_NAME, GUILD2_ID, GUILD2_NAME, MEMBER_ID, MEMBER_JOINED_AT, MEMBER_JOINED2_AT,
     MEMBER_USERNAME, MOD_LOG_CHANNEL_ID, MOD_LOG2_CHANNEL_ID, MODERATOR_ID, MODERATOR_JOINED_AT,
     MODERATOR_JOINED2_AT, MODERATOR_PERMISSIONS, MODERATOR_ROLE_ID, MODERATOR_ROLE_NAME,
     MODERATOR_USERNAME, MODERATOR2_ROLE_ID, OWNER_ID, OWNER_JOINED_AT, OWNER_JOINED2_AT,
     OWNER_USERNAME, READONLY_CHANNEL_ID, READONLY_CHANNEL_NAME, perms, snowflake,
 };
-use super::state::{Shared, merge, rfc3339_ms};
+use super::state::{Shared, merge, now_unix_ms, rfc3339_ms};
+
+/// A user who is not a member of any guild until a test makes them join one
+/// ([`FakeDiscord::join_member`]); see [`super::FakeDiscordConfig::joiners`].
+#[derive(Debug, Clone)]
+pub struct FakeJoiner {
+    /// A valid Discord username (lowercase `a-z`, `0-9`, `.` and `_`), e.g. `"newbie01"`.
+    pub username: String,
+    /// When the account was created: the user id is a snowflake of this time.
+    pub created_unix_ms: u64,
+    /// A custom avatar hash (32 hex digits, `a_` in front for an animated one); None is the
+    /// default avatar (`"avatar": null`).
+    pub avatar: Option<String>,
+}
+
+impl FakeJoiner {
+    /// A joiner whose account was created `age` ago, with the default avatar.
+    pub fn aged(username: &str, age: Duration) -> FakeJoiner {
+        FakeJoiner {
+            username: username.to_string(),
+            created_unix_ms: now_unix_ms().saturating_sub(age.as_millis() as u64),
+            avatar: None,
+        }
+    }
+
+    /// The same joiner with a custom avatar hash.
+    pub fn with_avatar(mut self, hash: &str) -> FakeJoiner {
+        self.avatar = Some(hash.to_string());
+        self
+    }
+}
 
 #[derive(Debug, Clone)]
 pub(super) struct FakeUser {
@@ -24,8 +57,14 @@ pub(super) struct FakeUser {
     pub(super) username: String,
     pub(super) global_name: Option<String>,
     pub(super) bot: bool,
-    /// One per guild the user is a member of.
+    /// The avatar hash (None: the default avatar).
+    pub(super) avatar: Option<String>,
+    /// One per guild the user is a member of from the start.
     pub(super) memberships: Vec<FakeMembership>,
+    /// A joiner ([`FakeJoiner`]): a member of no guild until [`FakeDiscord::join_member`].
+    pub(super) joins_later: bool,
+    /// A joiner's slot per guild, set once when they join it.
+    pub(super) joins: Vec<(u64, OnceLock<FakeMembership>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -36,8 +75,17 @@ pub(super) struct FakeMembership {
 }
 
 impl FakeUser {
+    /// The user's membership of `guild_id`: a fixed one, or a joiner's once they joined.
     pub(super) fn membership(&self, guild_id: u64) -> Option<&FakeMembership> {
-        self.memberships.iter().find(|m| m.guild_id == guild_id)
+        self.memberships
+            .iter()
+            .find(|m| m.guild_id == guild_id)
+            .or_else(|| {
+                self.joins
+                    .iter()
+                    .find(|(g, _)| *g == guild_id)
+                    .and_then(|(_, m)| m.get())
+            })
     }
 
     pub(super) fn is_member_of(&self, guild_id: u64) -> bool {
@@ -145,7 +193,10 @@ pub(super) fn fixture_users(extra: usize, extra_moderators: bool) -> Vec<FakeUse
         username: username.to_string(),
         global_name: global.map(str::to_string),
         bot: false,
+        avatar: None,
         memberships: memberships(r, j1, j2),
+        joins_later: false,
+        joins: Vec::new(),
     };
     let mut users = vec![
         u(
@@ -197,7 +248,10 @@ pub(super) fn fixture_users(extra: usize, extra_moderators: bool) -> Vec<FakeUse
             username: format!("member{:02}", i + 1),
             global_name: Some(format!("Member {}", i + 1)),
             bot: false,
+            avatar: None,
             memberships: memberships(role, &rfc3339_ms(joined), &rfc3339_ms(joined + 19_020_000)),
+            joins_later: false,
+            joins: Vec::new(),
         });
     }
     users.push(FakeUser {
@@ -205,9 +259,51 @@ pub(super) fn fixture_users(extra: usize, extra_moderators: bool) -> Vec<FakeUse
         username: BOT_USERNAME.to_string(),
         global_name: None,
         bot: true,
+        avatar: None,
         memberships: memberships(R::Bot, BOT_JOINED_AT, BOT_JOINED2_AT),
+        joins_later: false,
+        joins: Vec::new(),
     });
     users
+}
+
+/// The joiners as users: id = snowflake of their creation time (increment `0x300 + index`), no
+/// membership until they join (one empty slot per guild). Panics on an invalid or taken username.
+pub(super) fn joiner_users(
+    joiners: &[FakeJoiner],
+    taken: &[FakeUser],
+    guilds: &[FakeGuild],
+) -> Vec<FakeUser> {
+    let mut out: Vec<FakeUser> = Vec::new();
+    for (i, j) in joiners.iter().enumerate() {
+        let name = &j.username;
+        assert!(
+            (2..=32).contains(&name.len())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '_'),
+            "fake_discord: joiner username {name:?} is not a valid Discord username"
+        );
+        assert!(
+            !taken.iter().chain(&out).any(|u| &u.username == name),
+            "fake_discord: joiner username {name:?} is taken"
+        );
+        assert!(
+            j.created_unix_ms > DISCORD_EPOCH_MS,
+            "fake_discord: joiner {name:?} created before Discord's epoch"
+        );
+        out.push(FakeUser {
+            id: snowflake(j.created_unix_ms, 0x300 + i as u64),
+            username: name.clone(),
+            global_name: None,
+            bot: false,
+            avatar: j.avatar.clone(),
+            memberships: Vec::new(),
+            joins_later: true,
+            joins: guilds.iter().map(|g| (g.id, OnceLock::new())).collect(),
+        });
+    }
+    out
 }
 
 fn fixture_roles(g: &GuildIds) -> Vec<FakeRole> {
@@ -310,7 +406,7 @@ pub(super) fn user_json(u: &FakeUser) -> Value {
         "username": u.username,
         "discriminator": if u.bot { "0000" } else { "0" },
         "global_name": u.global_name,
-        "avatar": null,
+        "avatar": u.avatar,
         "avatar_decoration_data": null,
         "banner": null,
         "accent_color": null,
@@ -658,9 +754,14 @@ impl Shared {
 
 impl FakeDiscord {
     /// Every user's id (owner, admin, moderator, member, extras, bot); each is a member of both
-    /// guilds.
+    /// guilds. Joiners are not listed (see [`FakeDiscord::joiner_id`]).
     pub fn member_ids(&self) -> Vec<u64> {
-        self.shared.users.iter().map(|u| u.id).collect()
+        self.shared
+            .users
+            .iter()
+            .filter(|u| !u.joins_later)
+            .map(|u| u.id)
+            .collect()
     }
 
     /// The ids of the `extra_members`, in order (`member01`, `member02`, ...).
@@ -668,7 +769,7 @@ impl FakeDiscord {
         self.shared
             .users
             .iter()
-            .filter(|u| u.username.starts_with("member"))
+            .filter(|u| !u.joins_later && u.username.starts_with("member"))
             .map(|u| u.id)
             .collect()
     }

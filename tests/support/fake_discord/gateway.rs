@@ -44,6 +44,8 @@ pub(super) struct Session {
     /// READY and GUILD_CREATE were sent.
     pub(super) readied: bool,
     pub(super) shard: Option<(u64, u64)>,
+    /// The intents of the IDENTIFY that opened the session.
+    pub(super) intents: u64,
 }
 
 pub(super) struct Live {
@@ -102,6 +104,14 @@ impl Gateway {
             .iter()
             .find(|(_, (s, _))| shard_holds(s.shard, g))
             .map(|(id, _)| Target::Shard(*id))
+    }
+
+    /// The intents of the session that gets `guild_id`'s events (None: no such session).
+    pub(super) fn intents_for(&self, guild_id: u64) -> Option<u64> {
+        match self.target_for(Some(guild_id))? {
+            Target::Main => self.session.as_ref().map(|s| s.intents),
+            Target::Shard(id) => self.other_shards.get(&id).map(|(s, _)| s.intents),
+        }
     }
 
     /// A live connection on a readied session for `guild_id` (None: the main session).
@@ -490,6 +500,7 @@ impl Shared {
             log: Vec::new(),
             readied: false,
             shard,
+            intents,
         };
         let live = Live {
             conn_id,

@@ -25,6 +25,10 @@
 //!   button presses ([`FakeDiscord::press_button`]: type 3 on a message the bot posted, with
 //!   that message and its current `components`). [`FakeDiscord::interaction_payload`] is the
 //!   `d` dispatched.
+//! * Joins: [`FakeDiscordConfig::joiners`] are users of the fake but members of no guild (absent
+//!   from GUILD_CREATE and the member routes, 404 Unknown Member) until
+//!   [`FakeDiscord::join_member`] makes one a member (joined now, no roles) and dispatches
+//!   GUILD_MEMBER_ADD, only to a session that identified with the GUILD_MEMBERS intent.
 //! * Interaction answers: callbacks 4 (new message, ephemeral with flags 64), 5 (deferred), and
 //!   for components 6 (deferred update: `@original` is then the button's message) and 7 (update
 //!   the button's message: content, embeds and components replaced, an edit echoed as
@@ -63,8 +67,8 @@
 //! WebSocket: HELLO, IDENTIFY, READY, heartbeats, RESUME, dispatch), `messages.rs` (messages
 //! injected and messages the bot sends, their components), `interactions.rs` (slash and
 //! context-menu commands, button presses: registration, INTERACTION_CREATE, callbacks and
-//! webhooks), `rest.rs` (the HTTP handler, multipart parsing
-//! and the route table), `faults.rs` (forced statuses, delays, hangs, lost answers),
+//! webhooks), `joins.rs` (members joining: GUILD_MEMBER_ADD), `rest.rs` (the HTTP handler,
+//! multipart parsing and the route table), `faults.rs` (forced statuses, delays, hangs, lost answers),
 //! `recording.rs` (recorded requests and the queries tests make), `checks.rs` (spec, limit and
 //! model checks) and `spec.rs` (validation against Discord's OpenAPI spec).
 #![allow(dead_code)]
@@ -75,6 +79,7 @@ mod fixtures;
 mod gateway;
 mod ids;
 mod interactions;
+mod joins;
 mod messages;
 mod recording;
 mod rest;
@@ -84,6 +89,8 @@ mod state;
 // What tests see as `fake_discord::...`; each test binary uses only some of it.
 #[allow(unused_imports)]
 pub use checks::limit_violations;
+#[allow(unused_imports)]
+pub use fixtures::FakeJoiner;
 #[allow(unused_imports)]
 pub use gateway::Identify;
 #[allow(unused_imports)]
@@ -101,7 +108,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use tokio::sync::oneshot;
 
-use fixtures::{fixture_guilds, fixture_users};
+use fixtures::{fixture_guilds, fixture_users, joiner_users};
 use gateway::{Gateway, Outgoing, gateway_upgrade};
 use rest::rest;
 use state::{Shared, Store};
@@ -135,6 +142,9 @@ pub struct FakeDiscordConfig {
     /// GUILD_PRESENCES intent: only the bot's own member (everyone with that intent). Default
     /// false: every member, so they are all in the bot's cache.
     pub members_as_discord_sends: bool,
+    /// Users who are members of no guild until a test makes them join one with
+    /// [`FakeDiscord::join_member`] (default none).
+    pub joiners: Vec<FakeJoiner>,
 }
 
 impl Default for FakeDiscordConfig {
@@ -149,6 +159,7 @@ impl Default for FakeDiscordConfig {
             upload_limit_bytes: 10 * 1024 * 1024,
             echo_bot_messages: true,
             members_as_discord_sends: false,
+            joiners: Vec::new(),
         }
     }
 }
@@ -184,9 +195,12 @@ impl FakeDiscord {
         let base_url = format!("http://{addr}");
         let ws_url = format!("ws://{addr}/gateway");
 
+        let guilds = fixture_guilds();
+        let mut users = fixture_users(cfg.extra_members, cfg.extra_members_moderators);
+        users.extend(joiner_users(&cfg.joiners, &users, &guilds));
         let shared = Arc::new(Shared {
-            users: fixture_users(cfg.extra_members, cfg.extra_members_moderators),
-            guilds: fixture_guilds(),
+            users,
+            guilds,
             cfg,
             base_url,
             ws_url,

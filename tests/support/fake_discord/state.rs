@@ -29,6 +29,8 @@ pub(super) struct Store {
     pub(super) guild_commands: HashMap<u64, Vec<Value>>,
     pub(super) command_ids: HashMap<String, u64>,
     pub(super) dm_channels: HashMap<u64, u64>,
+    /// GUILD_MEMBER_ADD events dispatched ([`super::FakeDiscord::member_add_count`]).
+    pub(super) member_adds: usize,
 }
 
 pub(super) struct Shared {
@@ -105,7 +107,7 @@ pub(super) fn merge(target: &mut Value, extra: Value) {
     }
 }
 
-fn now_unix_ms() -> u64 {
+pub(super) fn now_unix_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
