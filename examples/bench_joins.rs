@@ -67,7 +67,12 @@ impl Drop for Run {
 }
 
 /// The release bot with the join screen on in the first server's #general.
-fn start(bin: &std::path::Path, data_home: &std::path::Path, joiners: Vec<FakeJoiner>, delay: &str) -> Run {
+fn start(
+    bin: &std::path::Path,
+    data_home: &std::path::Path,
+    joiners: Vec<FakeJoiner>,
+    delay: &str,
+) -> Run {
     let discord = FakeDiscord::start_with(FakeDiscordConfig {
         joiners,
         ..FakeDiscordConfig::default()
@@ -197,15 +202,26 @@ fn main() {
         d.requests()
             .iter()
             .filter(|r| r.index >= mark && (r.method == "POST" || r.method == "PATCH"))
-            .any(|r| r.embeds().first().is_some_and(|e| e["title"] == title.as_str()))
+            .any(|r| {
+                r.embeds()
+                    .first()
+                    .is_some_and(|e| e["title"] == title.as_str())
+            })
     });
     assert!(summarised, "the summary never counted {burst}");
     let summary_s = started.elapsed().as_secs_f64();
     // Anything still on its way (there should be nothing).
     std::thread::sleep(Duration::from_secs(3));
-    let burst_requests: Vec<_> = d.requests().into_iter().filter(|r| r.index >= mark).collect();
+    let burst_requests: Vec<_> = d
+        .requests()
+        .into_iter()
+        .filter(|r| r.index >= mark)
+        .collect();
     let posts = burst_requests.iter().filter(|r| r.method == "POST").count();
-    let edits = burst_requests.iter().filter(|r| r.method == "PATCH").count();
+    let edits = burst_requests
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .count();
     println!(
         "{}",
         serde_json::json!({

@@ -9,7 +9,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::bot::{Bot, BotOptions, WAIT, content, is_result};
+use support::bot::{Bot, BotOptions, WAIT, content};
 use support::fake_discord::{
     FakeDiscordConfig, FakeJoiner, GENERAL_CHANNEL_ID, GENERAL2_CHANNEL_ID, GUILD_ID, GUILD2_ID,
     MEMBER_ID, MODERATOR_ID, OWNER_ID, RecordedRequest,
@@ -98,6 +98,14 @@ fn result_for(bot: &Bot, channel: u64, name: &str) -> RecordedRequest {
     })
 }
 
+/// A scan's result (not a screening post or a burst summary, which carry embeds too).
+fn is_result(r: &RecordedRequest) -> bool {
+    r.embeds()
+        .first()
+        .and_then(|e| e["title"].as_str())
+        .is_some_and(|t| t.starts_with("Scan of "))
+}
+
 /// Waits until the bot's log has `line` (the bot's own word that it handled something).
 fn logged(bot: &Bot, line: &str) {
     assert!(
@@ -108,12 +116,12 @@ fn logged(bot: &Bot, line: &str) {
 }
 
 #[test]
-fn each_join_is_posted_with_age_avatar_history_and_a_scan_button_and_nothing_with_the_screen_off()
-{
+fn each_join_is_posted_with_age_avatar_history_and_a_scan_button_and_nothing_with_the_screen_off() {
     let bot = with_intent(
         vec![
             FakeJoiner::aged("fresh.face", 2 * DAY + Duration::from_secs(3600)),
-            FakeJoiner::aged("old.hand", 400 * DAY).with_avatar("a_1f2e3d4c5b6a79880716253443526170"),
+            FakeJoiner::aged("old.hand", 400 * DAY)
+                .with_avatar("a_1f2e3d4c5b6a79880716253443526170"),
         ],
         true,
         &[],
@@ -153,14 +161,20 @@ fn each_join_is_posted_with_age_avatar_history_and_a_scan_button_and_nothing_wit
     let post = screening_post(&bot, GENERAL_CHANNEL_ID, fresh);
     let embed = &post.embeds()[0];
     assert_eq!(embed["title"], "⚠️ Member joined: fresh.face");
-    assert_eq!(embed["description"], format!("<@{fresh}> joined the server."));
+    assert_eq!(
+        embed["description"],
+        format!("<@{fresh}> joined the server.")
+    );
     let age = field(&post, "Account age").expect("age");
     assert!(
         age.starts_with("2 days (created ")
             && age.ends_with("⚠️ **new account** (younger than 7 days)"),
         "{age}"
     );
-    assert_eq!(field(&post, "Avatar").as_deref(), Some("default avatar (none set)"));
+    assert_eq!(
+        field(&post, "Avatar").as_deref(),
+        Some("default avatar (none set)")
+    );
     let earlier = field(&post, "Previous scans").expect("history");
     assert!(
         earlier.starts_with("1 scan(s) in this server")
@@ -208,7 +222,10 @@ fn each_join_is_posted_with_age_avatar_history_and_a_scan_button_and_nothing_wit
         )
         .unwrap_or_else(|| panic!("no result:\n{}", bot.log()));
     assert!(
-        result.embeds().iter().any(|e| e.to_string().contains("Discord member")),
+        result
+            .embeds()
+            .iter()
+            .any(|e| e.to_string().contains("Discord member")),
         "the member's facts are in the result"
     );
     for id in [press, press2] {
@@ -224,7 +241,11 @@ fn each_join_is_posted_with_age_avatar_history_and_a_scan_button_and_nothing_wit
 fn without_the_members_intent_the_screen_cannot_be_turned_on_and_says_what_to_enable() {
     let bot = start(vec![FakeJoiner::aged("quiet.one", DAY)], true, &[]);
     let identify = bot.discord.last_identify().expect("identified");
-    assert_eq!(identify.intents & (1 << 1), 0, "GUILD_MEMBERS not requested");
+    assert_eq!(
+        identify.intents & (1 << 1),
+        0,
+        "GUILD_MEMBERS not requested"
+    );
     let refusal = says(
         &bot,
         GENERAL_CHANNEL_ID,
@@ -311,7 +332,9 @@ fn automatic_scans_take_young_accounts_only_within_the_cap_and_moderators_go_fir
     let mark = bot.mark();
     bot.discord
         .send_message(GENERAL_CHANNEL_ID, MODERATOR_ID, "!scan alice sherlock");
-    let ack = posted(&bot, GENERAL_CHANNEL_ID, mark, |r| content(r).contains("alice"));
+    let ack = posted(&bot, GENERAL_CHANNEL_ID, mark, |r| {
+        content(r).contains("alice")
+    });
     let first = result_for(&bot, GENERAL_CHANNEL_ID, "young.one");
     let moderator = result_for(&bot, GENERAL_CHANNEL_ID, "alice");
     let second = result_for(&bot, GENERAL_CHANNEL_ID, "young.two");
@@ -335,7 +358,12 @@ fn automatic_scans_take_young_accounts_only_within_the_cap_and_moderators_go_fir
         .messages_posted(GENERAL_CHANNEL_ID)
         .iter()
         .filter(|r| is_result(r))
-        .map(|r| r.embeds()[0]["title"].as_str().unwrap_or_default().to_string())
+        .map(|r| {
+            r.embeds()[0]["title"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
         .collect();
     assert_eq!(
         scanned,
@@ -378,10 +406,10 @@ fn a_burst_of_30_joins_is_one_summary_and_starts_no_scan() {
     let id = summary.message_id().expect("posted");
     // Joins after the first batch edit the same summary; it ends up counting all 30.
     assert!(
-        bot.discord.wait_until(WAIT, || bot
-            .discord
-            .message(id)
-            .is_some_and(|m| m["embeds"][0]["title"] == "🚨 Join burst: 30 members")),
+        bot.discord
+            .wait_until(WAIT, || bot.discord.message(id).is_some_and(
+                |m| m["embeds"][0]["title"] == "🚨 Join burst: 30 members"
+            )),
         "{:?}",
         bot.discord.message(id)
     );
@@ -400,7 +428,10 @@ fn a_burst_of_30_joins_is_one_summary_and_starts_no_scan() {
     let posts = bot.discord.messages_posted(GENERAL_CHANNEL_ID);
     let after: Vec<&RecordedRequest> = posts.iter().filter(|r| r.index >= mark).collect();
     assert_eq!(
-        after.iter().filter(|r| text(r).contains("Join burst")).count(),
+        after
+            .iter()
+            .filter(|r| text(r).contains("Join burst"))
+            .count(),
         1,
         "one summary"
     );
@@ -416,4 +447,30 @@ fn a_burst_of_30_joins_is_one_summary_and_starts_no_scan() {
         .count();
     assert_eq!(reports, 1, "one report: alice's");
     bot.assert_clean();
+}
+
+#[test]
+fn asking_for_the_intent_without_the_portal_switch_stops_with_what_to_enable() {
+    let mut bot = Bot::launch(
+        BotOptions {
+            discord: FakeDiscordConfig {
+                privileged_intents_enabled: false,
+                ..FakeDiscordConfig::default()
+            },
+            fast_sites: true,
+            ..BotOptions::default()
+        },
+        &[("DISCORD_MEMBERS_INTENT", "true")],
+    );
+    let status = bot.wait_exit(WAIT);
+    assert!(!status.success(), "{status:?}");
+    let identify = bot.discord.last_identify().expect("identified");
+    assert_ne!(identify.intents & (1 << 1), 0, "GUILD_MEMBERS requested");
+    let log = bot.log();
+    assert!(
+        log.contains("close code 4014")
+            && log.contains("enable Message Content Intent and Server Members Intent")
+            && log.contains("unset DISCORD_MEMBERS_INTENT"),
+        "{log}"
+    );
 }

@@ -271,6 +271,8 @@ impl Replies for AutoReplies<'_> {
             .clone()
             .allowed_mentions(serenity::CreateAllowedMentions::new())
             .to_prefix(self.post.into())
+            // poise adds the reference only to replies it marks as such.
+            .reference_message(self.post)
             .nonce(serenity::Nonce::String(result_nonce(scan_id)))
             .enforce_nonce(true);
         self.post

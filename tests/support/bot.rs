@@ -106,6 +106,13 @@ impl Bot {
     }
 
     pub fn start_opts(opts: BotOptions, env: &[(&str, &str)]) -> Bot {
+        let bot = Bot::launch(opts, env);
+        bot.wait_connected();
+        bot
+    }
+
+    /// Starts the bot without waiting for it to connect (for a start that is meant to fail).
+    pub fn launch(opts: BotOptions, env: &[(&str, &str)]) -> Bot {
         super::sherlock();
         let discord = FakeDiscord::start_with(opts.discord);
         let sites = FakeSites::start(FakeSitesConfig::default());
@@ -123,7 +130,7 @@ impl Bot {
             .collect();
         let stderr = Arc::new(Mutex::new(String::new()));
         let child = spawn(&discord, dir.path(), &list, &scans, &env, &stderr);
-        let bot = Bot {
+        Bot {
             discord,
             sites,
             dir,
@@ -132,9 +139,7 @@ impl Bot {
             env,
             child: Some(child),
             stderr,
-        };
-        bot.wait_connected();
-        bot
+        }
     }
 
     /// Kills the bot (SIGKILL) and starts it again with the same environment, against the same
