@@ -6,7 +6,8 @@
 //! ```
 //!
 //! With the screen on (and automatic scans off): `--joins` members join one at a time (400 ms
-//! apart, so no burst), with `JOIN_BATCH_DELAY` 0 and then at its default of 2 s: the time from
+//! apart, `RAID_JOINS` out of reach so none is a burst), with `JOIN_BATCH_DELAY` 0 and then at
+//! its default of 2 s: the time from
 //! GUILD_MEMBER_ADD sent to the screening post received (p50/p95) and the requests the bot sent
 //! Discord per join. Then `--burst` members join within about a second: the requests it costs
 //! (posts and edits of the one summary) and the bot's RSS before and after (VmRSS, VmHWM).
@@ -72,6 +73,7 @@ fn start(
     data_home: &std::path::Path,
     joiners: Vec<FakeJoiner>,
     delay: &str,
+    raid_joins: &str,
 ) -> Run {
     let discord = FakeDiscord::start_with(FakeDiscordConfig {
         joiners,
@@ -91,6 +93,7 @@ fn start(
         .env("DISCORD_API_BASE", discord.base_url())
         .env("DISCORD_MEMBERS_INTENT", "true")
         .env("JOIN_BATCH_DELAY", delay)
+        .env("RAID_JOINS", raid_joins)
         .env("SCANS_DIR", dir.path().join("scans"))
         .env("SHERLOCK_SITES", &list)
         .env("RUST_LOG", "warn")
@@ -172,7 +175,8 @@ fn main() {
     let mut latency = serde_json::Map::new();
     for delay in ["0", "2"] {
         let list = names("quiet", joins);
-        let run = start(&bin, &data_home, joiners(&list), delay);
+        // No burst: these joins are one by one (RAID_JOINS out of reach).
+        let run = start(&bin, &data_home, joiners(&list), delay, "10000");
         let (ms, per_join) = one_by_one(&run, &list);
         latency.insert(
             format!("delay_{delay}s"),
@@ -186,7 +190,7 @@ fn main() {
     }
 
     let list = names("raider", burst);
-    let run = start(&bin, &data_home, joiners(&list), "2");
+    let run = start(&bin, &data_home, joiners(&list), "2", "20");
     let pid = run.child.id();
     std::thread::sleep(Duration::from_secs(1));
     let rss_before = proc_kib(pid, "VmRSS:");

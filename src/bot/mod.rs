@@ -156,6 +156,10 @@ pub async fn run(config: Config, install: Option<SherlockInstall>) -> anyhow::Re
         ),
         config,
     });
+    if let Some(quotas) = state.db.shared_quotas() {
+        state.scanner.limits().share(&quotas, &state.config);
+        tracing::info!("API quotas are shared with every machine through PostgreSQL");
+    }
     let metrics = crate::ops::telemetry::install();
     apply_retention(&state).await;
     // Learn Sherlock's version now, so `health` never waits for it.

@@ -237,8 +237,28 @@ async fn scan(args: ScanArgs, config: Result<Config, ConfigError>) -> u8 {
         None
     };
 
+    // With PostgreSQL the API quotas are shared with every machine: opened before the scan, and
+    // no scan without it (never a quota of this process's own). SQLite (one machine) is opened
+    // once the scan is done, so it is held no longer than needed.
+    let shared_db = match &config.database {
+        crate::config::DatabaseTarget::Postgres(_) => {
+            match crate::db::Db::open(&config.database).await {
+                Ok(db) => Some(db),
+                Err(e) => {
+                    eprintln!(
+                        "error: the database that holds the shared API quotas cannot be reached, so no scan starts: {e}"
+                    );
+                    return exit::CONFIGURATION;
+                }
+            }
+        }
+        crate::config::DatabaseTarget::Sqlite(_) => None,
+    };
     let database = indexed.then(|| config.database.clone());
     let scanner = Scanner::new(config, install);
+    if let Some(quotas) = shared_db.as_ref().and_then(|db| db.shared_quotas()) {
+        scanner.limits().share(&quotas, scanner.config());
+    }
     let mut request = scanner.request(username, mode);
     request.requested_by = Some("cli".to_string());
 
@@ -255,17 +275,21 @@ async fn scan(args: ScanArgs, config: Result<Config, ConfigError>) -> u8 {
     let mut report = scanner.scan(request, EventSink::channel(tx), cancel).await;
     let _ = renderer.await;
 
-    // History (only for reports written to SCANS_DIR, the directory it indexes), opened once the
-    // scan is done so it is held no longer than needed.
-    let db = match &database {
-        Some(target) => match crate::db::Db::open(target).await {
+    // History (only for reports written to SCANS_DIR, the directory it indexes).
+    let db = match (&database, shared_db) {
+        (None, Some(db)) => {
+            db.close().await;
+            None
+        }
+        (Some(_), Some(db)) => Some(db),
+        (Some(target), None) => match crate::db::Db::open(target).await {
             Ok(db) => Some(db),
             Err(e) => {
                 eprintln!("warning: this scan will not be added to history: {e}");
                 None
             }
         },
-        None => None,
+        (None, None) => None,
     };
     let target = crate::db::TargetKey::username(&report.request.username);
     report.previous = crate::jobs::scan::previous_scan(db.as_ref(), None, &target, &report).await;

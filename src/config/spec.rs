@@ -587,7 +587,7 @@ pub const SPECS: &[Spec] = &[
             None,
             Secret,
             DATABASE,
-            "where scan history, per-server settings and the audit trail live: `sqlite:///path/file.db`, or `postgres://user:password@host/db` when several machines share the bot (a secret: may hold a password)",
+            "where scan history, per-server settings and the audit trail live: `sqlite:///path/file.db`, or `postgres://user:password@host/db` when several machines share the bot, which also shares each API key's quota between them (a secret: may hold a password)",
         ),
         "SQLite file `.account-scanner.db` in `SCANS_DIR`",
     ),

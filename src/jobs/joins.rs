@@ -72,6 +72,9 @@ pub struct JoinScreen {
 }
 
 const HOUR: Duration = Duration::from_secs(3600);
+/// A raid's summary lists (and counts new accounts among) at most this many members; its total
+/// counts them all.
+pub const RAID_MEMBERS_KEPT: usize = 1000;
 
 impl JoinScreen {
     pub fn new(batch_delay: Duration, raid_joins: usize, raid_window: Duration) -> JoinScreen {
@@ -127,7 +130,8 @@ impl JoinScreen {
         if let Some((raid, last)) = &mut g.raid {
             if now.saturating_duration_since(*last) <= self.raid_window {
                 raid.joins += pending.len();
-                raid.members.extend(pending);
+                let room = RAID_MEMBERS_KEPT.saturating_sub(raid.members.len());
+                raid.members.extend(pending.into_iter().take(room));
                 *last = now;
                 return Batch::Raid(raid.clone());
             }

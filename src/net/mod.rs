@@ -1,8 +1,9 @@
 //! Rate limits, retries and timeouts, shared by every outbound API.
 //!
 //! Quotas belong to an API key, not to a scan, so there is one [`ApiLimiter`] per API for the
-//! whole process ([`Limits`], created once by the `Scanner` and cloned into each client). Every
-//! request goes through [`ApiLimiter::send`], which
+//! whole process ([`Limits`], created once by the `Scanner` and cloned into each client); with
+//! PostgreSQL ([`Limits::share`]) one row per credential in the database paces every machine.
+//! Every request goes through [`ApiLimiter::send`], which
 //! - paces requests evenly at the configured rate (a governor GCRA limiter with no burst),
 //! - pauses the whole API when a response says so (`Retry-After`, or Reddit's
 //!   `X-Ratelimit-Remaining: 0` with `X-Ratelimit-Reset`),
@@ -28,6 +29,7 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use crate::config::Config;
+use crate::db::quotas::SharedQuotas;
 
 /// The longest pause a server can impose through `Retry-After` or `X-Ratelimit-Reset`; the scan
 /// deadline usually cuts a long pause short anyway.
@@ -169,6 +171,20 @@ pub enum ApiError {
         attempts: u32,
         reason: String,
     },
+    /// The shared quota (PostgreSQL) could not be read: no request is sent rather than one
+    /// outside the quota every machine shares.
+    #[error(
+        "the shared {api} quota in the database could not be reached, so no request was sent: {reason}"
+    )]
+    QuotaUnavailable { api: &'static str, reason: String },
+}
+
+/// The database row this API's credential is paced through, for every machine.
+#[derive(Debug)]
+struct SharedQuota {
+    quotas: SharedQuotas,
+    /// The API's name and a hash of the credential (never the credential).
+    key: String,
 }
 
 /// One API's quota, shared by every scan in the process.
@@ -180,6 +196,8 @@ pub struct ApiLimiter {
     retry: RetryPolicy,
     /// No paced request starts before this (set from `Retry-After` / `X-Ratelimit-Reset`).
     paused_until: Mutex<Option<Instant>>,
+    /// Set with PostgreSQL: the quota is the database row's, not this process's.
+    shared: std::sync::OnceLock<SharedQuota>,
     waited_nanos: AtomicU64,
     waits: AtomicU64,
 }
@@ -207,6 +225,7 @@ impl ApiLimiter {
             clock,
             retry,
             paused_until: Mutex::new(None),
+            shared: std::sync::OnceLock::new(),
             waited_nanos: AtomicU64::new(0),
             waits: AtomicU64::new(0),
         }
@@ -230,23 +249,52 @@ impl ApiLimiter {
         self.waits.load(Ordering::Relaxed)
     }
 
-    /// Waits for this API's next free slot.
-    pub async fn acquire(&self) {
+    /// Paces this API through the shared quota row of `credential` from now on (once).
+    pub fn share(&self, quotas: SharedQuotas, credential: &str) {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(credential.as_bytes());
+        let hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        let key = format!("{}:{hash}", self.api.to_ascii_lowercase());
+        let _ = self.shared.set(SharedQuota { quotas, key });
+    }
+
+    /// Whether the quota is shared through the database.
+    pub fn is_shared(&self) -> bool {
+        self.shared.get().is_some()
+    }
+
+    /// Waits for this API's next free slot: the shared row's with PostgreSQL, else this
+    /// process's.
+    pub async fn acquire(&self) -> Result<(), ApiError> {
         let start = Instant::now();
-        loop {
-            let paused = *self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(until) = paused
-                && until > Instant::now()
-            {
-                tokio::time::sleep_until(until).await;
-                continue;
-            }
-            match self.limiter.check() {
-                Ok(()) => break,
-                Err(not_until) => {
-                    tokio::time::sleep(not_until.wait_time_from(self.clock.now())).await;
+        match self.shared.get() {
+            Some(shared) => loop {
+                match shared.quotas.take(&shared.key, self.rate.spacing()).await {
+                    Ok(None) => break,
+                    Ok(Some(wait)) => tokio::time::sleep(wait.min(MAX_PAUSE)).await,
+                    Err(e) => {
+                        return Err(ApiError::QuotaUnavailable {
+                            api: self.api,
+                            reason: e.to_string(),
+                        });
+                    }
                 }
-            }
+            },
+            None => loop {
+                let paused = *self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(until) = paused
+                    && until > Instant::now()
+                {
+                    tokio::time::sleep_until(until).await;
+                    continue;
+                }
+                match self.limiter.check() {
+                    Ok(()) => break,
+                    Err(not_until) => {
+                        tokio::time::sleep(not_until.wait_time_from(self.clock.now())).await;
+                    }
+                }
+            },
         }
         let waited = start.elapsed();
         crate::ops::telemetry::limiter_wait(self.api, waited);
@@ -257,11 +305,19 @@ impl ApiLimiter {
                 Ordering::Relaxed,
             );
         }
+        Ok(())
     }
 
-    /// Holds every paced request back until `pause` from now (never shortens a longer pause).
-    fn pause_for(&self, pause: Duration) {
-        let until = Instant::now() + pause.min(MAX_PAUSE);
+    /// Holds every paced request back until `pause` from now (never shortens a longer pause),
+    /// on every machine when the quota is shared.
+    async fn pause_for(&self, pause: Duration) {
+        let pause = pause.min(MAX_PAUSE);
+        if let Some(shared) = self.shared.get()
+            && let Err(e) = shared.quotas.pause(&shared.key, pause).await
+        {
+            tracing::error!(api = self.api, error = %e, "could not pause the shared quota");
+        }
+        let until = Instant::now() + pause;
         let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
         if paused.is_none_or(|p| p < until) {
             *paused = Some(until);
@@ -281,7 +337,7 @@ impl ApiLimiter {
         loop {
             attempt += 1;
             if pacing == Pacing::Paced {
-                self.acquire().await;
+                self.acquire().await?;
             }
             let failure = match build().send().await {
                 Ok(response) => {
@@ -294,13 +350,13 @@ impl ApiLimiter {
                             reset_s = reset.as_secs_f64(),
                             "quota used up: pausing until it resets"
                         );
-                        self.pause_for(reset);
+                        self.pause_for(reset).await;
                     }
                     if !(status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()) {
                         return Ok(response);
                     }
                     if let Some(pause) = retry_after {
-                        self.pause_for(pause);
+                        self.pause_for(pause).await;
                     }
                     if attempt >= max {
                         return Err(ApiError::GaveUp {
@@ -366,6 +422,22 @@ impl Limits {
                 RateLimit::per_minute(openai),
                 RetryPolicy::default(),
             )),
+        }
+    }
+}
+
+impl Limits {
+    /// Paces every API through its credential's row in the database, for every machine sharing
+    /// it (PostgreSQL). APIs without a credential configured are left alone (never called).
+    pub fn share(&self, quotas: &SharedQuotas, config: &Config) {
+        if let Some(r) = &config.reddit {
+            self.reddit.share(quotas.clone(), r.client_id.as_str());
+        }
+        if let Some(p) = &config.perspective {
+            self.perspective.share(quotas.clone(), p.api_key.expose());
+        }
+        if let Some(o) = &config.openai {
+            self.openai.share(quotas.clone(), o.api_key.expose());
         }
     }
 }
@@ -556,7 +628,7 @@ mod tests {
         );
         let start = Instant::now();
         for _ in 0..5 {
-            limiter.acquire().await;
+            limiter.acquire().await.expect("in process");
         }
         let elapsed = start.elapsed();
         // Four gaps of 50.5 + 5 ms after the free first slot.
@@ -572,10 +644,10 @@ mod tests {
             RateLimit::per_second(1000.0),
             RetryPolicy::default(),
         );
-        limiter.acquire().await;
-        limiter.pause_for(Duration::from_millis(300));
+        limiter.acquire().await.expect("in process");
+        limiter.pause_for(Duration::from_millis(300)).await;
         let start = Instant::now();
-        limiter.acquire().await;
+        limiter.acquire().await.expect("in process");
         assert!(start.elapsed() >= Duration::from_millis(290));
     }
 }
