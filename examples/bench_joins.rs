@@ -155,6 +155,64 @@ fn one_by_one(run: &Run, names: &[String]) -> (Vec<f64>, f64) {
     (ms, requests as f64 / names.len() as f64)
 }
 
+/// `list` joins `spacing` apart, the screen's defaults (`RAID_JOINS=20`): the requests the
+/// burst cost until its summary counts every member, and the bot's memory.
+fn one_burst(run: &Run, list: &[String], spacing: Duration) -> serde_json::Value {
+    let pid = run.child.id();
+    std::thread::sleep(Duration::from_secs(1));
+    let rss_before = proc_kib(pid, "VmRSS:");
+    let d = &run.discord;
+    let mark = d.requests().len();
+    let started = Instant::now();
+    for name in list {
+        d.join_member(GUILD_ID, name).expect("dispatched");
+        std::thread::sleep(spacing);
+    }
+    let dispatch_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let title = format!("🚨 Join burst: {} members", list.len());
+    let summarised = d.wait_until(WAIT, || {
+        d.requests()
+            .iter()
+            .filter(|r| r.index >= mark && (r.method == "POST" || r.method == "PATCH"))
+            .any(|r| {
+                r.embeds()
+                    .first()
+                    .is_some_and(|e| e["title"] == title.as_str())
+            })
+    });
+    assert!(summarised, "the summary never counted {}", list.len());
+    let summary_s = started.elapsed().as_secs_f64();
+    // Anything still on its way (there should be nothing).
+    std::thread::sleep(Duration::from_secs(3));
+    let requests: Vec<_> = d
+        .requests()
+        .into_iter()
+        .filter(|r| r.index >= mark)
+        .collect();
+    let summaries = requests
+        .iter()
+        .filter(|r| {
+            r.method == "POST"
+                && r.embeds()
+                    .first()
+                    .is_some_and(|e| e["title"].as_str().is_some_and(|t| t.starts_with("🚨")))
+        })
+        .count();
+    serde_json::json!({
+        "joins": list.len(),
+        "spacing_ms": spacing.as_millis() as u64,
+        "dispatch_ms": dispatch_ms,
+        "summary_complete_s": summary_s,
+        "requests": requests.len(),
+        "posts": requests.iter().filter(|r| r.method == "POST").count(),
+        "summaries": summaries,
+        "edits": requests.iter().filter(|r| r.method == "PATCH").count(),
+        "rss_before_mib": rss_before as f64 / 1024.0,
+        "rss_after_mib": proc_kib(pid, "VmRSS:") as f64 / 1024.0,
+        "hwm_mib": proc_kib(pid, "VmHWM:") as f64 / 1024.0,
+    })
+}
+
 fn main() {
     let bin = std::fs::canonicalize(arg("--bin").expect("--bin PATH")).expect("--bin exists");
     let data_home = std::fs::canonicalize(arg("--data-home").expect("--data-home DIR"))
@@ -189,59 +247,18 @@ fn main() {
         );
     }
 
-    let list = names("raider", burst);
-    let run = start(&bin, &data_home, joiners(&list), "2", "20");
-    let pid = run.child.id();
-    std::thread::sleep(Duration::from_secs(1));
-    let rss_before = proc_kib(pid, "VmRSS:");
-    let d = &run.discord;
-    let mark = d.requests().len();
-    let started = Instant::now();
-    for name in &list {
-        d.join_member(GUILD_ID, name).expect("dispatched");
+    let mut bursts = Vec::new();
+    for (prefix, spacing_ms) in [("raider", 0u64), ("slowraid", 200)] {
+        let list = names(prefix, burst);
+        let run = start(&bin, &data_home, joiners(&list), "2", "20");
+        bursts.push(one_burst(&run, &list, Duration::from_millis(spacing_ms)));
     }
-    let dispatch_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let title = format!("🚨 Join burst: {burst} members");
-    let summarised = d.wait_until(WAIT, || {
-        d.requests()
-            .iter()
-            .filter(|r| r.index >= mark && (r.method == "POST" || r.method == "PATCH"))
-            .any(|r| {
-                r.embeds()
-                    .first()
-                    .is_some_and(|e| e["title"] == title.as_str())
-            })
-    });
-    assert!(summarised, "the summary never counted {burst}");
-    let summary_s = started.elapsed().as_secs_f64();
-    // Anything still on its way (there should be nothing).
-    std::thread::sleep(Duration::from_secs(3));
-    let burst_requests: Vec<_> = d
-        .requests()
-        .into_iter()
-        .filter(|r| r.index >= mark)
-        .collect();
-    let posts = burst_requests.iter().filter(|r| r.method == "POST").count();
-    let edits = burst_requests
-        .iter()
-        .filter(|r| r.method == "PATCH")
-        .count();
     println!(
         "{}",
         serde_json::json!({
             "joins": joins,
             "latency": latency,
-            "burst": {
-                "joins": burst,
-                "dispatch_ms": dispatch_ms,
-                "summary_complete_s": summary_s,
-                "requests": burst_requests.len(),
-                "posts": posts,
-                "edits": edits,
-                "rss_before_mib": rss_before as f64 / 1024.0,
-                "rss_after_mib": proc_kib(pid, "VmRSS:") as f64 / 1024.0,
-                "hwm_mib": proc_kib(pid, "VmHWM:") as f64 / 1024.0,
-            },
+            "bursts": bursts,
         })
     );
 }

@@ -515,14 +515,29 @@ fn a_backup_taken_while_the_bot_scans_restores_into_a_fresh_scans_directory() {
 }
 
 #[test]
-fn a_database_that_goes_away_costs_history_only_and_health_says_so() {
+fn postgresql_unreachable_pauses_new_scans_lets_running_ones_post_and_resumes_by_itself() {
     let port = support::endpoint::free_port();
-    let (bot, pg) = start(Engine::Postgres, &[("HEALTH_PORT", &port.to_string())]);
-    let pg = pg.expect("postgres");
+    let pg = TestPostgres::new();
+    // Every Sherlock run takes SHERLOCK_SITE_TIMEOUT (HangSite): a scan is still running when
+    // the database goes away.
+    let bot = Bot::start_opts(
+        BotOptions::default(),
+        &[
+            ("SCAN_COOLDOWN", "0"),
+            ("DATABASE_URL", pg.url.as_str()),
+            ("HEALTH_PORT", &port.to_string()),
+        ],
+    );
     scan(&bot, GENERAL_CHANNEL_ID, "!scan alice sherlock");
-    pg.go_away();
-    // The scan still runs and posts, with its files; the notice says history missed it.
-    let result = scan(&bot, GENERAL_CHANNEL_ID, "!scan alice sherlock");
+    let mark = bot.mark();
+    bot.discord
+        .send_message(GENERAL_CHANNEL_ID, MODERATOR_ID, "!scan bob sherlock");
+    posted_in(&bot, GENERAL_CHANNEL_ID, mark, |r| {
+        content(r).contains("Scanning **bob**")
+    });
+    pg.block();
+    // The running scan finishes and posts, with its files; history missed it and says so.
+    let result = posted_in(&bot, GENERAL_CHANNEL_ID, mark, is_result);
     let notice = content(&result);
     assert!(
         notice.contains("could not be saved to the server's history")
@@ -530,7 +545,19 @@ fn a_database_that_goes_away_costs_history_only_and_health_says_so() {
         "{notice}"
     );
     assert!(!result.files().is_empty(), "the report files are attached");
-    assert_eq!(json_reports(&bot).len(), 2);
+    // New scans are refused politely meanwhile; nothing starts.
+    let refusal = says(
+        &bot,
+        GENERAL_CHANNEL_ID,
+        MODERATOR_ID,
+        "!scan carol sherlock",
+        "cannot reach its database",
+    );
+    assert!(
+        content(&refusal).contains("scans are paused; they resume by themselves"),
+        "{}",
+        content(&refusal)
+    );
     let health = says(
         &bot,
         GENERAL_CHANNEL_ID,
@@ -539,22 +566,55 @@ fn a_database_that_goes_away_costs_history_only_and_health_says_so() {
         "History database:",
     );
     let text = content(&health);
-    assert!(text.contains("History database: PostgreSQL · ⚠️"), "{text}");
+    assert!(
+        text.contains("History database: PostgreSQL · ⚠️ not reachable: new scans are paused"),
+        "{text}"
+    );
     assert!(!text.contains(&pg.url), "no URL in health: {text}");
-    // The endpoint stays 200 (scans work) and warns.
+    // The endpoint stays 200 (restarting would not help) and warns.
     let body = support::endpoint::wait_for_status(port, "/healthz", 200);
     let healthz: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert!(
-        healthz["database"]
-            .as_str()
-            .is_some_and(|d| d.contains("not reachable")),
-        "{healthz}"
-    );
-    assert!(
         healthz["warnings"][0]
             .as_str()
-            .is_some_and(|w| w.contains("history database")),
+            .is_some_and(|w| w.contains("new scans are paused")),
         "{healthz}"
     );
+
+    // Back: scans run again without a restart, and go to history.
+    pg.unblock();
+    let result = scan(&bot, GENERAL_CHANNEL_ID, "!scan carol sherlock");
+    assert!(
+        content(&result).is_empty(),
+        "no notice: {}",
+        content(&result)
+    );
+    says(
+        &bot,
+        GENERAL_CHANNEL_ID,
+        MODERATOR_ID,
+        "!history carol",
+        "1 scan(s)",
+    );
+    // Each result once; the refused scan wrote nothing.
+    let results: Vec<String> = bot
+        .discord
+        .messages_posted(GENERAL_CHANNEL_ID)
+        .iter()
+        .filter(|r| {
+            is_result(r)
+                && r.embeds()[0]["title"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("Scan of "))
+        })
+        .map(|r| {
+            r.embeds()[0]["title"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(results, ["Scan of alice", "Scan of bob", "Scan of carol"]);
+    assert_eq!(json_reports(&bot).len(), 3);
     bot.assert_clean();
 }

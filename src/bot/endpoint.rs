@@ -35,7 +35,8 @@ pub struct Healthz {
     pub scans_dir_writable: bool,
     pub free_bytes: Option<u64>,
     /// The history database in words ("SQLite · ok"). A database that fails does not make the
-    /// bot unhealthy (scans still run and post): it is reported here and in `warnings`.
+    /// process unhealthy (restarting it would not help; with SQLite scans still run and post,
+    /// with PostgreSQL new scans pause until it is back): it is reported here and in `warnings`.
     pub database: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<String>,

@@ -75,6 +75,9 @@ pub async fn database(db: &crate::db::Db) -> String {
             f.at.format("%H:%M:%S UTC"),
             f.reference
         ),
+        (Ok(Err(_)), _) | (Err(_), _) if db.engine() == crate::db::Engine::Postgres => format!(
+            "{engine} · ⚠️ not reachable: new scans are paused until it is back (running scans finish and post)"
+        ),
         (Ok(Err(_)), _) | (Err(_), _) => format!(
             "{engine} · ⚠️ not reachable: scans still run and post, but history is not saved"
         ),

@@ -221,6 +221,7 @@ async fn run_job<R: Replies>(
         requester,
         priority,
     } = job;
+    check_shared_database(services.db).await?;
     let settings =
         settings::effective(services.db, services.scanner.config(), requester.guild).await;
     if !settings.allows_channel(requester.channel) {
@@ -311,7 +312,10 @@ async fn run_job<R: Replies>(
     drop(slot);
 
     let mut report = report;
-    report.previous = previous_scan(services.db, requester.guild, &target, &report).await;
+    // A database that does not answer costs this scan its history, not its result: asked once,
+    // so the post never waits for two timeouts.
+    let db = answering(services.db).await;
+    report.previous = previous_scan(db, requester.guild, &target, &report).await;
     let store = services.store.clone();
     let to_save = report.clone();
     // `save` makes the directory again if it was removed while the scan ran.
@@ -324,8 +328,13 @@ async fn run_job<R: Replies>(
         reference
     });
     // Files first, then the row: history never points at a file that was not written.
-    let history_not_saved_reference = match (&saved, services.db) {
-        (Ok(saved), Some(db)) => {
+    let history_not_saved_reference = match (&saved, services.db, db) {
+        (Ok(_), Some(_), None) => {
+            let reference = reference_id();
+            tracing::error!(scan_id = %report.scan_id, reference = %reference, "scan not added to history: the database does not answer");
+            Some(reference)
+        }
+        (Ok(saved), _, Some(db)) => {
             let place = Place {
                 guild: requester.guild,
                 channel: Some(requester.channel),
@@ -386,6 +395,47 @@ async fn run_job<R: Replies>(
     replies.audit(entry).await;
     posted?;
     Ok(())
+}
+
+/// How long a scan waits to learn whether PostgreSQL answers before it is refused.
+const DATABASE_CHECK: Duration = Duration::from_secs(3);
+
+/// With PostgreSQL the database holds what every machine shares (the API quotas): no scan
+/// starts without it, rather than one outside the shared quotas. Scans already running finish
+/// and post. SQLite is this machine's own file: a failure there costs history only.
+async fn check_shared_database(db: Option<&Db>) -> Result<(), JobError> {
+    let Some(db) = db.filter(|db| db.engine() == crate::db::Engine::Postgres) else {
+        return Ok(());
+    };
+    let why = match tokio::time::timeout(DATABASE_CHECK, db.ping()).await {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!("no answer within {} s", DATABASE_CHECK.as_secs()),
+    };
+    let reference = reference_id();
+    tracing::error!(reference = %reference, error = %why, "scan refused: the database (PostgreSQL) cannot be reached");
+    Err(JobError::Refused(format!(
+        "Sorry, the bot cannot reach its database, so scans are paused; they resume by themselves once it is back. An admin can find the details in the bot's log (reference `{reference}`)."
+    )))
+}
+
+/// The database when it answers within [`DATABASE_CHECK`] (else logged, `None`).
+async fn answering(db: Option<&Db>) -> Option<&Db> {
+    let db = db?;
+    match tokio::time::timeout(DATABASE_CHECK, db.ping()).await {
+        Ok(Ok(())) => Some(db),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "the database does not answer");
+            None
+        }
+        Err(_) => {
+            tracing::error!(
+                "the database does not answer within {} s",
+                DATABASE_CHECK.as_secs()
+            );
+            None
+        }
+    }
 }
 
 /// The words of a refusal in a channel the server did not list for scans.

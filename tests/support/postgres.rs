@@ -94,6 +94,38 @@ impl TestPostgres {
         }
     }
 
+    /// The database stops taking connections and its open ones are ended: unreachable, as in
+    /// an outage, until [`TestPostgres::unblock`]. Other tests' databases on the server are
+    /// untouched.
+    pub fn block(&self) {
+        if let Some((base, name)) = &self.shared {
+            admin(
+                base,
+                &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"),
+            )
+            .expect("block connections");
+            admin(
+                base,
+                &format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+                ),
+            )
+            .expect("end the open connections");
+        }
+    }
+
+    /// The database is back after [`TestPostgres::block`].
+    pub fn unblock(&self) {
+        if let Some((base, name)) = &self.shared {
+            admin(
+                base,
+                &format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"),
+            )
+            .expect("allow connections");
+        }
+    }
+
     /// The database goes away under the bot: dropped, its connections ended.
     pub fn go_away(&self) {
         if let Some((base, name)) = &self.shared {
