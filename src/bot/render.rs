@@ -839,6 +839,8 @@ pub struct Health {
     pub rss_bytes: Option<u64>,
     /// The database in words: engine, reachable or not, the last failed write.
     pub database: String,
+    /// Which machine answers, its shards, and whether the API quotas are shared.
+    pub machine: String,
 }
 
 pub fn health(h: &Health) -> String {
@@ -860,6 +862,7 @@ pub fn health(h: &Health) -> String {
          Scans: {} running, {} queued (at most {} at once)\n\
          Scans directory: {} · {} free\n\
          History database: {}\n\
+         Machine: {}\n\
          Memory: {} resident",
         h.version,
         human_duration(h.uptime),
@@ -874,6 +877,7 @@ pub fn health(h: &Health) -> String {
             .map(crate::ops::host::human_bytes)
             .unwrap_or_else(|| "unknown".into()),
         h.database,
+        h.machine,
         h.rss_bytes
             .map(crate::ops::host::human_bytes)
             .unwrap_or_else(|| "unknown".into()),
@@ -1016,7 +1020,9 @@ mod tests {
             free_bytes: Some(2048),
             rss_bytes: Some(10 * 1024 * 1024),
             database: "SQLite · ok".into(),
+            machine: "m1 · shards 0-0 of 2".into(),
         });
+        assert!(text.contains("Machine: m1 · shards 0-0 of 2"));
         assert!(text.contains("up 1h 2m"));
         assert!(text.contains("History database: SQLite · ok"));
         assert!(text.contains("Gateway latency: 42 ms"));

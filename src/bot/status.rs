@@ -61,7 +61,31 @@ pub async fn collect(state: &BotState, gateway_latency: Duration) -> render::Hea
         free_bytes: crate::ops::host::free_space(state.store.dir()),
         rss_bytes: crate::ops::host::process_rss(),
         database: database(&state.db).await,
+        machine: machine(state),
     }
+}
+
+/// "3d8d9e1f · shards 0-1 of 4 · API quotas shared through PostgreSQL · join screen on".
+fn machine(state: &BotState) -> String {
+    use crate::config::ShardCount;
+    let name = crate::ops::host::hostname().unwrap_or_else(|| "unknown".into());
+    let shards = match (state.config.ops.shards, state.config.ops.shard_range) {
+        (ShardCount::Fixed(n), Some((first, last))) => format!("shards {first}-{last} of {n}"),
+        (ShardCount::Fixed(1), None) => "one shard".into(),
+        (ShardCount::Fixed(n), None) => format!("all {n} shards"),
+        (ShardCount::Auto, _) => "shards as Discord recommends".into(),
+    };
+    let quotas = if state.db.shared_quotas().is_some() {
+        "API quotas shared through PostgreSQL"
+    } else {
+        "API quotas in this process"
+    };
+    let joins = if state.config.discord.members_intent {
+        "join screen available (Server Members intent)"
+    } else {
+        "join screen off (no Server Members intent)"
+    };
+    format!("{name} · {shards} · {quotas} · {joins}")
 }
 
 /// "SQLite · ok", or why history is not being saved.

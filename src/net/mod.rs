@@ -258,11 +258,6 @@ impl ApiLimiter {
         let _ = self.shared.set(SharedQuota { quotas, key });
     }
 
-    /// Whether the quota is shared through the database.
-    pub fn is_shared(&self) -> bool {
-        self.shared.get().is_some()
-    }
-
     /// Waits for this API's next free slot: the shared row's with PostgreSQL, else this
     /// process's.
     pub async fn acquire(&self) -> Result<(), ApiError> {

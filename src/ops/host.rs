@@ -8,6 +8,13 @@ pub fn free_space(dir: &Path) -> Option<u64> {
     Some(st.blocks_available() as u64 * st.fragment_size() as u64)
 }
 
+/// This machine's name (on fly.io, the machine's id), Linux only.
+pub fn hostname() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = name.trim();
+    (!name.is_empty()).then(|| name.to_string())
+}
+
 /// This process's resident memory (VmRSS), Linux only.
 pub fn process_rss() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
