@@ -156,9 +156,11 @@ pub async fn run(config: Config, install: Option<SherlockInstall>) -> anyhow::Re
         ),
         config,
     });
-    if let Some(quotas) = state.db.shared_quotas() {
+    if let (Some(quotas), Some(cooldowns)) = (state.db.shared_quotas(), state.db.shared_cooldowns())
+    {
         state.scanner.limits().share(&quotas, &state.config);
-        tracing::info!("API quotas are shared with every machine through PostgreSQL");
+        state.cooldowns.share(cooldowns);
+        tracing::info!("API quotas and cooldowns are shared with every machine through PostgreSQL");
     }
     let metrics = crate::ops::telemetry::install();
     apply_retention(&state).await;

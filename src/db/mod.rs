@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod backup;
+pub mod cooldowns;
 pub mod quotas;
 pub mod scans;
 pub mod settings;

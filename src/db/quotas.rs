@@ -21,7 +21,7 @@ impl std::fmt::Debug for SharedQuotas {
 }
 
 /// The database's clock in microseconds.
-const NOW_US: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT";
+pub(super) const NOW_US: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT";
 
 impl Db {
     /// Shared quotas need PostgreSQL (several machines); `None` on SQLite.

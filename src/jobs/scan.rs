@@ -236,14 +236,18 @@ async fn run_job<R: Replies>(
     }
     check_storage(services.store).await?;
     if priority == Priority::Moderator
-        && let Err(left) = services
+        && let Err(refusal) = services
             .cooldowns
             .start((requester.guild, requester.user_id), settings.cooldown)
+            .await
     {
-        return Err(JobError::Refused(format!(
-            "You're too fast. Please wait {} seconds before retrying",
-            left.as_secs().max(1)
-        )));
+        return Err(JobError::Refused(match refusal {
+            super::cooldown::Refusal::Wait(left) => format!(
+                "You're too fast. Please wait {} seconds before retrying",
+                left.as_secs().max(1)
+            ),
+            super::cooldown::Refusal::Unavailable(why) => return Err(database_paused(&why)),
+        }));
     }
     let ticket = services
         .queue
@@ -412,11 +416,16 @@ async fn check_shared_database(db: Option<&Db>) -> Result<(), JobError> {
         Ok(Err(e)) => e.to_string(),
         Err(_) => format!("no answer within {} s", DATABASE_CHECK.as_secs()),
     };
+    Err(database_paused(&why))
+}
+
+/// The refusal while PostgreSQL cannot be reached, logged with `why` under its reference.
+fn database_paused(why: &str) -> JobError {
     let reference = reference_id();
     tracing::error!(reference = %reference, error = %why, "scan refused: the database (PostgreSQL) cannot be reached");
-    Err(JobError::Refused(format!(
+    JobError::Refused(format!(
         "Sorry, the bot cannot reach its database, so scans are paused; they resume by themselves once it is back. An admin can find the details in the bot's log (reference `{reference}`)."
-    )))
+    ))
 }
 
 /// The database when it answers within [`DATABASE_CHECK`] (else logged, `None`).
