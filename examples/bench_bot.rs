@@ -13,6 +13,8 @@
 //! the bot's own pace) and the peak RSS through it; last, the gateway dropped: time until the
 //! session is RESUMEd and a `!health` answered again.
 
+#[path = "common/bench.rs"]
+mod bench;
 #[path = "../tests/support/fake_discord/mod.rs"]
 mod fake_discord;
 #[path = "../tests/support/fake_server.rs"]
@@ -23,28 +25,11 @@ mod fake_sites;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use bench::{arg, proc_kib};
 use fake_discord::{FakeDiscord, FakeDiscordConfig, GENERAL_CHANNEL_ID};
 use fake_sites::{FakeSites, FakeSitesConfig};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
-
-fn proc_kib(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix(key))
-                .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse().ok()))
-        })
-        .unwrap_or(0)
-}
 
 fn main() {
     let bin = std::fs::canonicalize(arg("--bin").expect("--bin PATH")).expect("--bin exists");

@@ -12,6 +12,8 @@
 //! Discord per join. Then `--burst` members join within about a second: the requests it costs
 //! (posts and edits of the one summary) and the bot's RSS before and after (VmRSS, VmHWM).
 
+#[path = "common/bench.rs"]
+mod bench;
 #[path = "../tests/support/fake_discord/mod.rs"]
 mod fake_discord;
 #[path = "../tests/support/fake_server.rs"]
@@ -22,6 +24,7 @@ mod fake_sites;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use bench::{arg, proc_kib};
 use fake_discord::{
     FakeDiscord, FakeDiscordConfig, FakeJoiner, GENERAL_CHANNEL_ID, GUILD_ID, OWNER_ID,
 };
@@ -29,24 +32,6 @@ use fake_sites::{FakeSites, FakeSitesConfig};
 
 const WAIT: Duration = Duration::from_secs(60);
 const DAY: Duration = Duration::from_secs(86_400);
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
-
-fn proc_kib(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix(key))
-                .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse().ok()))
-        })
-        .unwrap_or(0)
-}
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;

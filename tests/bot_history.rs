@@ -34,35 +34,13 @@ fn start(engine: Engine, extra: &[(&str, &str)]) -> (Bot, Option<TestPostgres>) 
     (bot, pg)
 }
 
-/// The next message the bot posts in `channel` after `after` requests, satisfying `pred`.
 fn posted_in(
     bot: &Bot,
     channel: u64,
     after: usize,
     pred: impl Fn(&RecordedRequest) -> bool,
 ) -> RecordedRequest {
-    bot.discord
-        .wait_for(
-            |r| {
-                r.index >= after
-                    && r.is("POST", "/channels/*/messages")
-                    && r.path.contains(&format!("/channels/{channel}/"))
-                    && pred(r)
-            },
-            WAIT,
-        )
-        .unwrap_or_else(|| {
-            panic!(
-                "no such message in {channel}; bot sent: {:#?}\nlog:\n{}",
-                bot.discord
-                    .requests()
-                    .iter()
-                    .skip(after)
-                    .map(|r| (&r.method, &r.path, r.content()))
-                    .collect::<Vec<_>>(),
-                bot.log()
-            )
-        })
+    bot.posted_in(channel, after, pred)
 }
 
 /// Scans `name` in `channel` as the moderator and returns the result message.
@@ -595,23 +573,7 @@ fn postgresql_unreachable_pauses_new_scans_lets_running_ones_post_and_resumes_by
         "1 scan(s)",
     );
     // Each result once; the refused scan wrote nothing.
-    let results: Vec<String> = bot
-        .discord
-        .messages_posted(GENERAL_CHANNEL_ID)
-        .iter()
-        .filter(|r| {
-            is_result(r)
-                && r.embeds()[0]["title"]
-                    .as_str()
-                    .is_some_and(|t| t.starts_with("Scan of "))
-        })
-        .map(|r| {
-            r.embeds()[0]["title"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string()
-        })
-        .collect();
+    let results = bot.result_titles(GENERAL_CHANNEL_ID);
     assert_eq!(results, ["Scan of alice", "Scan of bob", "Scan of carol"]);
     assert_eq!(json_reports(&bot).len(), 3);
     bot.assert_clean();

@@ -61,17 +61,20 @@ fn posted(
     after: usize,
     pred: impl Fn(&RecordedRequest) -> bool,
 ) -> RecordedRequest {
-    bot.discord
-        .wait_for(
-            |r| {
-                r.index >= after
-                    && r.is("POST", "/channels/*/messages")
-                    && r.path.contains(&format!("/channels/{channel}/"))
-                    && pred(r)
-            },
-            WAIT,
-        )
-        .unwrap_or_else(|| panic!("no such message in {channel}:\n{}", bot.log()))
+    bot.posted_in(channel, after, pred)
+}
+
+/// The owner changes the first server's settings, one by one.
+fn set(bot: &Bot, settings: &[(&str, String)]) {
+    for (setting, value) in settings {
+        says(
+            bot,
+            GENERAL_CHANNEL_ID,
+            OWNER_ID,
+            &format!("!settings {setting} {value}"),
+            &format!("`{setting}`:"),
+        );
+    }
 }
 
 /// The join screen's post about `user`.
@@ -292,20 +295,15 @@ fn automatic_scans_take_young_accounts_only_within_the_cap_and_moderators_go_fir
         false,
         &[("MAX_CONCURRENT_SCANS", "1")],
     );
-    for (setting, value) in [
-        ("screening", format!("<#{GENERAL_CHANNEL_ID}>")),
-        ("auto_scan", "on".into()),
-        ("auto_scan_cap", "2".into()),
-        ("mode", "sherlock".into()),
-    ] {
-        says(
-            &bot,
-            GENERAL_CHANNEL_ID,
-            OWNER_ID,
-            &format!("!settings {setting} {value}"),
-            &format!("`{setting}`:"),
-        );
-    }
+    set(
+        &bot,
+        &[
+            ("screening", format!("<#{GENERAL_CHANNEL_ID}>")),
+            ("auto_scan", "on".into()),
+            ("auto_scan_cap", "2".into()),
+            ("mode", "sherlock".into()),
+        ],
+    );
     let ids: Vec<u64> = ["young.one", "young.two", "young.three", "veteran"]
         .iter()
         .map(|n| {
@@ -353,18 +351,7 @@ fn automatic_scans_take_young_accounts_only_within_the_cap_and_moderators_go_fir
         posts[1].message_id()
     );
     // Only the two within the cap were scanned (their results came after the posts said so).
-    let scanned: Vec<String> = bot
-        .discord
-        .messages_posted(GENERAL_CHANNEL_ID)
-        .iter()
-        .filter(|r| is_result(r))
-        .map(|r| {
-            r.embeds()[0]["title"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string()
-        })
-        .collect();
+    let scanned = bot.result_titles(GENERAL_CHANNEL_ID);
     assert_eq!(
         scanned,
         ["Scan of young.one", "Scan of alice", "Scan of young.two"]
@@ -382,18 +369,13 @@ fn a_burst_of_30_joins_is_one_summary_and_starts_no_scan() {
         true,
         &[("JOIN_BATCH_DELAY", "2"), ("RAID_JOINS", "20")],
     );
-    for (setting, value) in [
-        ("screening", format!("<#{GENERAL_CHANNEL_ID}>")),
-        ("auto_scan", "on".into()),
-    ] {
-        says(
-            &bot,
-            GENERAL_CHANNEL_ID,
-            OWNER_ID,
-            &format!("!settings {setting} {value}"),
-            &format!("`{setting}`:"),
-        );
-    }
+    set(
+        &bot,
+        &[
+            ("screening", format!("<#{GENERAL_CHANNEL_ID}>")),
+            ("auto_scan", "on".into()),
+        ],
+    );
     let mark = bot.mark();
     for n in 1..=30 {
         bot.discord

@@ -203,19 +203,29 @@ impl Bot {
 
     /// The next message the bot posts in the channel after `after` requests, satisfying `pred`.
     pub fn posted(&self, after: usize, pred: impl Fn(&RecordedRequest) -> bool) -> RecordedRequest {
+        self.posted_in(CH, after, pred)
+    }
+
+    /// The next message the bot posts in `channel` after `after` requests, satisfying `pred`.
+    pub fn posted_in(
+        &self,
+        channel: u64,
+        after: usize,
+        pred: impl Fn(&RecordedRequest) -> bool,
+    ) -> RecordedRequest {
         self.discord
             .wait_for(
                 |r| {
                     r.index >= after
                         && r.is("POST", "/channels/*/messages")
-                        && r.path.contains(&CH.to_string())
+                        && r.path.contains(&format!("/channels/{channel}/"))
                         && pred(r)
                 },
                 WAIT,
             )
             .unwrap_or_else(|| {
                 panic!(
-                    "no such message; bot sent: {:#?}\nlog:\n{}",
+                    "no such message in {channel}; bot sent: {:#?}\nlog:\n{}",
                     self.discord
                         .requests()
                         .iter()
@@ -225,6 +235,16 @@ impl Bot {
                     self.log()
                 )
             })
+    }
+
+    /// The titles of the scan results posted in `channel` ("Scan of alice"), in order.
+    pub fn result_titles(&self, channel: u64) -> Vec<String> {
+        self.discord
+            .messages_posted(channel)
+            .iter()
+            .filter_map(|r| r.embeds().first()?["title"].as_str().map(str::to_string))
+            .filter(|t| t.starts_with("Scan of "))
+            .collect()
     }
 
     pub fn mark(&self) -> usize {
