@@ -402,7 +402,7 @@ async fn run_job<R: Replies>(
 }
 
 /// How long a scan waits to learn whether PostgreSQL answers before it is refused.
-const DATABASE_CHECK: Duration = Duration::from_secs(3);
+pub(crate) const DATABASE_CHECK: Duration = Duration::from_secs(3);
 
 /// With PostgreSQL the database holds what every machine shares (the API quotas): no scan
 /// starts without it, rather than one outside the shared quotas. Scans already running finish
