@@ -1,6 +1,6 @@
 //! Several machines, one API key (issue 17): two processes scanning Reddit at once, against one
 //! fake Reddit and one fake Perspective, pace each API through its credential's row in a real
-//! PostgreSQL, so together they never send more in any second than one process may send alone.
+//! PostgreSQL, so together they never send more in any 0.9 s than one process may send alone.
 //! The same two processes without PostgreSQL (each its own SQLite file, each its own quota) send
 //! about twice that: the check can fail. A 429 with `Retry-After` seen by one process holds the
 //! other back too.
@@ -17,9 +17,11 @@ use support::fake_server::max_in_window;
 use support::postgres::TestPostgres;
 
 /// 300 requests a minute and 5 a second: one request per 200 ms (207 ms with the limiter's
-/// margin), at most 5 in any second for one process alone.
+/// margin), so at most 5 in any 0.9 s for one process alone (a sixth would need 1.035 s; the
+/// window leaves 135 ms for the requests' own jitter on a loaded machine).
 const QUOTA_ENV: [(&str, &str); 2] = [("REDDIT_RATE_PER_MIN", "300"), ("PERSPECTIVE_QPS", "5")];
-const ONE_ALONE_PER_SECOND: usize = 5;
+const ONE_ALONE_PER_WINDOW: usize = 5;
+const WINDOW: Duration = Duration::from_millis(900);
 
 struct Fakes {
     reddit: FakeReddit,
@@ -95,8 +97,8 @@ fn two_at_once(fakes: &Fakes, database: Option<&str>) -> Vec<serde_json::Value> 
         .collect()
 }
 
-fn busiest_second(times: Vec<Instant>) -> usize {
-    max_in_window(&times, Duration::from_secs(1))
+fn busiest_window(times: Vec<Instant>) -> usize {
+    max_in_window(&times, WINDOW)
 }
 
 #[test]
@@ -118,14 +120,14 @@ fn two_processes_share_each_apis_quota_through_postgresql() {
         "each process: about, three pages of comments, one of posts"
     );
     assert!(
-        busiest_second(reddit.clone()) <= ONE_ALONE_PER_SECOND,
-        "Reddit got {} requests in one second from the two processes",
-        busiest_second(reddit)
+        busiest_window(reddit.clone()) <= ONE_ALONE_PER_WINDOW,
+        "Reddit got {} requests within 0.9 s from the two processes",
+        busiest_window(reddit)
     );
     assert!(
-        busiest_second(perspective.clone()) <= ONE_ALONE_PER_SECOND,
-        "Perspective got {} requests in one second from the two processes",
-        busiest_second(perspective)
+        busiest_window(perspective.clone()) <= ONE_ALONE_PER_WINDOW,
+        "Perspective got {} requests within 0.9 s from the two processes",
+        busiest_window(perspective)
     );
     // One OAuth token per process.
     assert_eq!(fakes.reddit.token_requests().len(), 2);
@@ -141,8 +143,8 @@ fn two_processes_share_each_apis_quota_through_postgresql() {
         .map(|r| r.when)
         .collect();
     assert!(
-        busiest_second(reddit) > ONE_ALONE_PER_SECOND
-            || busiest_second(perspective) > ONE_ALONE_PER_SECOND,
+        busiest_window(reddit) > ONE_ALONE_PER_WINDOW
+            || busiest_window(perspective) > ONE_ALONE_PER_WINDOW,
         "two unshared processes should exceed one process's quota"
     );
 }
