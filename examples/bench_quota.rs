@@ -41,7 +41,7 @@ async fn main() {
     let calls: usize = args.get(2).and_then(|c| c.parse().ok()).unwrap_or(500);
     let target = parse_database_url(url, std::path::Path::new("/tmp")).expect("a database URL");
     let db = Db::open(&target).await.expect("open");
-    let quotas = db.shared_quotas().expect("PostgreSQL");
+    let quotas = db.shared().expect("PostgreSQL");
     let rate = RateLimit::per_second(1000.0);
     let local = ApiLimiter::new("Bench", rate, RetryPolicy::default());
     let (lp50, lp95) = measure(&local, calls).await;

@@ -156,10 +156,9 @@ pub async fn run(config: Config, install: Option<SherlockInstall>) -> anyhow::Re
         ),
         config,
     });
-    if let (Some(quotas), Some(cooldowns)) = (state.db.shared_quotas(), state.db.shared_cooldowns())
-    {
-        state.scanner.limits().share(&quotas, &state.config);
-        state.cooldowns.share(cooldowns);
+    if let Some(shared) = state.db.shared() {
+        state.scanner.limits().share(&shared, &state.config);
+        state.cooldowns.share(shared);
         tracing::info!("API quotas and cooldowns are shared with every machine through PostgreSQL");
     }
     let metrics = crate::ops::telemetry::install();

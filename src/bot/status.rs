@@ -75,7 +75,7 @@ fn machine(state: &BotState) -> String {
         (ShardCount::Fixed(n), None) => format!("all {n} shards"),
         (ShardCount::Auto, _) => "shards as Discord recommends".into(),
     };
-    let quotas = if state.db.shared_quotas().is_some() {
+    let quotas = if state.db.shared().is_some() {
         "API quotas shared through PostgreSQL"
     } else {
         "API quotas in this process"

@@ -8,10 +8,9 @@
 
 pub mod audit;
 pub mod backup;
-pub mod cooldowns;
-pub mod quotas;
 pub mod scans;
 pub mod settings;
+pub mod shared;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;

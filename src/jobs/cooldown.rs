@@ -13,7 +13,7 @@ pub type CooldownKey = (Option<u64>, u64);
 pub struct Cooldowns {
     /// When each user's cooldown started, and how long it lasts.
     running: Mutex<HashMap<CooldownKey, (Instant, Duration)>>,
-    shared: OnceLock<crate::db::cooldowns::SharedCooldowns>,
+    shared: OnceLock<crate::db::shared::SharedState>,
 }
 
 /// Why a cooldown did not start.
@@ -31,18 +31,20 @@ impl Cooldowns {
     }
 
     /// Keeps cooldowns in the database from now on (PostgreSQL, several machines).
-    pub fn share(&self, shared: crate::db::cooldowns::SharedCooldowns) {
+    pub fn share(&self, shared: crate::db::shared::SharedState) {
         let _ = self.shared.set(shared);
     }
 
     /// Starts the user's cooldown of `every`, or says how long is left of the running one.
     pub async fn start(&self, key: CooldownKey, every: Duration) -> Result<(), Refusal> {
         match self.shared.get() {
-            Some(shared) if !every.is_zero() => match shared.start(key.0, key.1, every).await {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(left)) => Err(Refusal::Wait(left)),
-                Err(e) => Err(Refusal::Unavailable(e.to_string())),
-            },
+            Some(shared) if !every.is_zero() => {
+                match shared.start_cooldown(key.0, key.1, every).await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(left)) => Err(Refusal::Wait(left)),
+                    Err(e) => Err(Refusal::Unavailable(e.to_string())),
+                }
+            }
             Some(_) => Ok(()),
             None => self.start_here(key, every).map_err(Refusal::Wait),
         }

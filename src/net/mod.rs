@@ -29,7 +29,7 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use crate::config::Config;
-use crate::db::quotas::SharedQuotas;
+use crate::db::shared::SharedState;
 
 /// The longest pause a server can impose through `Retry-After` or `X-Ratelimit-Reset`; the scan
 /// deadline usually cuts a long pause short anyway.
@@ -182,7 +182,7 @@ pub enum ApiError {
 /// The database row this API's credential is paced through, for every machine.
 #[derive(Debug)]
 struct SharedQuota {
-    quotas: SharedQuotas,
+    quotas: SharedState,
     /// The API's name and a hash of the credential (never the credential).
     key: String,
 }
@@ -250,7 +250,7 @@ impl ApiLimiter {
     }
 
     /// Paces this API through the shared quota row of `credential` from now on (once).
-    pub fn share(&self, quotas: SharedQuotas, credential: &str) {
+    pub fn share(&self, quotas: SharedState, credential: &str) {
         use sha2::Digest as _;
         let digest = sha2::Sha256::digest(credential.as_bytes());
         let hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
@@ -264,7 +264,11 @@ impl ApiLimiter {
         let start = Instant::now();
         match self.shared.get() {
             Some(shared) => loop {
-                match shared.quotas.take(&shared.key, self.rate.spacing()).await {
+                match shared
+                    .quotas
+                    .take_quota(&shared.key, self.rate.spacing())
+                    .await
+                {
                     Ok(None) => break,
                     Ok(Some(wait)) => tokio::time::sleep(wait.min(MAX_PAUSE)).await,
                     Err(e) => {
@@ -308,7 +312,7 @@ impl ApiLimiter {
     async fn pause_for(&self, pause: Duration) {
         let pause = pause.min(MAX_PAUSE);
         if let Some(shared) = self.shared.get()
-            && let Err(e) = shared.quotas.pause(&shared.key, pause).await
+            && let Err(e) = shared.quotas.pause_quota(&shared.key, pause).await
         {
             tracing::error!(api = self.api, error = %e, "could not pause the shared quota");
         }
@@ -424,7 +428,7 @@ impl Limits {
 impl Limits {
     /// Paces every API through its credential's row in the database, for every machine sharing
     /// it (PostgreSQL). APIs without a credential configured are left alone (never called).
-    pub fn share(&self, quotas: &SharedQuotas, config: &Config) {
+    pub fn share(&self, quotas: &SharedState, config: &Config) {
         if let Some(r) = &config.reddit {
             self.reddit.share(quotas.clone(), r.client_id.as_str());
         }
