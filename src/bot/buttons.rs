@@ -139,13 +139,18 @@ fn radix36(mut n: u128) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+/// When buttons posted `now` stop working (Unix seconds).
+pub fn expiry(now: chrono::DateTime<chrono::Utc>, lifetime: Duration) -> i64 {
+    (now + chrono::Duration::from_std(lifetime).unwrap_or_default()).timestamp()
+}
+
 /// The buttons for a result: the skipped half, rescan, history.
 pub fn result_rows(
     report: &ScanReport,
     now: chrono::DateTime<chrono::Utc>,
     lifetime: Duration,
 ) -> Vec<serenity::CreateActionRow> {
-    let expires = (now + chrono::Duration::from_std(lifetime).unwrap_or_default()).timestamp();
+    let expires = expiry(now, lifetime);
     let member = report
         .request
         .discord_member

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use poise::serenity_prelude as serenity;
 
 use crate::bot::buttons::{Action, ButtonId};
-use crate::bot::commands::scan::{create_embed, post_error, prepare_result, result_nonce};
+use crate::bot::commands::scan::{create_embed, post_error, prepare_result, result_message};
 use crate::bot::{BotState, audit, render};
 use crate::db::HistoryPage;
 use crate::db::scans::{Scope, TargetKey};
@@ -165,9 +165,7 @@ async fn post_member(
         .embed(create_embed(embed))
         .allowed_mentions(serenity::CreateAllowedMentions::new());
     if username.is_some() {
-        let expires = (now
-            + chrono::Duration::from_std(state.config.discord.button_lifetime).unwrap_or_default())
-        .timestamp();
+        let expires = crate::bot::buttons::expiry(now, state.config.discord.button_lifetime);
         let scan = ButtonId {
             action: Action::Scan,
             mode: settings.default_mode,
@@ -267,14 +265,8 @@ impl Replies for AutoReplies<'_> {
     }
 
     async fn post(&self, reply: &poise::CreateReply, scan_id: &str) -> Result<(), PostError> {
-        let message = reply
-            .clone()
-            .allowed_mentions(serenity::CreateAllowedMentions::new())
-            .to_prefix(self.post.into())
-            // poise adds the reference only to replies it marks as such.
-            .reference_message(self.post)
-            .nonce(serenity::Nonce::String(result_nonce(scan_id)))
-            .enforce_nonce(true);
+        // poise adds the reference only to replies it marks as such.
+        let message = result_message(reply, self.post.into(), scan_id).reference_message(self.post);
         self.post
             .channel_id
             .send_message(&self.http, message)

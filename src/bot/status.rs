@@ -91,18 +91,17 @@ fn machine(state: &BotState) -> String {
 /// "SQLite · ok", or why history is not being saved.
 pub async fn database(db: &crate::db::Db) -> String {
     let engine = db.engine().name();
-    let reachable = tokio::time::timeout(std::time::Duration::from_secs(3), db.ping()).await;
-    match (reachable, db.last_failure()) {
-        (Ok(Ok(())), None) => format!("{engine} · ok"),
-        (Ok(Ok(())), Some(f)) => format!(
+    match (db.answers().await, db.last_failure()) {
+        (Ok(()), None) => format!("{engine} · ok"),
+        (Ok(()), Some(f)) => format!(
             "{engine} · ⚠️ the last write failed at {} (reference `{}`): history may be missing scans",
             f.at.format("%H:%M:%S UTC"),
             f.reference
         ),
-        (Ok(Err(_)), _) | (Err(_), _) if db.engine() == crate::db::Engine::Postgres => format!(
+        (Err(_), _) if db.engine() == crate::db::Engine::Postgres => format!(
             "{engine} · ⚠️ not reachable: new scans are paused until it is back (running scans finish and post)"
         ),
-        (Ok(Err(_)), _) | (Err(_), _) => format!(
+        (Err(_), _) => format!(
             "{engine} · ⚠️ not reachable: scans still run and post, but history is not saved"
         ),
     }

@@ -27,6 +27,9 @@ pub use settings::GuildSettings;
 
 /// How long a statement waits for another connection's write (SQLite).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a scan, an audit entry or `health` waits for the database before going on without
+/// it (shorter than a pool checkout: a moderator is waiting).
+pub const ANSWER_WITHIN: Duration = Duration::from_secs(3);
 /// Connecting to PostgreSQL (or any pool checkout) gives up after this.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -194,6 +197,15 @@ impl Db {
     pub async fn ping(&self) -> Result<(), DbError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// Whether the database answers within [`ANSWER_WITHIN`]; else why not, for the log.
+    pub async fn answers(&self) -> Result<(), String> {
+        match tokio::time::timeout(ANSWER_WITHIN, self.ping()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {} s", ANSWER_WITHIN.as_secs())),
+        }
     }
 
     /// SQLite's `PRAGMA integrity_check` (`ok` when sound); PostgreSQL has no such check.

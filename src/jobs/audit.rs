@@ -180,18 +180,12 @@ pub async fn keep(db: Option<&Db>, entry: &Entry) {
     let Some(db) = db else { return };
     // Not waited for longer than a scan waits for the database: a refusal during an outage is
     // shown at once, not after the pool's timeout.
-    let why = match tokio::time::timeout(
-        super::scan::DATABASE_CHECK,
-        db.record_audit(&entry.record()),
-    )
-    .await
+    let why = match tokio::time::timeout(crate::db::ANSWER_WITHIN, db.record_audit(&entry.record()))
+        .await
     {
         Ok(Ok(())) => return db.note_success(),
         Ok(Err(e)) => e.to_string(),
-        Err(_) => format!(
-            "no answer within {} s",
-            super::scan::DATABASE_CHECK.as_secs()
-        ),
+        Err(_) => format!("no answer within {} s", crate::db::ANSWER_WITHIN.as_secs()),
     };
     let reference = super::scan::reference_id();
     tracing::error!(error = %why, reference = %reference, "audit entry not saved in the database");

@@ -401,22 +401,14 @@ async fn run_job<R: Replies>(
     Ok(())
 }
 
-/// How long a scan waits to learn whether PostgreSQL answers before it is refused.
-pub(crate) const DATABASE_CHECK: Duration = Duration::from_secs(3);
-
 /// With PostgreSQL the database holds what every machine shares (the API quotas): no scan
 /// starts without it, rather than one outside the shared quotas. Scans already running finish
 /// and post. SQLite is this machine's own file: a failure there costs history only.
 async fn check_shared_database(db: Option<&Db>) -> Result<(), JobError> {
-    let Some(db) = db.filter(|db| db.engine() == crate::db::Engine::Postgres) else {
-        return Ok(());
-    };
-    let why = match tokio::time::timeout(DATABASE_CHECK, db.ping()).await {
-        Ok(Ok(())) => return Ok(()),
-        Ok(Err(e)) => e.to_string(),
-        Err(_) => format!("no answer within {} s", DATABASE_CHECK.as_secs()),
-    };
-    Err(database_paused(&why))
+    match db.filter(|db| db.engine() == crate::db::Engine::Postgres) {
+        Some(db) => db.answers().await.map_err(|why| database_paused(&why)),
+        None => Ok(()),
+    }
 }
 
 /// The refusal while PostgreSQL cannot be reached, logged with `why` under its reference.
@@ -428,20 +420,13 @@ fn database_paused(why: &str) -> JobError {
     ))
 }
 
-/// The database when it answers within [`DATABASE_CHECK`] (else logged, `None`).
+/// The database when it answers (else logged, `None`).
 async fn answering(db: Option<&Db>) -> Option<&Db> {
     let db = db?;
-    match tokio::time::timeout(DATABASE_CHECK, db.ping()).await {
-        Ok(Ok(())) => Some(db),
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "the database does not answer");
-            None
-        }
-        Err(_) => {
-            tracing::error!(
-                "the database does not answer within {} s",
-                DATABASE_CHECK.as_secs()
-            );
+    match db.answers().await {
+        Ok(()) => Some(db),
+        Err(why) => {
+            tracing::error!(error = %why, "the database does not answer");
             None
         }
     }

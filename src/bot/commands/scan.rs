@@ -168,12 +168,7 @@ impl<'a> Replies for CommandReplies<'a> {
         let ctx = self.ctx;
         let sent = match ctx {
             poise::Context::Prefix(p) => {
-                let message = reply
-                    .clone()
-                    .allowed_mentions(serenity::CreateAllowedMentions::new())
-                    .to_prefix(p.msg.into())
-                    .nonce(serenity::Nonce::String(result_nonce(scan_id)))
-                    .enforce_nonce(true);
+                let message = result_message(reply, p.msg.into(), scan_id);
                 p.msg
                     .channel_id
                     .send_message(ctx, message)
@@ -278,8 +273,23 @@ fn got_no_answer(e: &serenity::Error) -> bool {
 }
 
 /// The nonce of a scan's result message (at most 25 characters, as Discord allows).
-pub(crate) fn result_nonce(scan_id: &str) -> String {
+fn result_nonce(scan_id: &str) -> String {
     format!("scan-{scan_id}").chars().take(25).collect()
+}
+
+/// A result as a channel message: no pings, and a nonce Discord enforces, so a retry of a post
+/// that arrived returns the first message instead of posting it twice.
+pub(crate) fn result_message(
+    reply: &CreateReply,
+    invocation: serenity::MessageReference,
+    scan_id: &str,
+) -> serenity::CreateMessage {
+    reply
+        .clone()
+        .allowed_mentions(serenity::CreateAllowedMentions::new())
+        .to_prefix(invocation)
+        .nonce(serenity::Nonce::String(result_nonce(scan_id)))
+        .enforce_nonce(true)
 }
 
 /// Whether the channel's latest messages already hold this scan's result (its embed footer
