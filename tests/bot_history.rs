@@ -511,6 +511,18 @@ fn postgresql_unreachable_pauses_new_scans_lets_running_ones_post_and_resumes_by
     posted_in(&bot, GENERAL_CHANNEL_ID, mark, |r| {
         content(r).contains("Scanning **bob**")
     });
+    // A queued job waits for the database with it; this one is running (a worker claimed it and
+    // shows progress) when the database goes away.
+    bot.discord
+        .wait_for(
+            |r| {
+                r.index >= mark
+                    && r.is("PATCH", "/channels/*/messages/*")
+                    && content(r).contains("sites ")
+            },
+            WAIT,
+        )
+        .unwrap_or_else(|| panic!("the scan of bob shows no progress:\n{}", bot.log()));
     pg.block();
     // The running scan finishes and posts, with its files; history missed it and says so.
     let result = posted_in(&bot, GENERAL_CHANNEL_ID, mark, is_result);

@@ -421,6 +421,16 @@ impl Replies for PressReplies<'_> {
         already_posted(&self.http, self.press.channel_id, self.me, scan_id).await
     }
 
+    async fn handoff(&self, _: Option<&()>) -> Option<crate::jobs::shared::Handoff> {
+        Some(crate::bot::commands::scan::interaction_handoff(
+            self.press.id,
+            self.press.application_id,
+            &self.press.token,
+            self.press.channel_id,
+            self.press.guild_id,
+        ))
+    }
+
     async fn audit(&self, entry: audit::Entry) {
         audit::post(self.state, &entry).await;
     }

@@ -280,6 +280,19 @@ impl Replies for AutoReplies<'_> {
         false
     }
 
+    async fn handoff(&self, _: Option<&()>) -> Option<crate::jobs::shared::Handoff> {
+        Some(crate::jobs::shared::Handoff {
+            key: self.post.id.get().to_string(),
+            target: crate::jobs::shared::ReplyTarget::Message {
+                channel: self.post.channel_id.get(),
+                guild: self.post.guild_id.map(|g| g.get()),
+                reply_to: Some(self.post.id.get()),
+                ack: None,
+                quiet: true,
+            },
+        })
+    }
+
     async fn audit(&self, entry: audit::Entry) {
         audit::post(self.state, &entry).await;
     }

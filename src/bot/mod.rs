@@ -7,7 +7,9 @@ pub mod commands;
 pub mod endpoint;
 pub mod joins;
 pub mod render;
+pub mod rest;
 pub mod status;
+pub mod worker;
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -85,9 +87,54 @@ pub struct BotState {
     pub cooldowns: Cooldowns,
     /// The join screen's per-server bookkeeping (bursts, automatic scans per hour).
     pub joins: JoinScreen,
+    /// With PostgreSQL: the queue every machine shares (scans are handed to it and run by any
+    /// machine's worker); `None` with SQLite (scans run in this process).
+    pub shared: Option<crate::db::shared::SharedState>,
 }
 
 impl BotState {
+    /// Opens what a bot or a worker holds for its life: the reports directory, the database
+    /// (with PostgreSQL, the quotas, cooldowns and queue every machine shares), the scanner.
+    pub async fn open(
+        config: Config,
+        install: Option<SherlockInstall>,
+        process_start: Instant,
+    ) -> anyhow::Result<Arc<BotState>> {
+        let store = ReportStore::open(&config.scans_dir)?;
+        let (db, db_lock) = open_database(&config.database).await?;
+        crate::jobs::history::reconcile_and_log(&db, &store).await;
+        let shared = db.shared();
+        let state = Arc::new(BotState {
+            db,
+            db_lock,
+            queue: ScanQueue::new(config.discord.max_concurrent_scans),
+            scanner: Scanner::new(config.clone(), install),
+            store,
+            started: process_start,
+            stop_accepting: CancellationToken::new(),
+            interrupt: CancellationToken::new(),
+            http: OnceLock::new(),
+            shutdown: OnceLock::new(),
+            posting: std::sync::atomic::AtomicUsize::new(0),
+            cooldowns: Cooldowns::new(),
+            joins: JoinScreen::new(
+                config.discord.join_batch_delay,
+                config.discord.raid_joins,
+                config.discord.raid_window,
+            ),
+            shared,
+            config,
+        });
+        if let Some(shared) = &state.shared {
+            state.scanner.limits().share(shared, &state.config);
+            state.cooldowns.share(shared.clone());
+            tracing::info!(
+                "API quotas, cooldowns and the scan queue are shared with every machine through PostgreSQL"
+            );
+        }
+        Ok(state)
+    }
+
     /// What a scan job needs from the process.
     pub fn services(&self) -> Services<'_> {
         Services {
@@ -95,6 +142,7 @@ impl BotState {
             db: Some(&self.db),
             store: &self.store,
             queue: &self.queue,
+            shared: self.shared.as_ref(),
             cooldowns: &self.cooldowns,
             min_free_bytes: self.config.ops.min_free_bytes,
             stop_accepting: &self.stop_accepting,
@@ -133,34 +181,7 @@ pub async fn run(config: Config, install: Option<SherlockInstall>) -> anyhow::Re
         .token
         .clone()
         .context("DISCORD_BOT_TOKEN is required to run the bot")?;
-    let store = ReportStore::open(&config.scans_dir)?;
-    let (db, db_lock) = open_database(&config.database).await?;
-    crate::jobs::history::reconcile_and_log(&db, &store).await;
-    let state = Arc::new(BotState {
-        db,
-        db_lock,
-        queue: ScanQueue::new(config.discord.max_concurrent_scans),
-        scanner: Scanner::new(config.clone(), install),
-        store,
-        started: process_start,
-        stop_accepting: CancellationToken::new(),
-        interrupt: CancellationToken::new(),
-        http: OnceLock::new(),
-        shutdown: OnceLock::new(),
-        posting: std::sync::atomic::AtomicUsize::new(0),
-        cooldowns: Cooldowns::new(),
-        joins: JoinScreen::new(
-            config.discord.join_batch_delay,
-            config.discord.raid_joins,
-            config.discord.raid_window,
-        ),
-        config,
-    });
-    if let Some(shared) = state.db.shared() {
-        state.scanner.limits().share(&shared, &state.config);
-        state.cooldowns.share(shared);
-        tracing::info!("API quotas and cooldowns are shared with every machine through PostgreSQL");
-    }
+    let state = BotState::open(config, install, process_start).await?;
     let metrics = crate::ops::telemetry::install();
     apply_retention(&state).await;
     // Learn Sherlock's version now, so `health` never waits for it.
@@ -174,6 +195,14 @@ pub async fn run(config: Config, install: Option<SherlockInstall>) -> anyhow::Re
             Box::pin(async move {
                 poise::builtins::register_globally(ctx, &framework.options().commands).await?;
                 let _ = setup_state.http.set(ctx.http.clone());
+                if let Some(shared) = setup_state.shared.clone() {
+                    let host = rest::BotHost {
+                        state: setup_state.clone(),
+                        http: ctx.http.clone(),
+                        me: ready.user.id,
+                    };
+                    rest::start_worker(Arc::new(host), shared, "bot");
+                }
                 tracing::info!(
                     user = %ready.user.name,
                     guilds = ready.guilds.len(),
@@ -265,7 +294,7 @@ const DISCORD_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// serenity's REST client with timeouts: its default client has none, so one request Discord
 /// never answers (a half-open connection) would block its caller forever.
-fn discord_http(token: &str, config: &Config) -> anyhow::Result<serenity::Http> {
+pub(crate) fn discord_http(token: &str, config: &Config) -> anyhow::Result<serenity::Http> {
     let timeout = config.discord.http_timeout;
     let client = reqwest_012::Client::builder()
         .use_rustls_tls()
@@ -333,7 +362,7 @@ async fn apply_retention(state: &BotState) {
     tracing::info!(removed = removed.len(), days, "retention pass done");
 }
 
-async fn watch_signals(state: Arc<BotState>) {
+pub(crate) async fn watch_signals(state: Arc<BotState>) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
@@ -357,9 +386,9 @@ async fn watch_signals(state: Arc<BotState>) {
     state.request_shutdown(name);
 }
 
-/// Runs the shutdown plan: waits for running scans until `finish_by`, interrupts the rest
-/// (they post partial results until `post_by`), then closes the gateway so `run` returns.
-async fn shut_down_when_asked(state: Arc<BotState>, shards: Arc<serenity::ShardManager>) {
+/// Once shutdown is asked: waits for running scans until `finish_by`, interrupts the rest
+/// (they post partial results until `post_by`) and waits for their posts.
+pub(crate) async fn finish_running_scans(state: &BotState) -> ShutdownPlan {
     state.stop_accepting.cancelled().await;
     let plan = *state.shutdown.get_or_init(|| {
         shutdown_plan(
@@ -384,6 +413,13 @@ async fn shut_down_when_asked(state: Arc<BotState>, shards: Arc<serenity::ShardM
     {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    plan
+}
+
+/// Runs the shutdown plan: waits for running scans until `finish_by`, interrupts the rest
+/// (they post partial results until `post_by`), then closes the gateway so `run` returns.
+async fn shut_down_when_asked(state: Arc<BotState>, shards: Arc<serenity::ShardManager>) {
+    let plan = finish_running_scans(&state).await;
     // Let replies already on their way (the shutdown confirmation itself) reach Discord.
     tokio::time::sleep_until(
         plan.exit_by

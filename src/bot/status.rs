@@ -66,15 +66,20 @@ pub async fn collect(state: &BotState, gateway_latency: Duration) -> render::Hea
 }
 
 /// "3d8d9e1f · shards 0-1 of 4 · API quotas shared through PostgreSQL · join screen on".
-fn machine(state: &BotState) -> String {
+/// The shards this process runs, in words.
+pub fn shards(config: &crate::config::Config) -> String {
     use crate::config::ShardCount;
-    let name = crate::ops::host::hostname().unwrap_or_else(|| "unknown".into());
-    let shards = match (state.config.ops.shards, state.config.ops.shard_range) {
+    match (config.ops.shards, config.ops.shard_range) {
         (ShardCount::Fixed(n), Some((first, last))) => format!("shards {first}-{last} of {n}"),
         (ShardCount::Fixed(1), None) => "one shard".into(),
         (ShardCount::Fixed(n), None) => format!("all {n} shards"),
         (ShardCount::Auto, _) => "shards as Discord recommends".into(),
-    };
+    }
+}
+
+fn machine(state: &BotState) -> String {
+    let name = crate::ops::host::hostname().unwrap_or_else(|| "unknown".into());
+    let shards = shards(&state.config);
     let quotas = if state.db.shared().is_some() {
         "API quotas shared through PostgreSQL"
     } else {

@@ -60,6 +60,9 @@ enum Command {
     Setup,
     /// Run the Discord bot (needs DISCORD_BOT_TOKEN) until !shutdown, SIGINT or SIGTERM.
     Bot,
+    /// Run scans from the queue the machines share in PostgreSQL (needs DATABASE_URL and
+    /// DISCORD_BOT_TOKEN), posting results over Discord's REST API; no gateway connection.
+    Worker,
     /// Precision, recall, F1, false-positive rate and ROC AUC of the local toxicity backend on a
     /// labelled set.
     EvalToxicity(eval::EvalArgs),
@@ -118,7 +121,10 @@ pub fn main() -> ExitCode {
     // configuration is reported by the command (with every problem named), after tracing is
     // set up with the defaults.
     let config = Config::from_env();
-    init_tracing(matches!(cli.command, Command::Bot), config.as_ref().ok());
+    init_tracing(
+        matches!(cli.command, Command::Bot | Command::Worker),
+        config.as_ref().ok(),
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -134,7 +140,8 @@ pub fn main() -> ExitCode {
             Command::Scan(args) => scan(args, config).await,
             Command::Check => check::run(config).await,
             Command::Setup => setup(config).await,
-            Command::Bot => bot(config).await,
+            Command::Bot => bot(config, Face::Bot).await,
+            Command::Worker => bot(config, Face::Worker).await,
             Command::EvalToxicity(args) => eval::run(args, config),
             Command::History(args) => history::history(args, config).await,
             Command::Backup(args) => history::backup(args, config).await,
@@ -349,7 +356,14 @@ async fn find_or_install_sherlock(config: &Config) -> Result<install::SherlockIn
     }
 }
 
-async fn bot(config: Result<Config, ConfigError>) -> u8 {
+/// The long-running processes: the bot, or a worker without a gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Face {
+    Bot,
+    Worker,
+}
+
+async fn bot(config: Result<Config, ConfigError>, face: Face) -> u8 {
     let config = match load_config(config) {
         Ok(c) => c,
         Err(code) => return code,
@@ -364,7 +378,19 @@ async fn bot(config: Result<Config, ConfigError>) -> u8 {
         Ok(i) => Some(i),
         Err(code) => return code,
     };
-    match crate::bot::run(config, install).await {
+    if face == Face::Worker
+        && !matches!(config.database, crate::config::DatabaseTarget::Postgres(_))
+    {
+        eprintln!(
+            "error: a worker takes scans from the queue the machines share in PostgreSQL: set DATABASE_URL=postgres://… (the bots' database)"
+        );
+        return exit::CONFIGURATION;
+    }
+    let ran = match face {
+        Face::Bot => crate::bot::run(config, install).await,
+        Face::Worker => crate::bot::worker::run(config, install).await,
+    };
+    match ran {
         Ok(()) => exit::DONE,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "the bot stopped on an error");

@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod backup;
+pub mod jobs;
 pub mod scans;
 pub mod settings;
 pub mod shared;

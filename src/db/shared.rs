@@ -12,7 +12,7 @@ use super::{Db, DbError, Engine, id_to_db};
 /// A handle on the shared rows (a clone of the database's pool).
 #[derive(Clone)]
 pub struct SharedState {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
 }
 
 impl std::fmt::Debug for SharedState {
@@ -22,7 +22,7 @@ impl std::fmt::Debug for SharedState {
 }
 
 /// The database's clock in microseconds.
-const NOW_US: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT";
+pub(crate) const NOW_US: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT";
 
 impl Db {
     /// State shared by several machines needs PostgreSQL; `None` on SQLite (one machine keeps

@@ -8,4 +8,6 @@ pub mod joins;
 pub mod queue;
 pub mod scan;
 pub mod settings;
+pub mod shared;
 pub mod shutdown;
+pub mod worker;

@@ -69,6 +69,19 @@ impl ScanQueue {
             + self.counts.waiting_automatic.load(Ordering::SeqCst)
     }
 
+    /// A free slot now, only when nobody waits here (how a worker of the shared queue takes a
+    /// job: it claims one only with a slot in hand).
+    pub fn try_start(&self) -> Option<Running> {
+        if self.is_closed() || self.waiting() > 0 {
+            return None;
+        }
+        self.slots
+            .clone()
+            .try_acquire_owned()
+            .ok()
+            .map(|permit| self.run(permit))
+    }
+
     pub fn is_closed(&self) -> bool {
         self.slots.is_closed()
     }

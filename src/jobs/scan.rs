@@ -42,6 +42,9 @@ pub struct Services<'a> {
     pub db: Option<&'a Db>,
     pub store: &'a ReportStore,
     pub queue: &'a ScanQueue,
+    /// With PostgreSQL: the queue every machine shares. Faces that can hand a job over (see
+    /// [`Replies::handoff`]) queue it there; a worker on any machine runs it.
+    pub shared: Option<&'a crate::db::shared::SharedState>,
     pub cooldowns: &'a Cooldowns,
     /// Scans are refused below this much free space in the scans directory.
     pub min_free_bytes: u64,
@@ -103,6 +106,15 @@ pub enum Status<'a> {
     Finished {
         partial: bool,
     },
+    /// The same target is already being scanned in this server for `requested_by`: this
+    /// request gets that scan's result.
+    Following {
+        requested_by: u64,
+    },
+    /// It was accepted but will not finish (the machines running it stopped).
+    Abandoned {
+        why: String,
+    },
 }
 
 /// The result to post: the report, its saved files, or why they could not be saved.
@@ -163,6 +175,18 @@ pub trait Replies: Sync {
     /// Whether the channel already shows this scan's result; asked before posting again after
     /// an attempt that got no answer. Faces whose posts are idempotent answer `false`.
     fn already_posted(&self, scan_id: &str) -> impl Future<Output = bool> + Send;
+
+    /// For the queue every machine shares: the job's key (the Discord message or interaction
+    /// that asked: a request delivered twice is one job) and where a worker on any machine
+    /// sends its words, with the acknowledgement once sent. `None`: this face's jobs run in
+    /// this process only.
+    fn handoff(
+        &self,
+        ack: Option<&Self::Ack>,
+    ) -> impl Future<Output = Option<super::shared::Handoff>> + Send {
+        let _ = ack;
+        std::future::ready(None)
+    }
 
     /// Shows an audit entry where the face shows them (the bot: the log channels). The job has
     /// already logged it and kept it in the database.
@@ -249,14 +273,29 @@ async fn run_job<R: Replies>(
             super::cooldown::Refusal::Unavailable(why) => return Err(database_paused(&why)),
         }));
     }
+    let order = ScanOrder {
+        username,
+        member,
+        mode,
+        requester,
+        priority,
+    };
+    if let Some(shared) = services.shared
+        && let Some(handoff) = replies.handoff(None).await
+    {
+        if services.queue.is_closed() {
+            return Err(JobError::Refused(format!("Sorry, {QueueClosed}.")));
+        }
+        return super::shared::hand_over(shared, replies, handoff, &order).await;
+    }
     let ticket = services
         .queue
-        .enqueue_at(priority)
+        .enqueue_at(order.priority)
         .map_err(|e| JobError::Refused(format!("Sorry, {e}.")))?;
     let ack = replies
         .acknowledge(
-            &username,
-            mode,
+            &order.username,
+            order.mode,
             Status::Accepted {
                 position: ticket.position(),
             },
@@ -267,12 +306,77 @@ async fn run_job<R: Replies>(
         Err(QueueClosed) => {
             let why = QueueClosed.to_string();
             replies
-                .edit(&ack, &username, mode, Status::NotStarted { why })
+                .edit(
+                    &ack,
+                    &order.username,
+                    order.mode,
+                    Status::NotStarted { why },
+                )
                 .await?;
             return Ok(());
         }
     };
+    let scanned = scan_and_save(
+        services,
+        replies,
+        &ack,
+        &order,
+        settings.toxicity_threshold,
+        slot,
+        services.interrupt.child_token(),
+    )
+    .await?;
+    post_and_audit(services, replies, &ack, &order, &scanned).await
+}
 
+/// What to scan, resolved (the mode is the server's default when none was asked), for whom.
+#[derive(Debug, Clone)]
+pub struct ScanOrder {
+    pub username: Username,
+    pub member: Option<DiscordMember>,
+    pub mode: ScanMode,
+    pub requester: Requester,
+    pub priority: Priority,
+}
+
+/// A scan done and saved, its result rendered and ready to post.
+pub struct Scanned<'a, T> {
+    pub report: ScanReport,
+    pub result: T,
+    /// Counts the scan among those still posting (shutdown waits for them) until dropped.
+    _posting: Posting<'a>,
+}
+
+impl<'a, T> Scanned<'a, T> {
+    /// A result scanned earlier (a job taken over after its result was stored).
+    pub fn earlier(services: &Services<'a>, report: ScanReport, result: T) -> Self {
+        Scanned {
+            report,
+            result,
+            _posting: Posting::start(services.posting),
+        }
+    }
+}
+
+/// Runs the scan in its slot with progress in the acknowledgement, then saves the files, adds
+/// the scan to history and renders the result. The slot is released when the scan ends.
+pub async fn scan_and_save<'a, R: Replies>(
+    services: &Services<'a>,
+    replies: &R,
+    ack: &R::Ack,
+    order: &ScanOrder,
+    toxicity_threshold: Option<f64>,
+    slot: super::queue::Running,
+    stop: CancellationToken,
+) -> Result<Scanned<'a, R::Result>, JobError> {
+    let ScanOrder {
+        username,
+        member,
+        mode,
+        requester,
+        ..
+    } = order;
+    let (username, mode) = (username.clone(), *mode);
     let mut request = services.scanner.request(username.clone(), mode);
     request.requested_by = Some(format!(
         "discord user {} ({}) in guild {}",
@@ -280,19 +384,12 @@ async fn run_job<R: Replies>(
         requester.user_name,
         requester.guild.map(|g| g.to_string()).unwrap_or_default()
     ));
-    let target = TargetKey {
-        username: username.as_str().to_lowercase(),
-        member: member.as_ref().and_then(|m| m.user_id.parse().ok()),
-    };
-    request.discord_member = member;
-    request.toxicity_threshold = settings.toxicity_threshold;
+    let target = target_key(&username, member.as_ref());
+    request.discord_member = member.clone();
+    request.toxicity_threshold = toxicity_threshold;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let scan = tracing::Instrument::instrument(
-        services.scanner.scan(
-            request,
-            EventSink::channel(tx),
-            services.interrupt.child_token(),
-        ),
+        services.scanner.scan(request, EventSink::channel(tx), stop),
         tracing::info_span!(
             "discord_scan",
             guild = requester.guild,
@@ -307,12 +404,12 @@ async fn run_job<R: Replies>(
         tokio::select! {
             biased;
             report = &mut scan => report,
-            () = show_progress(replies, &ack, &username, mode, rx) => scan.await,
+            () = show_progress(replies, ack, &username, mode, rx) => scan.await,
         }
     };
     // The scan is done: its slot goes to the next one while this one saves and posts; shutdown
     // waits for the post (`posting`) within its budget.
-    let _posting = Posting::start(services.posting);
+    let posting = Posting::start(services.posting);
     drop(slot);
 
     let mut report = report;
@@ -357,6 +454,31 @@ async fn run_job<R: Replies>(
             history_not_saved_reference,
         })
         .await;
+    Ok(Scanned {
+        report,
+        result,
+        _posting: posting,
+    })
+}
+
+/// The history key of a scan's target.
+pub fn target_key(username: &Username, member: Option<&DiscordMember>) -> TargetKey {
+    TargetKey {
+        username: username.as_str().to_lowercase(),
+        member: member.and_then(|m| m.user_id.parse().ok()),
+    }
+}
+
+/// Posts the result (and marks the acknowledgement finished beside it), then writes the audit
+/// entry.
+pub async fn post_and_audit<R: Replies>(
+    services: &Services<'_>,
+    replies: &R,
+    ack: &R::Ack,
+    order: &ScanOrder,
+    scanned: &Scanned<'_, R::Result>,
+) -> Result<(), JobError> {
+    let report = &scanned.report;
     // Best effort, beside the result and never before it: the acknowledgement may be gone
     // (deleted by a moderator) or the edit may fail or get no answer.
     let mark_finished = async {
@@ -365,7 +487,7 @@ async fn run_job<R: Replies>(
         };
         match tokio::time::timeout(
             ACK_EDIT_BUDGET,
-            replies.edit(&ack, &username, mode, finished),
+            replies.edit(ack, &order.username, order.mode, finished),
         )
         .await
         {
@@ -379,15 +501,16 @@ async fn run_job<R: Replies>(
         }
     };
     let (posted, ()) = tokio::join!(
-        send_result(services, replies, &result, &report.scan_id),
+        send_result(services, replies, &scanned.result, &report.scan_id),
         mark_finished
     );
+    let requester = &order.requester;
     let entry = audit::Entry::Scan {
         requester: requester.user_id,
         channel: requester.channel,
         guild: requester.guild,
-        target: username.to_string(),
-        mode: mode.to_string(),
+        target: order.username.to_string(),
+        mode: order.mode.to_string(),
         scan_id: report.scan_id.clone(),
         hits: report.sherlock.counts.claimed,
         unverified: report.sherlock.counts.unverified,
@@ -412,7 +535,7 @@ async fn check_shared_database(db: Option<&Db>) -> Result<(), JobError> {
 }
 
 /// The refusal while PostgreSQL cannot be reached, logged with `why` under its reference.
-fn database_paused(why: &str) -> JobError {
+pub(super) fn database_paused(why: &str) -> JobError {
     let reference = reference_id();
     tracing::error!(reference = %reference, error = %why, "scan refused: the database (PostgreSQL) cannot be reached");
     JobError::Refused(format!(
@@ -672,6 +795,7 @@ mod tests {
                 db: None,
                 store: &self.store,
                 queue: &self.queue,
+                shared: None,
                 cooldowns: &self.cooldowns,
                 min_free_bytes: self.min_free_bytes,
                 stop_accepting: &self.stop_accepting,
@@ -714,6 +838,8 @@ mod tests {
             Status::Running(p) => format!("running {} sites", p.sites_checked),
             Status::NotStarted { why } => format!("not started: {why}"),
             Status::Finished { partial } => format!("finished partial={partial}"),
+            Status::Following { requested_by } => format!("following {requested_by}"),
+            Status::Abandoned { why } => format!("abandoned: {why}"),
         }
     }
 

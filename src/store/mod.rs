@@ -169,6 +169,34 @@ impl ReportStore {
         }
     }
 
+    /// This report's files when they are in this directory already (a scan finished on this
+    /// machine, posted again after a takeover); `None` when they are elsewhere or gone.
+    pub fn find_saved(&self, report: &ScanReport) -> Option<SavedReport> {
+        let stamp = report.started_at.format("%Y%m%dT%H%M%S%.3fZ").to_string();
+        let base = format!("{}_{stamp}", report.request.username);
+        for attempt in 1..=100u32 {
+            let stem = if attempt == 1 {
+                base.clone()
+            } else {
+                format!("{base}-{attempt}")
+            };
+            let json = self.dir.join(format!("{stem}.json"));
+            let bytes = fs::read(&json).ok()?;
+            let same = serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .is_some_and(|v| v["scan_id"].as_str() == Some(report.scan_id.as_str()));
+            if same {
+                let existing = |name: String| Some(self.dir.join(name)).filter(|p| p.is_file());
+                return Some(SavedReport {
+                    json,
+                    sherlock_csv: existing(format!("{stem}_sherlock.csv")),
+                    reddit_csv: existing(format!("{stem}_reddit.csv")),
+                });
+            }
+        }
+        None
+    }
+
     /// Writes the report's files: the Sherlock CSV (when Sherlock ran), the Reddit CSV (when
     /// Reddit was asked), then the JSON report.
     /// Names come only from the validated username and the scan's UTC start time.

@@ -9,6 +9,7 @@ use crate::bot::{BotError, Context, audit, render};
 use crate::jobs::{
     self,
     scan::{JobRequest, Outcome, PostError, Replies, Requester, Status},
+    shared::{Handoff, ReplyTarget},
 };
 use crate::model::{DiscordMember, ScanMode, ScanReport, Username};
 use crate::store::SavedReport;
@@ -197,8 +198,58 @@ impl<'a> Replies for CommandReplies<'a> {
         }
     }
 
+    async fn handoff(&self, ack: Option<&Self::Ack>) -> Option<Handoff> {
+        let ctx = self.ctx;
+        match ctx {
+            poise::Context::Prefix(p) => {
+                let ack = match ack {
+                    Some(ack) => Some(ack.message().await.ok()?.id.get()),
+                    None => None,
+                };
+                Some(Handoff {
+                    key: p.msg.id.get().to_string(),
+                    target: ReplyTarget::Message {
+                        channel: p.msg.channel_id.get(),
+                        guild: p.msg.guild_id.map(|g| g.get()),
+                        reply_to: None,
+                        ack,
+                        quiet: false,
+                    },
+                })
+            }
+            poise::Context::Application(a) => Some(interaction_handoff(
+                a.interaction.id,
+                a.interaction.application_id,
+                &a.interaction.token,
+                a.interaction.channel_id,
+                a.interaction.guild_id,
+            )),
+        }
+    }
+
     async fn audit(&self, entry: audit::Entry) {
         audit::post(self.ctx.data(), &entry).await;
+    }
+}
+
+/// An interaction's job for the shared queue: keyed by the interaction, answered through its
+/// webhook for the 15 minutes Discord keeps it.
+pub(crate) fn interaction_handoff(
+    id: serenity::InteractionId,
+    application: serenity::ApplicationId,
+    token: &str,
+    channel: serenity::ChannelId,
+    guild: Option<serenity::GuildId>,
+) -> Handoff {
+    Handoff {
+        key: id.get().to_string(),
+        target: ReplyTarget::Interaction {
+            application: application.get(),
+            token: token.to_string(),
+            channel: channel.get(),
+            guild: guild.map(|g| g.get()),
+            expires: id.created_at().unix_timestamp() + 15 * 60,
+        },
     }
 }
 
@@ -242,6 +293,14 @@ pub(crate) fn status_text(username: &Username, mode: ScanMode, status: &Status<'
             "✅ Scan of **{}** finished{}.",
             render::escape(username.as_str()),
             if *partial { " (partial)" } else { "" }
+        ),
+        Status::Following { requested_by } => format!(
+            "🔁 **{}** is being scanned in this server already (asked by <@{requested_by}>): its result will be posted here too (mode `{mode}`).",
+            render::escape(username.as_str())
+        ),
+        Status::Abandoned { why } => format!(
+            "⚠️ The scan of **{}** could not be finished: {why}. Nothing was posted; please scan again.",
+            render::escape(username.as_str())
         ),
     }
 }
