@@ -47,6 +47,7 @@ pub fn start_worker(host: Arc<BotHost>, shared: SharedState, kind: &'static str)
         kind,
         crate::bot::status::shards(&host.state.config),
         host.state.config.discord.max_concurrent_scans,
+        host.state.config.discord.job_lease,
     );
     let stop = host.state.stop_accepting.clone();
     tokio::spawn(crate::jobs::worker::work(host, shared, me, stop));

@@ -143,6 +143,8 @@ pub struct DiscordConfig {
     /// How long result buttons work (`BUTTON_LIFETIME`).
     pub button_lifetime: Duration,
     pub max_concurrent_scans: usize,
+    /// With PostgreSQL: how long a running job's lease lasts without renewal.
+    pub job_lease: Duration,
     /// Request the privileged Server Members intent (the join screen needs it).
     pub members_intent: bool,
     /// The join screen waits this long for more joins before posting.
@@ -405,6 +407,7 @@ impl Config {
             scan_cooldown: env.seconds("SCAN_COOLDOWN"),
             button_lifetime: env.seconds("BUTTON_LIFETIME"),
             max_concurrent_scans: env.count("MAX_CONCURRENT_SCANS"),
+            job_lease: env.seconds("JOB_LEASE"),
             members_intent: env.boolean("DISCORD_MEMBERS_INTENT"),
             join_batch_delay: env.seconds("JOIN_BATCH_DELAY"),
             raid_joins: env.count("RAID_JOINS"),

@@ -248,7 +248,15 @@ pub const SPECS: &[Spec] = &[
         Some("2"),
         Count { min: 1, max: 32 },
         BOT,
-        "scans running at once; more wait in a FIFO queue",
+        "scans running at once on this machine; more wait in a FIFO queue (with PostgreSQL one queue for every machine, whose capacity is the sum)",
+    ),
+    spec(
+        "JOB_LEASE",
+        Discord,
+        Some("30"),
+        Seconds { min: 3, max: 600 },
+        BOT,
+        "with PostgreSQL: a machine that has not renewed its running scan's lease for this long is taken for dead, and another machine's worker takes the scan over (renewed every third of it)",
     ),
     spec(
         "SHUTDOWN_GRACE",

@@ -18,9 +18,6 @@ use crate::db::jobs::{ClaimedJob, FailedJob, WorkerSeen, state};
 use crate::db::shared::SharedState;
 use crate::model::ScanReport;
 
-/// A job's lease: a worker that has not renewed it for this long is taken for dead.
-pub const LEASE: Duration = Duration::from_secs(30);
-const RENEW_EVERY: Duration = Duration::from_secs(10);
 /// How often an idle worker with a free slot asks for a job.
 pub const POLL_EVERY: Duration = Duration::from_millis(200);
 const BEAT_EVERY: Duration = Duration::from_secs(5);
@@ -51,10 +48,13 @@ pub struct Identity {
     pub kind: &'static str,
     pub shards: String,
     pub slots: usize,
+    /// A job's lease (`JOB_LEASE`): a worker that has not renewed it for this long is taken
+    /// for dead. Renewed every third of it.
+    pub lease: Duration,
 }
 
 impl Identity {
-    pub fn new(kind: &'static str, shards: String, slots: usize) -> Identity {
+    pub fn new(kind: &'static str, shards: String, slots: usize, lease: Duration) -> Identity {
         let machine = crate::ops::host::hostname().unwrap_or_else(|| "unknown".into());
         Identity {
             worker_id: format!(
@@ -66,6 +66,7 @@ impl Identity {
             kind,
             shards,
             slots,
+            lease,
         }
     }
 }
@@ -99,7 +100,10 @@ pub async fn work<H: WorkerHost>(
             }
         }
         let claimed = match disk_ok.then(|| host.services().queue.try_start()).flatten() {
-            Some(slot) => match shared.claim_job(&me.worker_id, LEASE, MAX_ATTEMPTS).await {
+            Some(slot) => match shared
+                .claim_job(&me.worker_id, me.lease, MAX_ATTEMPTS)
+                .await
+            {
                 Ok(Some(job)) => Some((job, slot)),
                 Ok(None) => None,
                 Err(e) => {
@@ -115,7 +119,10 @@ pub async fn work<H: WorkerHost>(
         if let Some((job, slot)) = claimed {
             claim_failing = false;
             let (host, shared, worker) = (host.clone(), shared.clone(), me.worker_id.clone());
-            tokio::spawn(async move { run_claimed(&*host, &shared, &worker, job, slot).await });
+            let lease = me.lease;
+            tokio::spawn(
+                async move { run_claimed(&*host, &shared, (&worker, lease), job, slot).await },
+            );
             continue;
         }
         tokio::select! {
@@ -183,22 +190,27 @@ struct LeaseKeeper {
 }
 
 impl LeaseKeeper {
-    fn start(shared: &SharedState, key: &str, worker: &str, claimed_at: Instant) -> LeaseKeeper {
+    fn start(
+        shared: &SharedState,
+        key: &str,
+        (worker, lease): (&str, Duration),
+        claimed_at: Instant,
+    ) -> LeaseKeeper {
         let lost = CancellationToken::new();
-        // Two seconds less than the lease: the database's clock started it a little later.
-        let margin = Duration::from_secs(2);
-        let held_until = Arc::new(std::sync::Mutex::new(claimed_at + LEASE - margin));
+        // A tenth less than the lease: the database's clock started it a little later.
+        let margin = lease / 10;
+        let held_until = Arc::new(std::sync::Mutex::new(claimed_at + lease - margin));
         let task = {
             let (shared, key, worker) = (shared.clone(), key.to_string(), worker.to_string());
             let (lost, held_until) = (lost.clone(), held_until.clone());
             tokio::spawn(async move {
                 loop {
-                    tokio::time::sleep(RENEW_EVERY).await;
+                    tokio::time::sleep(lease / 3).await;
                     let asked = Instant::now();
-                    match shared.renew_lease(&key, &worker, LEASE).await {
+                    match shared.renew_lease(&key, &worker, lease).await {
                         Ok(true) => {
                             *held_until.lock().unwrap_or_else(|e| e.into_inner()) =
-                                asked + LEASE - margin;
+                                asked + lease - margin;
                         }
                         Ok(false) => {
                             tracing::warn!(job = %key, "another worker holds this job now: this one stops");
@@ -235,7 +247,7 @@ impl Drop for LeaseKeeper {
 async fn run_claimed<H: WorkerHost>(
     host: &H,
     shared: &SharedState,
-    worker: &str,
+    (worker, lease): (&str, Duration),
     job: ClaimedJob,
     slot: super::queue::Running,
 ) {
@@ -255,7 +267,7 @@ async fn run_claimed<H: WorkerHost>(
     if job.attempts > 1 {
         tracing::warn!(job = %key, attempt = job.attempts, "taking over a job whose worker stopped");
     }
-    let keeper = LeaseKeeper::start(shared, &key, worker, claimed_at);
+    let keeper = LeaseKeeper::start(shared, &key, (worker, lease), claimed_at);
     let services = host.services();
     let replies = host.replies(&key, target);
     let ran = match (job.state.as_str(), job.result.as_deref(), job.scan_id) {

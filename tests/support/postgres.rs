@@ -126,6 +126,33 @@ impl TestPostgres {
         }
     }
 
+    /// The rows of a query on this test's database, every column as text (cast with `::text`;
+    /// NULL as an empty string).
+    pub fn rows(&self, sql: &str) -> Vec<Vec<String>> {
+        use sqlx::Row;
+        block_on(async {
+            let mut conn = sqlx::PgConnection::connect(&self.url).await?;
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                .fetch_all(&mut conn)
+                .await?;
+            Ok::<_, sqlx::Error>(
+                rows.iter()
+                    .map(|r| {
+                        (0..r.len())
+                            .map(|i| {
+                                r.try_get::<Option<String>, _>(i)
+                                    .ok()
+                                    .flatten()
+                                    .unwrap_or_default()
+                            })
+                            .collect()
+                    })
+                    .collect(),
+            )
+        })
+        .expect("query the test database")
+    }
+
     /// The database goes away under the bot: dropped, its connections ended.
     pub fn go_away(&self) {
         if let Some((base, name)) = &self.shared {

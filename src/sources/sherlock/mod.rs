@@ -206,7 +206,8 @@ impl SherlockRunner {
         let (program, args) = self.command(username, workdir.path())?;
         // A cleared environment plus the allow-list (no secret reaches Sherlock), then what the
         // project sets itself.
-        let mut child = child_env::command(&program, child_env::Child::Sherlock)
+        let mut child = child_env::command(&program, child_env::Child::Sherlock);
+        child
             .args(args)
             .current_dir(workdir.path())
             .env("SHERLOCK_WORKERS", self.workers.to_string())
@@ -216,12 +217,22 @@ impl SherlockRunner {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
-            .process_group(0)
-            .spawn()
-            .map_err(|source| SherlockError::Spawn {
-                program: program.display().to_string(),
-                source,
-            })?;
+            .process_group(0);
+        // A process killed outright (`kill -9`, the OOM killer) drops nothing, so
+        // `kill_on_drop` cannot act: the kernel then kills Sherlock, so no orphan keeps
+        // probing sites (and holding CPU) on a machine whose job another worker took over.
+        #[cfg(target_os = "linux")]
+        // SAFETY: prctl(2) is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            child.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+                    .map_err(std::io::Error::from)
+            });
+        }
+        let mut child = child.spawn().map_err(|source| SherlockError::Spawn {
+            program: program.display().to_string(),
+            source,
+        })?;
         // Taken now: `child.id()` is `None` once the child has been reaped, and the group (its
         // id is the child's pid) may outlive it.
         let pgid = child.id();

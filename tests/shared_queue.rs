@@ -1,0 +1,502 @@
+//! Several machines, one bot (issue 17): one scan queue for every machine in a real
+//! PostgreSQL. Real processes against one fake Discord, one fake Reddit, one fake Perspective,
+//! real Sherlock against the fake sites:
+//! - two bots (`SHARD_RANGE` 0-0 and 1-1 of 2) and one `worker` take 12 scans asked on both
+//!   shards within a second: each request answered once with its true place across the machines
+//!   (a per-machine queue would announce other places), each result posted once, every machine
+//!   ran some, Reddit never paced faster than one process alone, one OAuth token per process;
+//! - the process running a scan is killed (`kill -9`): its Sherlock dies with it, another
+//!   process takes the job over when its lease runs out and posts the result once;
+//! - the same target asked twice at once in one server is scanned once and both get the result;
+//! - `worker` without PostgreSQL refuses to start and says why.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use support::bot::{WAIT, content, write_fast_site_list};
+use support::fake_discord::{
+    ADMIN_ID, BOT_TOKEN, FakeDiscord, FakeDiscordConfig, GENERAL_CHANNEL_ID, GENERAL2_CHANNEL_ID,
+    GUILD_ID, GUILD2_ID, MODERATOR_ID, RecordedRequest,
+};
+use support::fake_perspective::{FakePerspective, FakePerspectiveConfig};
+use support::fake_reddit::{FakeAccount, FakeReddit, FakeRedditConfig};
+use support::fake_server::max_in_window;
+use support::fake_sites::{FakeSites, FakeSitesConfig};
+use support::postgres::TestPostgres;
+
+/// One process alone may send Reddit at most this many requests in any 0.9 s at 300 a minute
+/// and 5 a second (one per 207 ms with the limiter's margin).
+const ONE_ALONE_PER_WINDOW: usize = 5;
+
+/// The fakes every machine talks to, and the database they share.
+struct World {
+    discord: FakeDiscord,
+    _sites: FakeSites,
+    reddit: FakeReddit,
+    perspective: FakePerspective,
+    pg: TestPostgres,
+    list: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+/// One machine: a bot or a worker, its own scans directory, its log.
+struct Machine {
+    child: Option<Child>,
+    log: Arc<Mutex<String>>,
+    scans: PathBuf,
+}
+
+impl Machine {
+    fn log(&self) -> String {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn reports(&self) -> usize {
+        support::files_in(&self.scans)
+            .iter()
+            .filter(|f| f.ends_with(".json"))
+            .count()
+    }
+
+    fn wait_log(&self, needle: &str) {
+        let deadline = Instant::now() + WAIT;
+        while !self.log().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "no `{needle}` in the log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+impl World {
+    /// `fast`: no HangSite, a Sherlock run takes about a second; else every run takes
+    /// `SHERLOCK_SITE_TIMEOUT`.
+    fn start(names: &[&str], fast: bool) -> World {
+        support::sherlock();
+        let sites = FakeSites::start(FakeSitesConfig::default());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let list = dir.path().join("sites.json");
+        if fast {
+            write_fast_site_list(&sites, &list);
+        } else {
+            sites.write_site_list(&list).expect("site list");
+        }
+        World {
+            discord: FakeDiscord::start_with(FakeDiscordConfig::default()),
+            _sites: sites,
+            reddit: FakeReddit::start(FakeRedditConfig {
+                accounts: names
+                    .iter()
+                    .map(|n| {
+                        FakeAccount::new(n)
+                            .with_comments(3, |i| format!("comment {i} about gardening"))
+                    })
+                    .collect(),
+                ..FakeRedditConfig::default()
+            }),
+            perspective: FakePerspective::start(FakePerspectiveConfig::default()),
+            pg: TestPostgres::new(),
+            list,
+            dir,
+        }
+    }
+
+    /// Starts `account-scanner <face>` (bot or worker) with `env` on top of the shared setup.
+    fn spawn(&self, face: &str, name: &str, env: &[(&str, &str)]) -> Machine {
+        let home = self.dir.path().join(name);
+        std::fs::create_dir_all(&home).expect("machine dir");
+        let scans = home.join("scans");
+        let mut cmd = support::scanner(&home);
+        cmd.env("DISCORD_BOT_TOKEN", BOT_TOKEN)
+            .env("DISCORD_API_BASE", self.discord.base_url())
+            .env("ADMIN_USER_IDS", ADMIN_ID.to_string())
+            .env("DATABASE_URL", &self.pg.url)
+            .env("SCANS_DIR", &scans)
+            .env("SHERLOCK_SITES", &self.list)
+            .env("SHERLOCK_SITE_TIMEOUT", "3")
+            .env("SCAN_COOLDOWN", "0")
+            .env("MAX_CONCURRENT_SCANS", "2")
+            .env("REDDIT_RATE_PER_MIN", "300")
+            .env("PERSPECTIVE_QPS", "5")
+            .env("RUST_LOG", "info");
+        for (k, v) in self.reddit.env().into_iter().chain(self.perspective.env()) {
+            cmd.env(k, v);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .arg(face)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start account-scanner");
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = log.clone();
+        let pipe = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap_or_else(|e| e.into_inner());
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        Machine {
+            child: Some(child),
+            log,
+            scans,
+        }
+    }
+
+    fn assert_clean(&self, machines: &[&Machine]) {
+        let violations = self.discord.spec_violations();
+        assert!(violations.is_empty(), "spec violations: {violations:#?}");
+        let unexpected = self.discord.unexpected_requests();
+        assert!(
+            unexpected.is_empty(),
+            "unexpected requests: {unexpected:#?}"
+        );
+        for m in machines {
+            assert!(!m.log().contains(BOT_TOKEN), "the token appeared in a log");
+        }
+    }
+
+    /// The results a channel holds now (what moderators see), by scanned name.
+    fn results_in(&self, channel: u64) -> Vec<String> {
+        self.discord
+            .channel_messages(channel)
+            .iter()
+            .filter_map(|m| m["embeds"][0]["title"].as_str().map(str::to_string))
+            .filter_map(|t| t.strip_prefix("Scan of ").map(str::to_string))
+            .collect()
+    }
+
+    /// The bot's first answer to each command, by the name it names.
+    fn acks(&self, channel: u64) -> Vec<RecordedRequest> {
+        self.discord
+            .messages_posted(channel)
+            .into_iter()
+            .filter(|r| {
+                let c = content(r);
+                c.starts_with("🔎 Scanning") || c.starts_with("⏳ Queued")
+            })
+            .collect()
+    }
+
+    fn wait_results(&self, want: usize, machines: &[&Machine]) {
+        let ok = self.discord.wait_until(Duration::from_secs(90), || {
+            self.results_in(GENERAL_CHANNEL_ID).len() + self.results_in(GENERAL2_CHANNEL_ID).len()
+                >= want
+        });
+        assert!(
+            ok,
+            "{want} results were not posted; logs:\n{}",
+            machines
+                .iter()
+                .map(|m| m.log())
+                .collect::<Vec<_>>()
+                .join("\n----\n")
+        );
+    }
+}
+
+fn username_in(text: &str) -> String {
+    text.split("**").nth(1).unwrap_or_default().to_string()
+}
+
+#[test]
+fn two_shards_and_a_worker_share_one_queue_true_places_one_result_each_one_quota() {
+    let names: Vec<String> = (1..=12).map(|i| format!("queued{i:02}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    // Slow Sherlock runs (3 s each): no scan ends before the last request is queued, so the
+    // places announced are exactly those of one FIFO over 6 slots.
+    let world = World::start(&refs, false);
+    let first = world.spawn(
+        "bot",
+        "first",
+        &[("SHARD_COUNT", "2"), ("SHARD_RANGE", "0-0")],
+    );
+    let second = world.spawn(
+        "bot",
+        "second",
+        &[("SHARD_COUNT", "2"), ("SHARD_RANGE", "1-1")],
+    );
+    let worker = world.spawn("worker", "worker", &[]);
+    let machines = [&first, &second, &worker];
+    for guild in [GUILD_ID, GUILD2_ID] {
+        assert!(
+            world.discord.wait_guild_ready(guild, WAIT),
+            "guild {guild} has no ready shard"
+        );
+    }
+    for m in machines {
+        m.wait_log("taking scans from the queue every machine shares");
+    }
+    // Every worker has beaten (each beats as it starts): six slots are known.
+    let started = Instant::now();
+    for (i, name) in names.iter().enumerate() {
+        let channel = if i % 2 == 0 {
+            GENERAL_CHANNEL_ID
+        } else {
+            GENERAL2_CHANNEL_ID
+        };
+        world
+            .discord
+            .send_message(channel, MODERATOR_ID, &format!("!scan {name} all"));
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the 12 requests took {:?}",
+        started.elapsed()
+    );
+    world.wait_results(12, &machines);
+
+    // Each request answered once, in its own channel.
+    let mut places = Vec::new();
+    let mut at_once = 0;
+    let mut answered = Vec::new();
+    for (channel, parity) in [(GENERAL_CHANNEL_ID, 0), (GENERAL2_CHANNEL_ID, 1)] {
+        for ack in world.acks(channel) {
+            let text = content(&ack);
+            let name = username_in(&text);
+            let asked_here = names
+                .iter()
+                .position(|n| *n == name)
+                .is_some_and(|i| i % 2 == parity);
+            assert!(asked_here, "{name} answered in the wrong channel: {text}");
+            answered.push(name);
+            match text.split("is number ").nth(1) {
+                Some(rest) => places.push(
+                    rest.split(' ')
+                        .next()
+                        .and_then(|n| n.parse::<usize>().ok())
+                        .unwrap_or_else(|| panic!("no place in {text}")),
+                ),
+                None => at_once += 1,
+            }
+        }
+    }
+    answered.sort();
+    assert_eq!(answered, names, "each request answered exactly once");
+    // Three machines with two slots each: six start at once, the others learn their place in
+    // the one line of every machine.
+    places.sort();
+    assert_eq!(at_once, 6, "places: {places:?}");
+    assert_eq!(places, vec![1, 2, 3, 4, 5, 6]);
+
+    // Each result once, where it was asked.
+    let mut results: Vec<String> = world
+        .results_in(GENERAL_CHANNEL_ID)
+        .into_iter()
+        .chain(world.results_in(GENERAL2_CHANNEL_ID))
+        .collect();
+    results.sort();
+    assert_eq!(results, names, "every result posted once");
+    for (i, name) in names.iter().enumerate() {
+        let channel = if i % 2 == 0 {
+            GENERAL_CHANNEL_ID
+        } else {
+            GENERAL2_CHANNEL_ID
+        };
+        assert!(world.results_in(channel).contains(name), "{name}");
+    }
+    // Every machine ran scans (each holds two slots of the six the first requests needed).
+    for m in machines {
+        assert!(m.reports() >= 1, "a machine ran no scan:\n{}", m.log());
+    }
+    assert_eq!(machines.iter().map(|m| m.reports()).sum::<usize>(), 12);
+    // The database agrees: twelve jobs done, each run once.
+    let jobs = world
+        .pg
+        .rows("SELECT state, attempts::text FROM scan_jobs ORDER BY job_key");
+    assert_eq!(jobs.len(), 12);
+    assert!(
+        jobs.iter().all(|j| j[0] == "done" && j[1] == "1"),
+        "{jobs:?}"
+    );
+
+    // Reddit: never faster than one process alone, one token per process at most.
+    let reddit: Vec<Instant> = world.reddit.api_requests().iter().map(|r| r.when).collect();
+    assert!(reddit.len() >= 24, "12 accounts read: {}", reddit.len());
+    let busiest = max_in_window(&reddit, Duration::from_millis(900));
+    assert!(
+        busiest <= ONE_ALONE_PER_WINDOW,
+        "Reddit got {busiest} requests within 0.9 s from three processes"
+    );
+    assert!(world.reddit.token_requests().len() <= 3);
+    world.assert_clean(&machines);
+}
+
+#[test]
+fn a_killed_machines_scan_is_taken_over_and_posted_once_and_its_sherlock_dies_with_it() {
+    let world = World::start(&[], false);
+    // A 4 s lease: a takeover within seconds. Slow sites: the scan runs long enough to kill.
+    let env = [
+        ("JOB_LEASE", "4"),
+        ("MAX_CONCURRENT_SCANS", "1"),
+        ("SHERLOCK_SITE_TIMEOUT", "6"),
+    ];
+    let mut bot = world.spawn("bot", "bot", &env);
+    let mut worker = world.spawn("worker", "worker", &env);
+    assert!(world.discord.wait_guild_ready(GUILD_ID, WAIT));
+    bot.wait_log("taking scans from the queue every machine shares");
+    worker.wait_log("taking scans from the queue every machine shares");
+
+    let mark = world.discord.requests().len();
+    world.discord.send_message(
+        GENERAL_CHANNEL_ID,
+        MODERATOR_ID,
+        "!scan takeoverdan sherlock",
+    );
+    // Running: its Sherlock is in the process table, child of the machine that claimed it.
+    let deadline = Instant::now() + WAIT;
+    let sherlock = loop {
+        if let Some(pid) = support::processes_mentioning("takeoverdan").first() {
+            break *pid;
+        }
+        assert!(Instant::now() < deadline, "Sherlock never started");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let parent = parent_of(sherlock);
+    let (victim, survivor) = if parent == bot.pid() {
+        (&mut bot, &mut worker)
+    } else {
+        assert_eq!(
+            parent,
+            worker.pid(),
+            "Sherlock's parent is one of the machines"
+        );
+        (&mut worker, &mut bot)
+    };
+    victim.kill();
+    // The kernel ends the killed machine's Sherlock (no orphan keeps probing sites).
+    let gone_by = Instant::now() + Duration::from_secs(5);
+    while support::processes_mentioning("takeoverdan").contains(&sherlock) {
+        assert!(
+            Instant::now() < gone_by,
+            "Sherlock outlived its killed machine"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    world.wait_results(1, &[survivor]);
+    survivor.wait_log("taking over a job whose worker stopped");
+    let done = Instant::now() + WAIT;
+    loop {
+        let jobs = world.pg.rows("SELECT state, attempts::text FROM scan_jobs");
+        if jobs == vec![vec!["done".to_string(), "2".to_string()]] {
+            break;
+        }
+        assert!(
+            Instant::now() < done,
+            "the job did not end done after two runs: {jobs:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Done, so nobody posts it again: one result in the channel.
+    assert_eq!(world.results_in(GENERAL_CHANNEL_ID), vec!["takeoverdan"]);
+    assert!(
+        world
+            .discord
+            .requests()
+            .iter()
+            .skip(mark)
+            .any(|r| content(r).contains("Scanning **takeoverdan**")),
+        "the request was acknowledged"
+    );
+    world.assert_clean(&[survivor]);
+}
+
+#[test]
+fn the_same_target_asked_twice_at_once_is_scanned_once_and_both_get_the_result() {
+    let world = World::start(&["twicebob"], false);
+    let bot = world.spawn("bot", "bot", &[]);
+    assert!(world.discord.wait_guild_ready(GUILD_ID, WAIT));
+    bot.wait_log("taking scans from the queue every machine shares");
+    world
+        .discord
+        .send_message(GENERAL_CHANNEL_ID, MODERATOR_ID, "!scan twicebob sherlock");
+    world
+        .discord
+        .send_message(GENERAL_CHANNEL_ID, ADMIN_ID, "!scan twicebob sherlock");
+    world.wait_results(2, &[&bot]);
+    assert_eq!(
+        world.results_in(GENERAL_CHANNEL_ID),
+        vec!["twicebob", "twicebob"]
+    );
+    let following: Vec<String> = world
+        .discord
+        .messages_posted(GENERAL_CHANNEL_ID)
+        .iter()
+        .map(content)
+        .filter(|c| c.contains("is being scanned in this server already"))
+        .collect();
+    assert_eq!(following.len(), 1, "{following:?}");
+    assert_eq!(bot.reports(), 1, "one Sherlock scan, one report");
+    let jobs = world
+        .pg
+        .rows("SELECT state, (leader_key IS NOT NULL)::text FROM scan_jobs ORDER BY enqueued_us");
+    assert_eq!(
+        jobs,
+        vec![
+            vec!["done".to_string(), "false".to_string()],
+            vec!["done".to_string(), "true".to_string()]
+        ]
+    );
+    world.assert_clean(&[&bot]);
+}
+
+#[test]
+fn a_worker_needs_postgresql_and_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = support::scanner(dir.path())
+        .env("DISCORD_BOT_TOKEN", BOT_TOKEN)
+        .arg("worker")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3), "a configuration error");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("a worker takes scans from the queue the machines share in PostgreSQL")
+            && err.contains("DATABASE_URL=postgres://"),
+        "{err}"
+    );
+}
+
+fn parent_of(pid: u32) -> u32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    // pid (comm) state ppid ...: comm may hold spaces, so read after its closing parenthesis.
+    let after = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    after
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .expect("ppid")
+}
