@@ -35,7 +35,20 @@ CREATE TABLE scan_workers (
     kind        TEXT NOT NULL,          -- bot (with shards) or worker (no gateway)
     shards      TEXT NOT NULL,
     slots       INTEGER NOT NULL,
-    running     INTEGER NOT NULL,
     started_us  BIGINT NOT NULL,
     seen_us     BIGINT NOT NULL
+);
+
+-- With PostgreSQL the report JSON is kept with its history row: report files stay on the machine
+-- that wrote them, and `history … files` on another machine attaches the database's copy.
+-- NULL on SQLite (one machine: the files are beside the database).
+ALTER TABLE scans ADD COLUMN report_json TEXT;
+
+-- The control probe's results (sites that claim any username), shared by every machine with
+-- PostgreSQL so one probe per site list and Sherlock version serves them all. Unused on SQLite
+-- (the cache is a file in the scans directory).
+CREATE TABLE control_results (
+    cache_key   TEXT PRIMARY KEY,
+    result      TEXT NOT NULL,          -- JSON, as the file cache holds it
+    checked_us  BIGINT NOT NULL         -- when the probe ran (the result's own time, UTC)
 );

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::db::shared::SharedState;
 use crate::model::{
     EventSink, RedditSection, RequestInfo, SCHEMA_VERSION, ScanEvent, ScanMode, ScanReport,
     ScanRequest, SectionStatus, SherlockSection, StatusCounts, StopReason, ToolVersions, Username,
@@ -30,6 +31,8 @@ pub struct Scanner {
     limits: Limits,
     reddit: RedditSetup,
     scorer: Arc<dyn ToxicityScorer>,
+    /// With PostgreSQL: what this scanner shares with every machine (the control results).
+    shared: std::sync::OnceLock<SharedState>,
 }
 
 /// The Reddit client, if credentials are configured and the HTTP client could be built.
@@ -75,7 +78,15 @@ impl Scanner {
             limits,
             reddit,
             scorer,
+            shared: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Shares the API quotas and the control probe's results with every machine through the
+    /// database (PostgreSQL), from now on.
+    pub fn share(&self, shared: &SharedState) {
+        self.limits.share(shared, &self.config);
+        let _ = self.shared.set(shared.clone());
     }
 
     /// The process-wide API limiters (for their wait counters).
@@ -302,6 +313,7 @@ impl Scanner {
             }
             let cache = (!self.config.sherlock.control_ttl.is_zero()).then(|| {
                 ControlCache::new(&self.config.scans_dir, self.config.sherlock.control_ttl)
+                    .shared_with(self.shared.get().cloned())
             });
             let version = self.sherlock_version_until(deadline, cancel).await;
             Some(control::guard(runner, cache.as_ref(), version.as_deref(), deadline, cancel).await)

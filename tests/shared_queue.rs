@@ -208,6 +208,20 @@ impl World {
             .collect()
     }
 
+    /// The jobs' (state, attempts) once `settled` holds for them (or after `WAIT`).
+    fn jobs_when(&self, settled: impl Fn(&[Vec<String>]) -> bool) -> Vec<Vec<String>> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let jobs = self
+                .pg
+                .rows("SELECT state, attempts::text FROM scan_jobs ORDER BY job_key");
+            if settled(&jobs) || Instant::now() >= deadline {
+                return jobs;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn wait_results(&self, want: usize, machines: &[&Machine]) {
         let ok = self.discord.wait_until(Duration::from_secs(90), || {
             self.results_in(GENERAL_CHANNEL_ID).len() + self.results_in(GENERAL2_CHANNEL_ID).len()
@@ -330,15 +344,10 @@ fn two_shards_and_a_worker_share_one_queue_true_places_one_result_each_one_quota
         assert!(m.reports() >= 1, "a machine ran no scan:\n{}", m.log());
     }
     assert_eq!(machines.iter().map(|m| m.reports()).sum::<usize>(), 12);
-    // The database agrees: twelve jobs done, each run once.
-    let jobs = world
-        .pg
-        .rows("SELECT state, attempts::text FROM scan_jobs ORDER BY job_key");
+    // The database agrees: twelve jobs done (each marked so just after its post), each run once.
+    let jobs = world.jobs_when(|jobs| jobs.iter().all(|j| j[0] == "done"));
     assert_eq!(jobs.len(), 12);
-    assert!(
-        jobs.iter().all(|j| j[0] == "done" && j[1] == "1"),
-        "{jobs:?}"
-    );
+    assert!(jobs.iter().all(|j| j[1] == "1"), "{jobs:?}");
 
     // Reddit: never faster than one process alone, one token per process at most.
     let reddit: Vec<Instant> = world.reddit.api_requests().iter().map(|r| r.when).collect();
@@ -349,6 +358,85 @@ fn two_shards_and_a_worker_share_one_queue_true_places_one_result_each_one_quota
         "Reddit got {busiest} requests within 0.9 s from three processes"
     );
     assert!(world.reddit.token_requests().len() <= 3);
+
+    // One control probe result serves every machine.
+    let control = world
+        .pg
+        .rows("SELECT cache_key, (result::json ->> 'complete') FROM control_results");
+    assert_eq!(control.len(), 1, "{control:?}");
+    assert_eq!(control[0][1], "true");
+
+    // `health` on a shard lists the three workers and the shared line.
+    let mark = world.discord.requests().len();
+    world
+        .discord
+        .send_message(GENERAL_CHANNEL_ID, MODERATOR_ID, "!health");
+    let health = world
+        .discord
+        .wait_for(|r| r.index >= mark && content(r).contains("Workers:"), WAIT)
+        .unwrap_or_else(|| panic!("no health:\n{}", first.log()));
+    let text = content(&health);
+    assert!(
+        text.contains("Workers: 3 live, 6 slots · 0 waiting in the shared line")
+            && text.contains("(bot, shards 0-0 of 2) 0/2 busy")
+            && text.contains("(bot, shards 1-1 of 2) 0/2 busy")
+            && text.contains("(worker) 0/2 busy"),
+        "{text}"
+    );
+
+    // A scan another machine ran: `history … files` attaches files rebuilt from the database's
+    // copy, and says so.
+    let (channel, answering) = [
+        (GENERAL_CHANNEL_ID, 0, &first),
+        (GENERAL2_CHANNEL_ID, 1, &second),
+    ]
+    .into_iter()
+    .find_map(|(channel, parity, bot)| {
+        names
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 2 == parity)
+            .map(|(_, n)| n)
+            .find(|n| {
+                !support::files_in(&bot.scans)
+                    .iter()
+                    .any(|f| f.starts_with(n.as_str()))
+            })
+            .map(|n| (channel, n.clone()))
+    })
+    .expect("some scan ran on a machine other than the shard that was asked");
+    let mark = world.discord.requests().len();
+    world.discord.send_slash_command(
+        MODERATOR_ID,
+        channel,
+        "history",
+        serde_json::json!({"target": answering, "files": true}),
+    );
+    let history = world
+        .discord
+        .wait_for(
+            |r| r.index >= mark && r.path.contains("/webhooks/") && !r.files().is_empty(),
+            WAIT,
+        )
+        .unwrap_or_else(|| panic!("no history with files"));
+    assert!(
+        content(&history).contains("rebuilt from the database's copy"),
+        "{}",
+        content(&history)
+    );
+    let mut files: Vec<String> = history
+        .files()
+        .iter()
+        .filter_map(|f| f.filename.clone())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 3, "{files:?}");
+    assert!(
+        files.iter().any(|f| f.ends_with(".json"))
+            && files.iter().any(|f| f.ends_with("_sherlock.csv"))
+            && files.iter().any(|f| f.ends_with("_reddit.csv")),
+        "{files:?}"
+    );
     world.assert_clean(&machines);
 }
 
@@ -457,6 +545,7 @@ fn the_same_target_asked_twice_at_once_is_scanned_once_and_both_get_the_result()
         .collect();
     assert_eq!(following.len(), 1, "{following:?}");
     assert_eq!(bot.reports(), 1, "one Sherlock scan, one report");
+    world.jobs_when(|jobs| jobs.len() == 2 && jobs.iter().all(|j| j[0] == "done"));
     let jobs = world
         .pg
         .rows("SELECT state, (leader_key IS NOT NULL)::text FROM scan_jobs ORDER BY enqueued_us");

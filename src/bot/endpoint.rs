@@ -1,5 +1,5 @@
 //! The operator's endpoint on `HEALTH_PORT`: `GET /healthz` (200 when the gateway is connected
-//! and the scans directory is writable, else 503 with the reason) and `GET /metrics`
+//! (a worker has none) and the scans directory is writable, else 503 with the reason) and `GET /metrics`
 //! (Prometheus text format; the gauges of the present are sampled at each scrape, see
 //! [`crate::ops::telemetry::sample`]).
 
@@ -19,7 +19,8 @@ use crate::store::ReportStore;
 
 #[derive(Clone)]
 pub struct HealthState {
-    pub shards: Arc<serenity::ShardManager>,
+    /// The gateway's shards; `None` for a worker (it holds no gateway connection).
+    pub shards: Option<Arc<serenity::ShardManager>>,
     pub store: ReportStore,
     pub metrics: Option<PrometheusHandle>,
     /// `MIN_FREE_SPACE_MB` in bytes, exported as `scans_dir_min_free_bytes`.
@@ -31,7 +32,8 @@ pub struct HealthState {
 #[derive(Debug, Serialize)]
 pub struct Healthz {
     pub status: &'static str,
-    pub gateway_connected: bool,
+    /// `null` for a worker (no gateway).
+    pub gateway_connected: Option<bool>,
     pub scans_dir_writable: bool,
     pub free_bytes: Option<u64>,
     /// The history database in words ("SQLite · ok"). A database that fails does not make the
@@ -56,16 +58,21 @@ pub async fn serve(port: u16, state: HealthState) -> std::io::Result<()> {
 }
 
 async fn healthz(State(state): State<Arc<HealthState>>) -> Response {
-    let gateway_connected = {
-        let runners = state.shards.runners.lock().await;
-        !runners.is_empty()
-            && runners
-                .values()
-                .all(|r| r.stage == serenity::ConnectionStage::Connected)
+    let gateway_connected = match &state.shards {
+        Some(shards) => {
+            let runners = shards.runners.lock().await;
+            Some(
+                !runners.is_empty()
+                    && runners
+                        .values()
+                        .all(|r| r.stage == serenity::ConnectionStage::Connected),
+            )
+        }
+        None => None,
     };
     let writable = state.store.check_writable();
     let mut reasons = Vec::new();
-    if !gateway_connected {
+    if gateway_connected == Some(false) {
         reasons.push("the Discord gateway is not connected".to_string());
     }
     if let Err(e) = &writable {
@@ -101,8 +108,12 @@ async fn healthz(State(state): State<Arc<HealthState>>) -> Response {
 async fn metrics(State(state): State<Arc<HealthState>>) -> Response {
     match &state.metrics {
         Some(handle) => {
-            crate::ops::telemetry::sample(&state.shards, state.store.dir(), state.min_free_bytes)
-                .await;
+            crate::ops::telemetry::sample(
+                state.shards.as_deref(),
+                state.store.dir(),
+                state.min_free_bytes,
+            )
+            .await;
             (
                 [("content-type", "text/plain; version=0.0.4")],
                 handle.render(),

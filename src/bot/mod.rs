@@ -126,7 +126,7 @@ impl BotState {
             config,
         });
         if let Some(shared) = &state.shared {
-            state.scanner.limits().share(shared, &state.config);
+            state.scanner.share(shared);
             state.cooldowns.share(shared.clone());
             tracing::info!(
                 "API quotas, cooldowns and the scan queue are shared with every machine through PostgreSQL"
@@ -244,20 +244,7 @@ pub async fn run(config: Config, install: Option<SherlockInstall>) -> anyhow::Re
             }
         });
     }
-    if let Some(port) = state.config.ops.health_port {
-        let health = crate::bot::endpoint::HealthState {
-            shards: client.shard_manager.clone(),
-            store: state.store.clone(),
-            metrics,
-            min_free_bytes: state.config.ops.min_free_bytes,
-            bot: state.clone(),
-        };
-        tokio::spawn(async move {
-            if let Err(e) = crate::bot::endpoint::serve(port, health).await {
-                tracing::error!(error = %e, port, "the health endpoint could not start");
-            }
-        });
-    }
+    serve_health(&state, Some(client.shard_manager.clone()), metrics);
     let started = match (state.config.ops.shards, state.config.ops.shard_range) {
         // serenity reads the range's end as inclusive ("up to and including"): shards
         // `first..=last` are `first..last`.
@@ -287,6 +274,30 @@ pub async fn run(config: Config, install: Option<SherlockInstall>) -> anyhow::Re
     started.context("the Discord connection failed")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Serves `/healthz` and `/metrics` on `HEALTH_PORT` when it is set (`shards`: `None` for a
+/// worker).
+pub(crate) fn serve_health(
+    state: &Arc<BotState>,
+    shards: Option<Arc<serenity::ShardManager>>,
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+) {
+    let Some(port) = state.config.ops.health_port else {
+        return;
+    };
+    let health = crate::bot::endpoint::HealthState {
+        shards,
+        store: state.store.clone(),
+        metrics,
+        min_free_bytes: state.config.ops.min_free_bytes,
+        bot: state.clone(),
+    };
+    tokio::spawn(async move {
+        if let Err(e) = crate::bot::endpoint::serve(port, health).await {
+            tracing::error!(error = %e, port, "the health endpoint could not start");
+        }
+    });
 }
 
 /// Connecting to Discord gives up after this (or the request timeout, if shorter).

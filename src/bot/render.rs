@@ -841,6 +841,8 @@ pub struct Health {
     pub database: String,
     /// Which machine answers, its shards, and whether the API quotas are shared.
     pub machine: String,
+    /// With the queue every machine shares: the workers seen live and the line they share.
+    pub workers: Option<String>,
 }
 
 pub fn health(h: &Health) -> String {
@@ -863,6 +865,7 @@ pub fn health(h: &Health) -> String {
          Scans directory: {} · {} free\n\
          History database: {}\n\
          Machine: {}\n\
+         {}\
          Memory: {} resident",
         h.version,
         human_duration(h.uptime),
@@ -878,6 +881,10 @@ pub fn health(h: &Health) -> String {
             .unwrap_or_else(|| "unknown".into()),
         h.database,
         h.machine,
+        h.workers
+            .as_ref()
+            .map(|w| format!("Workers: {w}\n"))
+            .unwrap_or_default(),
         h.rss_bytes
             .map(crate::ops::host::human_bytes)
             .unwrap_or_else(|| "unknown".into()),
@@ -1021,7 +1028,9 @@ mod tests {
             rss_bytes: Some(10 * 1024 * 1024),
             database: "SQLite · ok".into(),
             machine: "m1 · shards 0-0 of 2".into(),
+            workers: Some("2 live · m1 (bot, shards 0-0 of 2) 1/2 busy".into()),
         });
+        assert!(text.contains("Workers: 2 live · m1 (bot, shards 0-0 of 2) 1/2 busy\nMemory"));
         assert!(text.contains("Machine: m1 · shards 0-0 of 2"));
         assert!(text.contains("up 1h 2m"));
         assert!(text.contains("History database: SQLite · ok"));

@@ -62,7 +62,44 @@ pub async fn collect(state: &BotState, gateway_latency: Duration) -> render::Hea
         rss_bytes: crate::ops::host::process_rss(),
         database: database(&state.db).await,
         machine: machine(state),
+        workers: workers(state).await,
     }
+}
+
+/// "3 live, 6 slots · 4 waiting in the shared line · vm-a (bot, shards 0-0 of 2) 2/2 busy · …";
+/// `None` without the shared queue (SQLite).
+async fn workers(state: &BotState) -> Option<String> {
+    let shared = state.shared.as_ref()?;
+    let seen = tokio::time::timeout(crate::db::ANSWER_WITHIN, async {
+        Ok::<_, crate::db::DbError>((shared.live_workers().await?, shared.jobs_waiting().await?))
+    })
+    .await;
+    let (workers, waiting) = match seen {
+        Ok(Ok(seen)) => seen,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "health: the workers could not be listed");
+            return Some("unknown (the database does not answer)".into());
+        }
+        Err(_) => return Some("unknown (the database does not answer)".into()),
+    };
+    let slots: u32 = workers.iter().map(|w| w.slots).sum();
+    let each: Vec<String> = workers
+        .iter()
+        .map(|w| {
+            let what = if w.kind == "bot" {
+                format!("bot, {}", w.shards)
+            } else {
+                w.kind.clone()
+            };
+            format!("{} ({what}) {}/{} busy", w.machine, w.running, w.slots)
+        })
+        .collect();
+    Some(format!(
+        "{} live, {slots} slots · {waiting} waiting in the shared line{}{}",
+        workers.len(),
+        if each.is_empty() { "" } else { " · " },
+        each.join(" · ")
+    ))
 }
 
 /// "3d8d9e1f · shards 0-1 of 4 · API quotas shared through PostgreSQL · join screen on".
@@ -80,10 +117,10 @@ pub fn shards(config: &crate::config::Config) -> String {
 fn machine(state: &BotState) -> String {
     let name = crate::ops::host::hostname().unwrap_or_else(|| "unknown".into());
     let shards = shards(&state.config);
-    let quotas = if state.db.shared().is_some() {
-        "API quotas shared through PostgreSQL"
+    let quotas = if state.shared.is_some() {
+        "API quotas, cooldowns and the scan queue shared through PostgreSQL"
     } else {
-        "API quotas in this process"
+        "API quotas, cooldowns and the scan queue in this process"
     };
     let joins = if state.config.discord.members_intent {
         "join screen available (Server Members intent)"

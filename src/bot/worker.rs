@@ -38,7 +38,8 @@ pub async fn run(config: Config, install: Option<SherlockInstall>) -> anyhow::Re
         .clone()
         .context("the database does not hold a shared queue")?;
     let _ = state.http.set(http.clone());
-    crate::ops::telemetry::install();
+    let metrics = crate::ops::telemetry::install();
+    crate::bot::serve_health(&state, None, metrics);
     let warm = state.clone();
     tokio::spawn(async move { warm.scanner.sherlock_version().await });
     tokio::spawn(crate::bot::watch_signals(state.clone()));

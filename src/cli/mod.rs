@@ -264,7 +264,7 @@ async fn scan(args: ScanArgs, config: Result<Config, ConfigError>) -> u8 {
     let database = indexed.then(|| config.database.clone());
     let scanner = Scanner::new(config, install);
     if let Some(quotas) = shared_db.as_ref().and_then(|db| db.shared()) {
-        scanner.limits().share(&quotas, scanner.config());
+        scanner.share(&quotas);
     }
     let mut request = scanner.request(username, mode);
     request.requested_by = Some("cli".to_string());

@@ -353,6 +353,38 @@ impl SharedState {
             .collect()
     }
 
+    /// Deletes jobs that ended more than `age` ago (with the results they held): a job is not
+    /// history, and a request Discord delivers twice arrives within minutes.
+    pub async fn purge_finished_jobs(&self, age: Duration) -> Result<u64, DbError> {
+        let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM scan_jobs WHERE state IN ('done', 'failed') AND finished_us < {NOW_US} - $1"
+        )))
+        .bind(micros(age))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Deletes a server's ended jobs of a name or member (`forget`): their rows hold results.
+    pub async fn forget_jobs(
+        &self,
+        guild: u64,
+        username: &str,
+        member: Option<u64>,
+    ) -> Result<u64, DbError> {
+        let done = sqlx::query(
+            "DELETE FROM scan_jobs WHERE COALESCE(guild_id, 0) = $1 \
+               AND state IN ('done', 'failed') \
+               AND (split_part(target, '|', 1) = $2 OR split_part(target, '|', 2) = $3)",
+        )
+        .bind(id_to_db(guild))
+        .bind(username.to_lowercase())
+        .bind(member.map(|m| m.to_string()).unwrap_or_else(|| "-".into()))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Jobs waiting in line (every machine's).
     pub async fn jobs_waiting(&self) -> Result<u64, DbError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM scan_jobs WHERE state = 'queued'")
@@ -361,25 +393,22 @@ impl SharedState {
         Ok(u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0))
     }
 
-    /// Records this worker as live (`running` of its `slots` busy).
+    /// Records this worker as live (`running` is not stored: the jobs it holds say it).
     pub async fn beat(
         &self,
         worker: &WorkerSeen,
         started: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), DbError> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO scan_workers (worker_id, machine, kind, shards, slots, running, \
-               started_us, seen_us) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, {NOW_US}) \
-             ON CONFLICT (worker_id) DO UPDATE SET running = excluded.running, \
-               slots = excluded.slots, seen_us = excluded.seen_us"
+            "INSERT INTO scan_workers (worker_id, machine, kind, shards, slots, started_us, seen_us) \
+             VALUES ($1, $2, $3, $4, $5, $6, {NOW_US}) \
+             ON CONFLICT (worker_id) DO UPDATE SET slots = excluded.slots, seen_us = excluded.seen_us"
         )))
         .bind(&worker.worker_id)
         .bind(&worker.machine)
         .bind(&worker.kind)
         .bind(&worker.shards)
         .bind(i32::try_from(worker.slots).unwrap_or(i32::MAX))
-        .bind(i32::try_from(worker.running).unwrap_or(i32::MAX))
         .bind(started.timestamp_micros())
         .execute(&self.pool)
         .await?;
@@ -398,9 +427,11 @@ impl SharedState {
     /// The workers that beat within [`WORKER_LIVE_WITHIN`], by machine.
     pub async fn live_workers(&self) -> Result<Vec<WorkerSeen>, DbError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT worker_id, machine, kind, shards, slots, running, \
-               {NOW_US} - seen_us AS ago_us FROM scan_workers \
-             WHERE seen_us > {NOW_US} - $1 ORDER BY machine, worker_id"
+            "SELECT w.worker_id, w.machine, w.kind, w.shards, w.slots, \
+               (SELECT COUNT(*) FROM scan_jobs j WHERE j.lease_owner = w.worker_id \
+                  AND j.state IN ('running', 'posting'))::INTEGER AS running, \
+               {NOW_US} - w.seen_us AS ago_us FROM scan_workers w \
+             WHERE w.seen_us > {NOW_US} - $1 ORDER BY w.machine, w.worker_id"
         )))
         .bind(micros(WORKER_LIVE_WITHIN))
         .fetch_all(&self.pool)

@@ -146,8 +146,9 @@ impl Db {
             .and_then(|m| m.user_id.parse::<u64>().ok());
         let scorer = report.reddit.scoring.as_ref().map(|s| s.model.clone());
         let sql = format!(
-            "INSERT INTO scans ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-             $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, 1)"
+            "INSERT INTO scans ({COLUMNS}, report_json) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+             $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, \
+             1, $27)"
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(report.scan_id.clone())
@@ -176,6 +177,11 @@ impl Db {
             .bind(file_name(&saved.json))
             .bind(saved.sherlock_csv.as_deref().map(file_name))
             .bind(saved.reddit_csv.as_deref().map(file_name))
+            // Several machines (PostgreSQL): the files stay where they were written.
+            .bind(
+                (self.engine() == super::Engine::Postgres)
+                    .then(|| String::from_utf8_lossy(&report.to_json()).into_owned()),
+            )
             .execute(self.pool())
             .await?;
         Ok(())
@@ -322,6 +328,29 @@ impl Db {
 }
 
 /// The `WHERE` part for a scope (parameter `$1`) and its value.
+impl Db {
+    /// The report JSON the database keeps of a scan in `scope` (PostgreSQL only; `None` on
+    /// SQLite or for scans indexed before it was kept).
+    pub async fn report_copy(
+        &self,
+        scope: Scope,
+        scan_id: &str,
+    ) -> Result<Option<String>, DbError> {
+        let (filter, guild) = scope_filter(scope);
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT report_json FROM scans WHERE {filter} AND scan_id = $2"
+        )))
+        .bind(guild)
+        .bind(scan_id.to_string())
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row
+            .map(|r| r.try_get::<Option<String>, _>("report_json"))
+            .transpose()?
+            .flatten())
+    }
+}
+
 fn scope_filter(scope: Scope) -> (&'static str, Option<i64>) {
     match scope {
         Scope::Guild(g) => ("guild_id = $1", Some(id_to_db(g))),

@@ -136,4 +136,33 @@ impl SharedState {
         }
         Ok(Err(Duration::from_secs(1)))
     }
+
+    /// The control probe's result stored under `key` by any machine (JSON), if any.
+    pub async fn control_result(&self, key: &str) -> Result<Option<String>, DbError> {
+        let row = sqlx::query("SELECT result FROM control_results WHERE cache_key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("result")).transpose()?)
+    }
+
+    /// Stores a control probe's result for every machine (replacing an older one).
+    pub async fn store_control_result(
+        &self,
+        key: &str,
+        result: &str,
+        checked: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO control_results (cache_key, result, checked_us) VALUES ($1, $2, $3) \
+             ON CONFLICT (cache_key) DO UPDATE SET result = excluded.result, \
+               checked_us = excluded.checked_us WHERE control_results.checked_us < excluded.checked_us",
+        )
+        .bind(key)
+        .bind(result)
+        .bind(checked.timestamp_micros())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
 }

@@ -90,7 +90,13 @@ pub async fn forget(
     target: &TargetKey,
 ) -> Result<Forgotten, DbError> {
     let entries = db.all_of(guild, target).await?;
-    remove_scans(db, store.dir(), &entries).await
+    let forgotten = remove_scans(db, store.dir(), &entries).await?;
+    if let Some(shared) = db.shared() {
+        shared
+            .forget_jobs(guild, &target.username, target.member)
+            .await?;
+    }
+    Ok(forgotten)
 }
 
 /// Removes scans that finished more than `max_age` ago: files, then rows.

@@ -24,6 +24,8 @@ const BEAT_EVERY: Duration = Duration::from_secs(5);
 /// Runs of one job (its machines died each time) before it is failed: a job that kills its
 /// machine must not kill them all.
 pub const MAX_ATTEMPTS: i32 = 3;
+/// Finished jobs are deleted after this (their rows hold results; they are not history).
+const KEEP_FINISHED_JOBS: Duration = Duration::from_secs(3600);
 /// Tries at marking a posted job done before leaving it to the lease.
 const FINISH_TRIES: u32 = 5;
 
@@ -97,6 +99,9 @@ pub async fn work<H: WorkerHost>(
                 })
             {
                 tell_failed(&*host, failed).await;
+            }
+            if let Err(e) = shared.purge_finished_jobs(KEEP_FINISHED_JOBS).await {
+                tracing::warn!(error = %e, "could not delete finished jobs");
             }
         }
         let claimed = match disk_ok.then(|| host.services().queue.try_start()).flatten() {

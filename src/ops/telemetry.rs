@@ -164,8 +164,14 @@ fn set_initial_values() {
 
 /// Refreshes the gauges that describe the present; `/metrics` calls it before rendering.
 /// `scans_dir` and `min_free_bytes` are the bot's `SCANS_DIR` and `MIN_FREE_SPACE_MB`.
-pub async fn sample(shards: &serenity::ShardManager, scans_dir: &Path, min_free_bytes: u64) {
-    sample_gateway(shards).await;
+pub async fn sample(
+    shards: Option<&serenity::ShardManager>,
+    scans_dir: &Path,
+    min_free_bytes: u64,
+) {
+    if let Some(shards) = shards {
+        sample_gateway(shards).await;
+    }
     sample_host(scans_dir, min_free_bytes);
 }
 

@@ -68,8 +68,23 @@ pub async fn history(
                     .iter()
                     .map(|n| state.store.dir().join(n))
                     .collect();
-                let paths: Vec<&std::path::Path> = paths.iter().map(|p| p.as_path()).collect();
-                let (with_files, notes) = attach_files(reply, &paths).await;
+                let here = paths.iter().all(|p| p.is_file());
+                let copy = match here {
+                    true => None,
+                    false => state
+                        .db
+                        .report_copy(Scope::Guild(guild.get()), &entry.scan_id)
+                        .await
+                        .map_err(|e| BotError::Internal(e.into()))?,
+                };
+                let (with_files, notes) = match copy {
+                    Some(json) => attach_copy(reply, &entry.files, json),
+                    None => {
+                        let paths: Vec<&std::path::Path> =
+                            paths.iter().map(|p| p.as_path()).collect();
+                        attach_files(reply, &paths).await
+                    }
+                };
                 reply = with_files;
                 notes
             }
@@ -80,6 +95,46 @@ pub async fn history(
     }
     ctx.send(reply).await?;
     Ok(())
+}
+
+/// The report files rebuilt from the database's copy of the report (the machine that ran the
+/// scan holds the files): the JSON as it was written, the CSVs made again from it.
+fn attach_copy(
+    mut reply: CreateReply,
+    names: &[String],
+    json: String,
+) -> (CreateReply, Vec<String>) {
+    let mut notes = vec![
+        "The report files are on the machine that ran this scan; these were rebuilt from the database's copy of the report.".to_string(),
+    ];
+    let report: Option<crate::model::ScanReport> = serde_json::from_str(&json).ok();
+    for name in names {
+        let bytes = if name.ends_with(".json") {
+            Some(json.clone().into_bytes())
+        } else if name.ends_with("_sherlock.csv") {
+            report
+                .as_ref()
+                .and_then(|r| crate::store::csv::sherlock_csv(r).ok())
+        } else if name.ends_with("_reddit.csv") {
+            report
+                .as_ref()
+                .and_then(|r| crate::store::csv::reddit_csv(r).ok())
+        } else {
+            None
+        };
+        match bytes {
+            Some(bytes) if bytes.len() as u64 <= render::UPLOAD_LIMIT_BYTES => {
+                reply = reply.attachment(serenity::CreateAttachment::bytes(bytes, name.clone()));
+            }
+            Some(_) => notes.push(format!(
+                "{} is over Discord's {} upload limit",
+                render::code(name),
+                render::human_size(render::UPLOAD_LIMIT_BYTES)
+            )),
+            None => notes.push(format!("{} could not be rebuilt", render::code(name))),
+        }
+    }
+    (reply, notes)
 }
 
 /// What to call the target, and how history finds it: a mention matches the member's id and

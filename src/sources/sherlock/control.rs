@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{RunOutcome, SherlockRunner};
 use crate::config::SiteList;
+use crate::db::shared::SharedState;
 use crate::model::{ControlResult, EventSink, SiteStatus, Username};
 
 /// 12 characters: long enough that nobody has it (36^11 × 26 names), short enough to pass the
@@ -62,11 +63,13 @@ pub async fn cache_key(runner: &SherlockRunner, sherlock_version: Option<&str>) 
     digest[..12].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Control results on disk, one file per key, replaced atomically.
+/// Control results on disk, one file per key, replaced atomically; with PostgreSQL also in
+/// the database, so a probe one machine ran serves every machine.
 #[derive(Debug, Clone)]
 pub struct ControlCache {
     dir: PathBuf,
     ttl: Duration,
+    shared: Option<SharedState>,
 }
 
 impl ControlCache {
@@ -74,17 +77,47 @@ impl ControlCache {
         ControlCache {
             dir: scans_dir.join(".cache"),
             ttl,
+            shared: None,
         }
     }
 
-    fn path(&self, key: &str) -> PathBuf {
-        self.dir.join(format!("sherlock-control-{key}.json"))
+    /// Also reads and keeps results in the database every machine shares.
+    pub fn shared_with(mut self, shared: Option<SharedState>) -> Self {
+        self.shared = shared;
+        self
     }
 
-    /// A complete result younger than the TTL, if there is one.
-    pub fn load(&self, key: &str) -> Option<ControlResult> {
-        let bytes = std::fs::read(self.path(key)).ok()?;
-        let mut result: ControlResult = serde_json::from_slice(&bytes).ok()?;
+    /// A fresh complete result another machine stored in the database (kept in this
+    /// machine's file too). A database that does not answer costs a probe, nothing else.
+    async fn load_shared(&self, key: &str) -> Option<ControlResult> {
+        let shared = self.shared.as_ref()?;
+        let json = match shared.control_result(key).await {
+            Ok(json) => json?,
+            Err(e) => {
+                tracing::warn!(error = %e, "the shared control results could not be read");
+                return None;
+            }
+        };
+        let result: ControlResult = serde_json::from_str(&json).ok()?;
+        let result = self.fresh(result)?;
+        if let Err(e) = self.store_file(key, &result) {
+            tracing::debug!(error = %e, "could not keep the shared control result in a file");
+        }
+        Some(result)
+    }
+
+    async fn store_shared(&self, key: &str, result: &ControlResult) {
+        let Some(shared) = &self.shared else { return };
+        let json = serde_json::to_string(result).unwrap_or_default();
+        if let Err(e) = shared
+            .store_control_result(key, &json, result.checked_at)
+            .await
+        {
+            tracing::warn!(error = %e, "could not share the control result with the other machines");
+        }
+    }
+
+    fn fresh(&self, mut result: ControlResult) -> Option<ControlResult> {
         let age = Utc::now().signed_duration_since(result.checked_at);
         let fresh =
             age >= chrono::TimeDelta::zero() && age.to_std().is_ok_and(|age| age < self.ttl);
@@ -94,7 +127,22 @@ impl ControlCache {
         })
     }
 
+    fn path(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("sherlock-control-{key}.json"))
+    }
+
+    /// A complete result younger than the TTL, if there is one.
+    pub fn load(&self, key: &str) -> Option<ControlResult> {
+        let bytes = std::fs::read(self.path(key)).ok()?;
+        let result: ControlResult = serde_json::from_slice(&bytes).ok()?;
+        self.fresh(result)
+    }
+
     pub fn store(&self, key: &str, result: &ControlResult) -> io::Result<()> {
+        self.store_file(key, result)
+    }
+
+    fn store_file(&self, key: &str, result: &ControlResult) -> io::Result<()> {
         std::fs::create_dir_all(&self.dir)?;
         let mut bytes = serde_json::to_vec_pretty(result).map_err(io::Error::other)?;
         bytes.push(b'\n');
@@ -155,12 +203,16 @@ pub async fn guard(
         tracing::debug!(key, "control result from cache");
         return Ok(hit);
     }
+    if let Some(hit) = cache.load_shared(&key).await {
+        tracing::debug!(key, "control result from another machine");
+        return Ok(hit);
+    }
     let result = probe(runner, deadline, cancel).await?;
-    if result.complete
-        && lock.is_some()
-        && let Err(e) = cache.store(&key, &result)
-    {
-        tracing::warn!(error = %e, "could not cache the control result");
+    if result.complete && lock.is_some() {
+        if let Err(e) = cache.store(&key, &result) {
+            tracing::warn!(error = %e, "could not cache the control result");
+        }
+        cache.store_shared(&key, &result).await;
     }
     drop(lock);
     Ok(result)
