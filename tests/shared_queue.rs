@@ -589,3 +589,224 @@ fn parent_of(pid: u32) -> u32 {
         .and_then(|p| p.parse().ok())
         .expect("ppid")
 }
+
+/// The queue's statements against a real PostgreSQL, without processes: places, duplicates,
+/// followers, concurrent claims (each job to one worker, moderators' first), a takeover after
+/// the lease ran out (the old holder may no longer post), and a job failed after its runs.
+#[test]
+fn the_queue_rows_claim_once_in_order_and_guard_posting_by_the_lease() {
+    use account_scanner::db::Db;
+    use account_scanner::db::jobs::{Enqueued, NewJob};
+
+    let pg = TestPostgres::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let target = account_scanner::config::parse_database_url(&pg.url, dir.path()).expect("url");
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(async {
+            let db = Db::open(&target).await.expect("open");
+            let q = db.shared().expect("PostgreSQL shares");
+            let job = |key: &str, priority: i32, target: &str| NewJob {
+                key: key.into(),
+                priority,
+                guild: Some(7),
+                channel: 8,
+                target: target.into(),
+                request: format!("{{\"for\":\"{key}\"}}"),
+                reply: "{}".into(),
+                deadline: Duration::from_secs(900),
+            };
+            // No worker is live: every job waits, automatic ones behind every moderator's.
+            let auto = q.enqueue_job(&job("a1", 1, "zed|")).await.expect("enqueue");
+            assert_eq!(auto, Enqueued::Queued { position: Some(1) });
+            for (i, key) in ["m1", "m2", "m3"].iter().enumerate() {
+                let placed = q
+                    .enqueue_job(&job(key, 0, &format!("name{i}|")))
+                    .await
+                    .expect("enqueue");
+                assert_eq!(
+                    placed,
+                    Enqueued::Queued {
+                        position: Some(i as u64 + 1)
+                    }
+                );
+            }
+            assert_eq!(
+                q.enqueue_job(&job("m1", 0, "other|")).await.expect("dup"),
+                Enqueued::Duplicate
+            );
+            match q
+                .enqueue_job(&job("f1", 0, "name1|"))
+                .await
+                .expect("follow")
+            {
+                Enqueued::Following { leader, request } => {
+                    assert_eq!(leader, "m2");
+                    assert_eq!(request, "{\"for\":\"m2\"}");
+                }
+                other => panic!("not following: {other:?}"),
+            }
+            assert_eq!(q.jobs_waiting().await.expect("count"), 4);
+
+            // Two workers claim at once: each job once, moderators' in FIFO order first.
+            let lease = Duration::from_secs(30);
+            let (a, b) = tokio::join!(
+                async {
+                    let mut got = Vec::new();
+                    while let Some(j) = q.claim_job("wa", lease, 3).await.expect("claim") {
+                        got.push(j.key);
+                    }
+                    got
+                },
+                async {
+                    let mut got = Vec::new();
+                    while let Some(j) = q.claim_job("wb", lease, 3).await.expect("claim") {
+                        got.push(j.key);
+                    }
+                    got
+                }
+            );
+            let mut all: Vec<String> = a.iter().chain(b.iter()).cloned().collect();
+            all.sort();
+            assert_eq!(all, ["a1", "m1", "m2", "m3"], "a: {a:?} b: {b:?}");
+            for got in [&a, &b] {
+                let order: Vec<&str> = ["m1", "m2", "m3", "a1"]
+                    .into_iter()
+                    .filter(|k| got.iter().any(|g| g == k))
+                    .collect();
+                assert_eq!(got.iter().map(String::as_str).collect::<Vec<_>>(), order);
+            }
+            // The follower waits until its leader is done, then gets the leader's result.
+            let owner = |key: &str| {
+                if a.iter().any(|k| k == key) {
+                    "wa"
+                } else {
+                    "wb"
+                }
+            };
+            assert!(
+                q.start_posting("m2", owner("m2"), "scan-m2", "{\"r\":2}")
+                    .await
+                    .expect("post")
+            );
+            assert!(q.claim_job("wc", lease, 3).await.expect("claim").is_none());
+            assert!(
+                q.finish_job("m2", owner("m2"), "done")
+                    .await
+                    .expect("finish")
+            );
+            let follower = q
+                .claim_job("wc", lease, 3)
+                .await
+                .expect("claim")
+                .expect("f1");
+            assert_eq!(follower.key, "f1");
+            assert_eq!(follower.state, "posting");
+            assert_eq!(follower.result.as_deref(), Some("{\"r\":2}"));
+            assert_eq!(follower.scan_id.as_deref(), Some("scan-m2"));
+
+            // m1's worker stops renewing: a short lease runs out and another takes it over.
+            assert!(
+                q.renew_lease("m1", owner("m1"), Duration::from_millis(1))
+                    .await
+                    .expect("renew")
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let taken = q
+                .claim_job("wd", lease, 3)
+                .await
+                .expect("claim")
+                .expect("m1 again");
+            assert_eq!((taken.key.as_str(), taken.attempts), ("m1", 2));
+            assert!(
+                !q.renew_lease("m1", owner("m1"), lease)
+                    .await
+                    .expect("renew")
+            );
+            assert!(
+                !q.start_posting("m1", owner("m1"), "late", "{}")
+                    .await
+                    .expect("post"),
+                "the old holder may not post"
+            );
+            assert!(
+                q.start_posting("m1", "wd", "scan-m1", "{}")
+                    .await
+                    .expect("post")
+            );
+
+            // m3's machines die on every run: after 2 runs (the maximum here) it is failed once.
+            for attempt in 1..=2 {
+                if attempt > 1 {
+                    let again = q
+                        .claim_job("we", Duration::from_millis(1), 2)
+                        .await
+                        .expect("claim");
+                    assert_eq!(again.map(|j| j.key).as_deref(), Some("m3"));
+                } else {
+                    assert!(
+                        q.renew_lease("m3", owner("m3"), Duration::from_millis(1))
+                            .await
+                            .expect("renew")
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            assert!(q.claim_job("wf", lease, 2).await.expect("claim").is_none());
+            let failed = q.sweep_failed_jobs(2).await.expect("sweep");
+            assert_eq!(
+                failed.iter().map(|f| f.key.as_str()).collect::<Vec<_>>(),
+                ["m3"]
+            );
+            assert!(
+                q.sweep_failed_jobs(2).await.expect("sweep").is_empty(),
+                "failed once"
+            );
+        });
+}
+
+/// PostgreSQL goes away while one scan runs and another waits in the shared line: the running
+/// one posts, a new request is refused politely, the waiting one is not lost (it runs once the
+/// database is back), and each result is posted once.
+#[test]
+fn a_job_waiting_when_postgresql_goes_away_runs_once_it_is_back() {
+    let world = World::start(&[], false);
+    let bot = world.spawn("bot", "bot", &[("MAX_CONCURRENT_SCANS", "1")]);
+    assert!(world.discord.wait_guild_ready(GUILD_ID, WAIT));
+    bot.wait_log("taking scans from the queue every machine shares");
+    let said = |text: &str, mark: usize| {
+        world
+            .discord
+            .wait_for(|r| r.index >= mark && content(r).contains(text), WAIT)
+            .unwrap_or_else(|| panic!("no `{text}`:\n{}", bot.log()))
+    };
+    let mark = world.discord.requests().len();
+    world
+        .discord
+        .send_message(GENERAL_CHANNEL_ID, MODERATOR_ID, "!scan runsnow sherlock");
+    said("sites ", mark); // its progress: a worker holds it
+    world
+        .discord
+        .send_message(GENERAL_CHANNEL_ID, MODERATOR_ID, "!scan waitsfor sherlock");
+    said("**waitsfor** (mode `sherlock`) is number 1 in line", mark);
+    world.pg.block();
+    world.wait_results(1, &[&bot]);
+    assert_eq!(world.results_in(GENERAL_CHANNEL_ID), vec!["runsnow"]);
+    let mark = world.discord.requests().len();
+    world.discord.send_message(
+        GENERAL_CHANNEL_ID,
+        MODERATOR_ID,
+        "!scan comeslater sherlock",
+    );
+    said("cannot reach its database, so scans are paused", mark);
+    world.pg.unblock();
+    world.wait_results(2, &[&bot]);
+    let jobs = world.jobs_when(|jobs| jobs.len() == 2 && jobs.iter().all(|j| j[0] == "done"));
+    assert!(jobs.iter().all(|j| j[0] == "done"), "{jobs:?}");
+    let mut results = world.results_in(GENERAL_CHANNEL_ID);
+    results.sort();
+    assert_eq!(results, vec!["runsnow", "waitsfor"], "each once, none lost");
+    world.assert_clean(&[&bot]);
+}
