@@ -12,13 +12,12 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::bot::{WAIT, content, write_fast_site_list};
+use support::bot::{WAIT, collect_stderr, content, write_fast_site_list};
 use support::fake_discord::{
     ADMIN_ID, BOT_TOKEN, FakeDiscord, FakeDiscordConfig, GENERAL_CHANNEL_ID, GENERAL2_CHANNEL_ID,
     GUILD_ID, GUILD2_ID, MODERATOR_ID, RecordedRequest,
@@ -157,15 +156,7 @@ impl World {
             .spawn()
             .expect("start account-scanner");
         let log = Arc::new(Mutex::new(String::new()));
-        let sink = log.clone();
-        let pipe = child.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap_or_else(|e| e.into_inner());
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
+        collect_stderr(&mut child, &log);
         Machine {
             child: Some(child),
             log,

@@ -67,6 +67,12 @@ fn spawn(
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("start the bot");
+    collect_stderr(&mut child, log);
+    child
+}
+
+/// Appends the child's stderr, line by line, to `log` (from a thread of its own).
+pub fn collect_stderr(child: &mut Child, log: &Arc<Mutex<String>>) {
     let sink = log.clone();
     let pipe = child.stderr.take().expect("stderr");
     std::thread::spawn(move || {
@@ -76,7 +82,6 @@ fn spawn(
             s.push('\n');
         }
     });
-    child
 }
 
 pub struct Bot {
