@@ -801,3 +801,105 @@ fn a_job_waiting_when_postgresql_goes_away_runs_once_it_is_back() {
     assert_eq!(results, vec!["runsnow", "waitsfor"], "each once, none lost");
     world.assert_clean(&[&bot]);
 }
+
+/// A gateway machine that runs no scan (`MAX_CONCURRENT_SCANS=0`) and a worker: a slash
+/// command, a context menu and a result button are queued by the gateway and finished by the
+/// worker through each interaction's webhook (progress in the original response, the result as
+/// a follow-up), each once; the worker never connected to the gateway.
+#[test]
+fn interactions_are_finished_by_a_worker_through_their_webhooks() {
+    let world = World::start(&[], true);
+    let gateway = world.spawn("bot", "gateway", &[("MAX_CONCURRENT_SCANS", "0")]);
+    assert!(world.discord.wait_guild_ready(GUILD_ID, WAIT));
+    gateway.wait_log("this machine runs no scan");
+    let worker = world.spawn("worker", "worker", &[]);
+    worker.wait_log("taking scans from the queue every machine shares");
+    let result_after = |mark: usize| {
+        world
+            .discord
+            .wait_for(
+                |r| {
+                    r.index >= mark
+                        && r.method == "POST"
+                        && r.path.contains("/webhooks/")
+                        && !r.embeds().is_empty()
+                },
+                WAIT,
+            )
+            .unwrap_or_else(|| panic!("no follow-up:\n{}\n----\n{}", gateway.log(), worker.log()))
+    };
+    let answered = |id: u64| {
+        let delay = world
+            .discord
+            .interaction_ack_delay(id)
+            .unwrap_or_else(|| panic!("interaction {id} never answered"));
+        assert!(delay < Duration::from_secs(3), "answered after {delay:?}");
+    };
+
+    let mark = world.discord.requests().len();
+    let slash = world.discord.send_slash_command(
+        MODERATOR_ID,
+        GENERAL_CHANNEL_ID,
+        "scan",
+        serde_json::json!({"target": "webhookann", "mode": "sherlock"}),
+    );
+    let result = result_after(mark);
+    answered(slash);
+    assert_eq!(result.embeds()[0]["title"], "Scan of webhookann");
+    // The worker edited the deferred answer through the webhook (progress, then finished).
+    let edits: Vec<String> = world
+        .discord
+        .requests()
+        .iter()
+        .skip(mark)
+        .filter(|r| r.method == "PATCH" && r.path.contains("/messages/@original"))
+        .map(content)
+        .collect();
+    assert!(
+        edits
+            .iter()
+            .any(|e| e.contains("Scan of **webhookann** finished")),
+        "{edits:?}"
+    );
+    assert_eq!(world.results_in(GENERAL_CHANNEL_ID), vec!["webhookann"]);
+    assert_eq!(worker.reports(), 1, "the worker ran it");
+    assert_eq!(gateway.reports(), 0, "the gateway ran nothing");
+
+    // The result's Rescan button: queued by the gateway, finished by the worker.
+    let message = result.message_id().expect("result id");
+    let rescan = result
+        .components()
+        .iter()
+        .flat_map(|row| row["components"].as_array().cloned().unwrap_or_default())
+        .find(|b| b["label"] == "Rescan")
+        .and_then(|b| b["custom_id"].as_str().map(str::to_string))
+        .expect("a Rescan button");
+    let mark = world.discord.requests().len();
+    let press = world.discord.press_button(MODERATOR_ID, message, &rescan);
+    let again = result_after(mark);
+    answered(press);
+    assert_eq!(again.embeds()[0]["title"], "Scan of webhookann");
+    // A context menu on a member.
+    let mark = world.discord.requests().len();
+    let menu = world.discord.send_user_command(
+        MODERATOR_ID,
+        GENERAL_CHANNEL_ID,
+        "Scan account",
+        support::fake_discord::MEMBER_ID,
+    );
+    let member = result_after(mark);
+    answered(menu);
+    assert_eq!(member.embeds()[0]["title"], "Scan of alice");
+    let jobs = world.jobs_when(|jobs| jobs.len() == 3 && jobs.iter().all(|j| j[0] == "done"));
+    assert!(
+        jobs.len() == 3 && jobs.iter().all(|j| j[0] == "done"),
+        "{jobs:?}"
+    );
+    assert_eq!(worker.reports(), 3);
+    assert_eq!(
+        world.discord.identify_count(),
+        1,
+        "only the gateway machine connected"
+    );
+    world.assert_clean(&[&gateway, &worker]);
+}

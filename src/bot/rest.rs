@@ -43,6 +43,10 @@ impl WorkerHost for BotHost {
 
 /// Starts this process's worker of the shared queue; it stops taking jobs at shutdown.
 pub fn start_worker(host: Arc<BotHost>, shared: SharedState, kind: &'static str) {
+    if host.state.config.discord.max_concurrent_scans == 0 {
+        tracing::info!("MAX_CONCURRENT_SCANS=0: this machine runs no scan; worker machines do");
+        return;
+    }
     let me = Identity::new(
         kind,
         crate::bot::status::shards(&host.state.config),

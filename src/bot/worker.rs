@@ -25,6 +25,9 @@ pub async fn run(config: Config, install: Option<SherlockInstall>) -> anyhow::Re
             "a worker takes scans from the queue the machines share in PostgreSQL: set DATABASE_URL=postgres://… (the bots' database)"
         );
     }
+    if config.discord.max_concurrent_scans == 0 {
+        anyhow::bail!("a worker with MAX_CONCURRENT_SCANS=0 would run no scan: give it 1 or more");
+    }
     let http = Arc::new(crate::bot::discord_http(token.expose(), &config)?);
     let me = http
         .get_current_user()
@@ -32,6 +35,15 @@ pub async fn run(config: Config, install: Option<SherlockInstall>) -> anyhow::Re
         .map_err(|e| anyhow::anyhow!(crate::bot::commands::describe(&e)))
         .context("asking Discord who the bot is (is DISCORD_BOT_TOKEN right?)")?
         .id;
+    // Interaction webhooks are addressed by the application; the gateway's READY tells a bot
+    // its id, a worker asks.
+    let application = http
+        .get_current_application_info()
+        .await
+        .map_err(|e| anyhow::anyhow!(crate::bot::commands::describe(&e)))
+        .context("asking Discord for the bot's application")?
+        .id;
+    http.set_application_id(application);
     let state = BotState::open(config, install, process_start).await?;
     let shared = state
         .shared

@@ -442,6 +442,12 @@ impl Config {
                 })
             }
         };
+        if discord.max_concurrent_scans == 0 && !matches!(database, DatabaseTarget::Postgres(_)) {
+            env.invalid(
+                "MAX_CONCURRENT_SCANS",
+                "0 (this machine runs no scan) needs the queue the machines share: set DATABASE_URL=postgres://… and run `account-scanner worker` machines".into(),
+            );
+        }
 
         if !env.problems.is_empty() {
             return Err(ConfigError {
@@ -758,9 +764,9 @@ mod tests {
             [
                 "COMMAND_PREFIX",
                 "ADMIN_USER_IDS",
-                "MAX_CONCURRENT_SCANS",
                 "DISCORD_API_BASE",
-                "LOG_CHANNEL_ID"
+                "LOG_CHANNEL_ID",
+                "MAX_CONCURRENT_SCANS"
             ]
         );
         assert!(

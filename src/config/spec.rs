@@ -246,9 +246,9 @@ pub const SPECS: &[Spec] = &[
         "MAX_CONCURRENT_SCANS",
         Discord,
         Some("2"),
-        Count { min: 1, max: 32 },
+        Count { min: 0, max: 32 },
         BOT,
-        "scans running at once on this machine; more wait in a FIFO queue (with PostgreSQL one queue for every machine, whose capacity is the sum)",
+        "scans running at once on this machine; more wait in a FIFO queue (with PostgreSQL one queue for every machine, whose capacity is the sum; 0: a gateway machine that runs no scan, only with PostgreSQL)",
     ),
     spec(
         "JOB_LEASE",

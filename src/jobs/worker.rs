@@ -327,7 +327,17 @@ async fn run_claimed<H: WorkerHost>(
         Ok(true) => state::DONE,
         Ok(false) => return,
         Err(e) => {
-            tracing::error!(error = %e, job = %key, "the job failed");
+            let reference = super::scan::reference_id();
+            tracing::error!(error = %e, job = %key, reference = %reference, "the job failed");
+            let why = format!(
+                "something went wrong on the bot's side (reference `{reference}` in its log)"
+            );
+            if let Err(e) = replies
+                .edit(&(), &order.username, order.mode, Status::Abandoned { why })
+                .await
+            {
+                tracing::warn!(error = %e, job = %key, "could not tell the moderator the job failed");
+            }
             state::FAILED
         }
     };
