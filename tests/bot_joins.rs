@@ -283,8 +283,22 @@ fn without_the_members_intent_the_screen_cannot_be_turned_on_and_says_what_to_en
 
 #[test]
 fn automatic_scans_take_young_accounts_only_within_the_cap_and_moderators_go_first() {
+    automatic_scans(&[]);
+}
+
+/// The same through the queue every machine shares (PostgreSQL): automatic scans are jobs of a
+/// lower priority, their results posted over REST as replies to the member's post.
+#[test]
+fn automatic_scans_through_the_shared_queue_keep_the_same_rules() {
+    let pg = support::postgres::TestPostgres::new();
+    automatic_scans(&[("DATABASE_URL", pg.url.as_str())]);
+}
+
+fn automatic_scans(env: &[(&str, &str)]) {
     // One scan at a time, and every Sherlock run takes SHERLOCK_SITE_TIMEOUT (HangSite): the
     // automatic scans queue up behind the first.
+    let mut all = vec![("MAX_CONCURRENT_SCANS", "1")];
+    all.extend_from_slice(env);
     let bot = with_intent(
         vec![
             FakeJoiner::aged("young.one", DAY),
@@ -293,7 +307,7 @@ fn automatic_scans_take_young_accounts_only_within_the_cap_and_moderators_go_fir
             FakeJoiner::aged("veteran", 3 * 365 * DAY),
         ],
         false,
-        &[("MAX_CONCURRENT_SCANS", "1")],
+        &all,
     );
     set(
         &bot,
@@ -345,7 +359,18 @@ fn automatic_scans_take_young_accounts_only_within_the_cap_and_moderators_go_fir
     );
     assert_eq!(field(&posts[3], "Automatic scan"), None, "an old account");
 
-    // A moderator asks while the second automatic scan waits: the moderator's runs first.
+    // A moderator asks while the first automatic scan runs (a Sherlock of this bot's, found by
+    // its site list, is up) and the second waits: the moderator's runs before the second.
+    let list = bot.dir.path().join("sites.json").display().to_string();
+    let running_by = std::time::Instant::now() + support::bot::WAIT;
+    while support::processes_mentioning(&list).is_empty() {
+        assert!(
+            std::time::Instant::now() < running_by,
+            "no automatic scan started:\n{}",
+            bot.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let mark = bot.mark();
     bot.discord
         .send_message(GENERAL_CHANNEL_ID, MODERATOR_ID, "!scan alice sherlock");
