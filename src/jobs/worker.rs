@@ -110,7 +110,13 @@ pub async fn work<H: WorkerHost>(
                 .await
             {
                 Ok(Some(job)) => Some((job, slot)),
-                Ok(None) => None,
+                Ok(None) => {
+                    if claim_failing {
+                        tracing::info!("the shared queue answers again");
+                    }
+                    claim_failing = false;
+                    None
+                }
                 Err(e) => {
                     if !claim_failing {
                         tracing::error!(error = %e, "cannot take jobs from the shared queue; trying again");
