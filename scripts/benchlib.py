@@ -11,11 +11,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RELEASE = ROOT / "target" / "release"
+# Where cargo builds: CARGO_TARGET_DIR when set (relative to the repository, where the scripts
+# run cargo), else target/.
+TARGET = (ROOT / (os.environ.get("CARGO_TARGET_DIR") or "target")).resolve()
+RELEASE = TARGET / "release"
 BIN = RELEASE / "account-scanner"
 FAKE_SITES = RELEASE / "examples" / "fake_sites"
 FAKE_REDDIT = RELEASE / "examples" / "fake_reddit"
-HOME = ROOT / "target" / "tmp" / "sherlock-home"
+HOME = TARGET / "tmp" / "sherlock-home"
 PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
