@@ -21,6 +21,9 @@ pub struct ScanQueue {
     counts: Arc<Counts>,
     /// Automatic scans' own FIFO: the first in it is the only one looking for a slot.
     automatic_line: Arc<Semaphore>,
+    /// A job was handed to the queue every machine shares from this process: this process's
+    /// worker looks for it at once instead of at its next poll.
+    arrivals: Notify,
 }
 
 #[derive(Debug, Default)]
@@ -56,7 +59,24 @@ impl ScanQueue {
             slots: Arc::new(Semaphore::new(max_concurrent.max(1))),
             counts: Arc::new(Counts::default()),
             automatic_line: Arc::new(Semaphore::new(1)),
+            arrivals: Notify::new(),
         }
+    }
+
+    /// Resolves when a slot frees or the line changes (registered once first polled or
+    /// `enable`d).
+    pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.counts.changed.notified()
+    }
+
+    /// Tells this process's worker that a job was just queued in the shared queue.
+    pub fn nudge(&self) {
+        self.arrivals.notify_one();
+    }
+
+    /// Resolves after a [`ScanQueue::nudge`] (at once if one came since the last wait).
+    pub async fn arrived(&self) {
+        self.arrivals.notified().await;
     }
 
     pub fn running(&self) -> usize {

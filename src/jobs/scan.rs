@@ -286,7 +286,7 @@ async fn run_job<R: Replies>(
         if services.queue.is_closed() {
             return Err(JobError::Refused(format!("Sorry, {QueueClosed}.")));
         }
-        return super::shared::hand_over(shared, replies, handoff, &order).await;
+        return super::shared::hand_over(shared, services.queue, replies, handoff, &order).await;
     }
     let ticket = services
         .queue

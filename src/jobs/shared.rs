@@ -180,6 +180,7 @@ fn in_flight_key(order: &ScanOrder) -> String {
 /// machines (or says which request's scan it will share). The worker posts the result.
 pub async fn hand_over<R: Replies>(
     shared: &SharedState,
+    local: &super::queue::ScanQueue,
     replies: &R,
     handoff: Handoff,
     order: &ScanOrder,
@@ -216,6 +217,7 @@ pub async fn hand_over<R: Replies>(
         Err(e) => return Err(database_paused(&e.to_string())),
     };
     tracing::info!(job = %job.key, status = ?status, "scan queued for every machine's workers");
+    local.nudge();
     let ack = replies
         .acknowledge(&order.username, order.mode, status)
         .await?;

@@ -18,8 +18,11 @@ use crate::db::jobs::{ClaimedJob, FailedJob, WorkerSeen, state};
 use crate::db::shared::SharedState;
 use crate::model::ScanReport;
 
-/// How often an idle worker with a free slot asks for a job.
+/// How soon a worker with a free slot asks again after finding no job; each empty answer in a
+/// row doubles the wait up to [`POLL_AT_MOST`]. A job queued by this process, or a slot that
+/// frees, wakes it at once; jobs queued by other machines are found within the current wait.
 pub const POLL_EVERY: Duration = Duration::from_millis(200);
+pub const POLL_AT_MOST: Duration = Duration::from_secs(1);
 const BEAT_EVERY: Duration = Duration::from_secs(5);
 /// Runs of one job (its machines died each time) before it is failed: a job that kills its
 /// machine must not kill them all.
@@ -86,6 +89,8 @@ pub async fn work<H: WorkerHost>(
     let mut next_beat = Instant::now();
     let mut disk_ok = true;
     let mut claim_failing = false;
+    // The wait before asking again after an empty answer (doubles up to POLL_AT_MOST).
+    let mut idle = POLL_EVERY;
     while !stop.is_cancelled() {
         if Instant::now() >= next_beat {
             next_beat = Instant::now() + BEAT_EVERY;
@@ -104,7 +109,15 @@ pub async fn work<H: WorkerHost>(
                 tracing::warn!(error = %e, "could not delete finished jobs");
             }
         }
-        let claimed = match disk_ok.then(|| host.services().queue.try_start()).flatten() {
+        let services = host.services();
+        // Registered before the slots are looked at, so one freed meanwhile still wakes it.
+        let slot_freed = services.queue.changed();
+        tokio::pin!(slot_freed);
+        slot_freed.as_mut().enable();
+        let free = disk_ok.then(|| services.queue.try_start()).flatten();
+        // Every slot busy: the next job is looked for when one frees, not on a timer.
+        let all_busy = disk_ok && free.is_none();
+        let claimed = match free {
             Some(slot) => match shared
                 .claim_job(&me.worker_id, me.lease, MAX_ATTEMPTS)
                 .await
@@ -115,6 +128,7 @@ pub async fn work<H: WorkerHost>(
                         tracing::info!("the shared queue answers again");
                     }
                     claim_failing = false;
+                    idle = (idle * 2).min(POLL_AT_MOST);
                     None
                 }
                 Err(e) => {
@@ -129,6 +143,7 @@ pub async fn work<H: WorkerHost>(
         };
         if let Some((job, slot)) = claimed {
             claim_failing = false;
+            idle = POLL_EVERY;
             let (host, shared, worker) = (host.clone(), shared.clone(), me.worker_id.clone());
             let lease = me.lease;
             tokio::spawn(
@@ -137,7 +152,9 @@ pub async fn work<H: WorkerHost>(
             continue;
         }
         tokio::select! {
-            () = tokio::time::sleep(POLL_EVERY) => {}
+            () = tokio::time::sleep(idle) => {}
+            () = &mut slot_freed, if all_busy => {}
+            () = services.queue.arrived() => idle = POLL_EVERY,
             () = stop.cancelled() => {}
         }
     }
