@@ -172,14 +172,7 @@ impl ReportStore {
     /// This report's files when they are in this directory already (a scan finished on this
     /// machine, posted again after a takeover); `None` when they are elsewhere or gone.
     pub fn find_saved(&self, report: &ScanReport) -> Option<SavedReport> {
-        let stamp = report.started_at.format("%Y%m%dT%H%M%S%.3fZ").to_string();
-        let base = format!("{}_{stamp}", report.request.username);
-        for attempt in 1..=100u32 {
-            let stem = if attempt == 1 {
-                base.clone()
-            } else {
-                format!("{base}-{attempt}")
-            };
+        for stem in stems(report) {
             let json = self.dir.join(format!("{stem}.json"));
             let bytes = fs::read(&json).ok()?;
             let same = serde_json::from_slice::<serde_json::Value>(&bytes)
@@ -210,8 +203,7 @@ impl ReportStore {
             })?;
             tracing::warn!(dir = %self.dir.display(), "the scans directory disappeared during the scan: created it again");
         }
-        let stamp = report.started_at.format("%Y%m%dT%H%M%S%.3fZ").to_string();
-        let base = format!("{}_{stamp}", report.request.username);
+        let base = base_name(report);
         let with_sherlock = !report.sherlock.sites.is_empty()
             || report.sherlock.status != crate::model::SectionStatus::Skipped;
         let with_reddit = !matches!(
@@ -219,12 +211,7 @@ impl ReportStore {
             crate::model::SectionStatus::Skipped | crate::model::SectionStatus::NotConfigured
         );
 
-        for attempt in 1..=100u32 {
-            let stem = if attempt == 1 {
-                base.clone()
-            } else {
-                format!("{base}-{attempt}")
-            };
+        for stem in stems(report) {
             let json_name = format!("{stem}.json");
             let csv_name = format!("{stem}_sherlock.csv");
             let reddit_name = format!("{stem}_reddit.csv");
@@ -306,6 +293,22 @@ impl ReportStore {
             ),
         })
     }
+}
+
+/// A report's file stem: the validated username and the scan's UTC start time.
+fn base_name(report: &ScanReport) -> String {
+    let stamp = report.started_at.format("%Y%m%dT%H%M%S%.3fZ").to_string();
+    format!("{}_{stamp}", report.request.username)
+}
+
+/// The stems a report's files may have, in the order `save` tries them: the base name, then
+/// `-2` … `-100` when another scan of the same name started in the same millisecond.
+fn stems(report: &ScanReport) -> impl Iterator<Item = String> {
+    let base = base_name(report);
+    (1..=100u32).map(move |attempt| match attempt {
+        1 => base.clone(),
+        n => format!("{base}-{n}"),
+    })
 }
 
 /// Writes `dir/name` atomically: the file appears complete or not at all, and an existing file

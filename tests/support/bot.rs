@@ -284,16 +284,24 @@ impl Bot {
     }
 
     pub fn assert_clean(&self) {
-        let violations = self.discord.spec_violations();
-        assert!(violations.is_empty(), "spec violations: {violations:#?}");
-        let unexpected = self.discord.unexpected_requests();
+        assert_clean(&self.discord, &[self.log()]);
+    }
+}
+
+/// Every request the bot processes sent the fake was within Discord's spec and expected, and
+/// no log shows the token.
+pub fn assert_clean(discord: &FakeDiscord, logs: &[String]) {
+    let violations = discord.spec_violations();
+    assert!(violations.is_empty(), "spec violations: {violations:#?}");
+    let unexpected = discord.unexpected_requests();
+    assert!(
+        unexpected.is_empty(),
+        "unexpected requests: {unexpected:#?}"
+    );
+    for log in logs {
+        assert!(!log.contains("DISCORD_BOT_TOKEN="), "token in log");
         assert!(
-            unexpected.is_empty(),
-            "unexpected requests: {unexpected:#?}"
-        );
-        assert!(!self.log().contains("DISCORD_BOT_TOKEN="), "token in log");
-        assert!(
-            !self.log().contains(super::fake_discord::BOT_TOKEN),
+            !log.contains(super::fake_discord::BOT_TOKEN),
             "the token appeared in the log"
         );
     }
