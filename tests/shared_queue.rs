@@ -7,6 +7,8 @@
 //!   ran some, Reddit never paced faster than one process alone, one OAuth token per process;
 //! - the process running a scan is killed (`kill -9`): its Sherlock dies with it, another
 //!   process takes the job over when its lease runs out and posts the result once;
+//! - the process running a scan is stopped (SIGTERM, as a deploy does): it gives the job back to
+//!   the queue, another process runs it whole and posts it once, the moderator is told;
 //! - the same target asked twice at once in one server is scanned once and both get the result;
 //! - `worker` without PostgreSQL refuses to start and says why.
 
@@ -63,6 +65,27 @@ impl Machine {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, as a deploy stops a machine; its exit status within `within`.
+    fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .expect("SIGTERM");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                panic!("no exit within {within:?} of SIGTERM:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
@@ -445,25 +468,7 @@ fn a_killed_machines_scan_is_taken_over_and_posted_once_and_its_sherlock_dies_wi
         "!scan takeoverdan sherlock",
     );
     // Running: its Sherlock is in the process table, child of the machine that claimed it.
-    let deadline = Instant::now() + WAIT;
-    let sherlock = loop {
-        if let Some(pid) = support::processes_mentioning("takeoverdan").first() {
-            break *pid;
-        }
-        assert!(Instant::now() < deadline, "Sherlock never started");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let parent = parent_of(sherlock);
-    let (victim, survivor) = if parent == bot.pid() {
-        (&mut bot, &mut worker)
-    } else {
-        assert_eq!(
-            parent,
-            worker.pid(),
-            "Sherlock's parent is one of the machines"
-        );
-        (&mut worker, &mut bot)
-    };
+    let (victim, survivor, sherlock) = running_it("takeoverdan", &mut bot, &mut worker);
     victim.kill();
     // The kernel ends the killed machine's Sherlock (no orphan keeps probing sites).
     let gone_by = Instant::now() + Duration::from_secs(5);
@@ -499,6 +504,103 @@ fn a_killed_machines_scan_is_taken_over_and_posted_once_and_its_sherlock_dies_wi
             .any(|r| content(r).contains("Scanning **takeoverdan**")),
         "the request was acknowledged"
     );
+    world.assert_clean(&[survivor]);
+}
+
+/// The process running `name`'s scan (its Sherlock's parent): (victim, survivor), and that
+/// Sherlock's pid.
+fn running_it<'m>(
+    name: &str,
+    bot: &'m mut Machine,
+    worker: &'m mut Machine,
+) -> (&'m mut Machine, &'m mut Machine, u32) {
+    let deadline = Instant::now() + WAIT;
+    let sherlock = loop {
+        if let Some(pid) = support::processes_mentioning(name).first() {
+            break *pid;
+        }
+        assert!(Instant::now() < deadline, "Sherlock never started");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let parent = parent_of(sherlock);
+    if parent == bot.pid() {
+        (bot, worker, sherlock)
+    } else {
+        assert_eq!(
+            parent,
+            worker.pid(),
+            "Sherlock's parent is one of the machines"
+        );
+        (worker, bot, sherlock)
+    }
+}
+
+#[test]
+fn a_machine_stopped_mid_scan_gives_the_job_to_another_which_posts_it_whole_once() {
+    let world = World::start(&[], false);
+    // SHUTDOWN_GRACE 3: running scans may finish for about 2 s of it; the slow sites keep this
+    // one running for 6 s, so shutdown's interrupt meets it.
+    let env = [
+        ("MAX_CONCURRENT_SCANS", "1"),
+        ("SHERLOCK_SITE_TIMEOUT", "6"),
+        ("SHUTDOWN_GRACE", "3"),
+    ];
+    let mut bot = world.spawn("bot", "bot", &env);
+    let mut worker = world.spawn("worker", "worker", &env);
+    assert!(world.discord.wait_guild_ready(GUILD_ID, WAIT));
+    bot.wait_log("taking scans from the queue every machine shares");
+    worker.wait_log("taking scans from the queue every machine shares");
+
+    let mark = world.discord.requests().len();
+    world.discord.send_message(
+        GENERAL_CHANNEL_ID,
+        MODERATOR_ID,
+        "!scan handoverhal sherlock",
+    );
+    let (victim, survivor, sherlock) = running_it("handoverhal", &mut bot, &mut worker);
+    let status = victim.terminate(Duration::from_secs(10));
+    assert!(status.success(), "{status:?}\n{}", victim.log());
+    assert!(
+        victim
+            .log()
+            .contains("the job is back in the shared queue for another machine"),
+        "{}",
+        victim.log()
+    );
+    assert!(
+        !support::processes_mentioning("handoverhal").contains(&sherlock),
+        "the stopped machine's Sherlock is gone"
+    );
+    world.wait_results(1, &[survivor]);
+    // One run counted (the stopped machine's was given back), done, posted once, whole.
+    let jobs = world.jobs_when(|jobs| jobs.iter().all(|j| j[0] == "done"));
+    assert_eq!(jobs, vec![vec!["done".to_string(), "1".to_string()]]);
+    assert_eq!(world.results_in(GENERAL_CHANNEL_ID), vec!["handoverhal"]);
+    assert_eq!(
+        victim.reports(),
+        0,
+        "no partial report on the stopped machine"
+    );
+    assert_eq!(survivor.reports(), 1);
+    let said: Vec<String> = world
+        .discord
+        .requests()
+        .iter()
+        .skip(mark)
+        .map(content)
+        .collect();
+    assert!(
+        said.iter().any(|c| c.contains(
+            "The machine scanning **handoverhal** is restarting: another machine takes the scan over"
+        )),
+        "the moderator was told: {said:?}"
+    );
+    assert!(
+        said.iter()
+            .any(|c| c == "✅ Scan of **handoverhal** finished."),
+        "the acknowledgement ends finished, not partial: {said:?}"
+    );
+    assert!(!said.iter().any(|c| c.contains("(partial)")), "{said:?}");
     world.assert_clean(&[survivor]);
 }
 
@@ -719,6 +821,22 @@ fn the_queue_rows_claim_once_in_order_and_guard_posting_by_the_lease() {
                     .await
                     .expect("post")
             );
+
+            // a1's machine shuts down and gives it back: only its holder can, only before its
+            // result is stored; the next claim gets it with the given-back run not counted.
+            assert!(!q.release_job("a1", "wd").await.expect("release"));
+            assert!(
+                !q.release_job("m1", "wd").await.expect("release"),
+                "a result being posted stays with its worker"
+            );
+            assert!(q.release_job("a1", owner("a1")).await.expect("release"));
+            assert_eq!(q.jobs_waiting().await.expect("count"), 1);
+            let again = q
+                .claim_job("wg", lease, 3)
+                .await
+                .expect("claim")
+                .expect("a1 again");
+            assert_eq!((again.key.as_str(), again.attempts), ("a1", 1));
 
             // m3's machines die on every run: after 2 runs (the maximum here) it is failed once.
             for attempt in 1..=2 {

@@ -264,7 +264,7 @@ pub const SPECS: &[Spec] = &[
         Some("25"),
         Seconds { min: 0, max: 600 },
         BOT,
-        "shutdown's whole budget, from SIGTERM or `!shutdown` to the exit: running scans get the first part, interrupted scans the rest to post partial results; keep it below fly's `kill_timeout` (30), see [Shutdown](operations.md#shutdown)",
+        "shutdown's whole budget, from SIGTERM or `!shutdown` to the exit: running scans get the first part, interrupted scans the rest to post partial results (with the shared queue and another machine's worker alive they are handed to it instead); keep it below fly's `kill_timeout` (30), see [Shutdown](operations.md#shutdown)",
     ),
     spec(
         "DISCORD_HTTP_TIMEOUT",

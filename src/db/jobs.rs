@@ -298,6 +298,22 @@ impl SharedState {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Gives a running job back to the line (this worker's machine is shutting down and another
+    /// can run it): it keeps its place (its first request time) and the run is not counted as an
+    /// attempt. `false`: this worker no longer holds it, or its result is being posted already.
+    pub async fn release_job(&self, key: &str, worker: &str) -> Result<bool, DbError> {
+        let done = sqlx::query(
+            "UPDATE scan_jobs SET state = 'queued', lease_owner = NULL, lease_until_us = NULL, \
+               attempts = attempts - 1 \
+             WHERE job_key = $1 AND lease_owner = $2 AND state = 'running'",
+        )
+        .bind(key)
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Ends the job (done or failed) if this worker still holds it.
     pub async fn finish_job(
         &self,

@@ -115,6 +115,9 @@ pub enum Status<'a> {
     Abandoned {
         why: String,
     },
+    /// The machine running it is shutting down and gave it back to the shared queue: another
+    /// machine runs it from the start.
+    HandedOver,
 }
 
 /// The result to post: the report, its saved files, or why they could not be saved.
@@ -607,10 +610,10 @@ pub async fn index_scan(
 }
 
 /// Counts a finished scan whose result is still being saved and posted.
-struct Posting<'a>(&'a AtomicUsize);
+pub(super) struct Posting<'a>(&'a AtomicUsize);
 
 impl<'a> Posting<'a> {
-    fn start(count: &'a AtomicUsize) -> Self {
+    pub(super) fn start(count: &'a AtomicUsize) -> Self {
         count.fetch_add(1, Ordering::SeqCst);
         Posting(count)
     }
@@ -840,6 +843,7 @@ mod tests {
             Status::Finished { partial } => format!("finished partial={partial}"),
             Status::Following { requested_by } => format!("following {requested_by}"),
             Status::Abandoned { why } => format!("abandoned: {why}"),
+            Status::HandedOver => "handed over".to_string(),
         }
     }
 

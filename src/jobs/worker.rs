@@ -310,25 +310,30 @@ async fn run_claimed<H: WorkerHost>(
                 order.requester.guild,
             )
             .await;
-            let stop = services.interrupt.child_token();
-            let cancel_on_loss = {
-                let (lost, stop) = (keeper.lost.clone(), stop.clone());
-                tokio::spawn(async move {
-                    lost.cancelled().await;
-                    stop.cancel();
-                })
+            let stop = CancellationToken::new();
+            let watch = watch_job(&services, shared, (&key, worker), &keeper, &stop);
+            let scanned = tokio::select! {
+                scanned = scan_and_save(
+                    &services,
+                    &replies,
+                    &(),
+                    &order,
+                    settings.toxicity_threshold,
+                    slot,
+                    stop.clone(),
+                ) => scanned,
+                // The scan (its Sherlock killed on drop) ends here unsaved and unposted.
+                _telling = watch => {
+                    tracing::info!(job = %key, "this machine is shutting down: the job is back in the shared queue for another machine");
+                    if let Err(e) = replies
+                        .edit(&(), &order.username, order.mode, Status::HandedOver)
+                        .await
+                    {
+                        tracing::warn!(error = %e, job = %key, "could not tell the moderator the scan moved to another machine");
+                    }
+                    return;
+                }
             };
-            let scanned = scan_and_save(
-                &services,
-                &replies,
-                &(),
-                &order,
-                settings.toxicity_threshold,
-                slot,
-                stop,
-            )
-            .await;
-            cancel_on_loss.abort();
             match scanned {
                 Ok(scanned) => {
                     post_if_held(
@@ -375,6 +380,45 @@ async fn run_claimed<H: WorkerHost>(
             Err(e) => {
                 tracing::error!(error = %e, job = %key, "could not mark the job {final_state}; its lease will run out and a takeover will find it posted")
             }
+        }
+    }
+}
+
+/// Watches a running job: a lost lease stops its scan (another worker has it); shutdown's
+/// interrupt gives it back to the line when another machine's worker can run it from the start
+/// (this one resolves, holding shutdown's wait until the moderator is told), else stops it so
+/// this machine posts a partial result as a lone machine does.
+async fn watch_job<'a>(
+    services: &Services<'a>,
+    shared: &SharedState,
+    (key, worker): (&str, &str),
+    keeper: &LeaseKeeper,
+    stop: &CancellationToken,
+) -> super::scan::Posting<'a> {
+    tokio::select! {
+        () = keeper.lost.cancelled() => {}
+        () = services.interrupt.cancelled() => {
+            let telling = super::scan::Posting::start(services.posting);
+            if another_worker_lives(shared, worker).await {
+                match shared.release_job(key, worker).await {
+                    Ok(true) => return telling,
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, job = %key, "could not give the job back to the shared queue; interrupting it here"),
+                }
+            }
+        }
+    }
+    stop.cancel();
+    std::future::pending().await
+}
+
+/// Whether a worker of another machine (or process) is alive and runs scans.
+async fn another_worker_lives(shared: &SharedState, me: &str) -> bool {
+    match shared.live_workers().await {
+        Ok(workers) => workers.iter().any(|w| w.worker_id != me && w.slots > 0),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not see the other workers");
+            false
         }
     }
 }

@@ -302,6 +302,10 @@ pub(crate) fn status_text(username: &Username, mode: ScanMode, status: &Status<'
             "⚠️ The scan of **{}** could not be finished: {why}. Nothing was posted; please scan again.",
             render::escape(username.as_str())
         ),
+        Status::HandedOver => format!(
+            "🔄 The machine scanning **{}** is restarting: another machine takes the scan over and starts it again (mode `{mode}`); its result will be posted here.",
+            render::escape(username.as_str())
+        ),
     }
 }
 
