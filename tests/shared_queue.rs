@@ -187,6 +187,16 @@ impl World {
         }
     }
 
+    /// A bot and a worker with `env`, both taking scans from the queue.
+    fn bot_and_worker(&self, env: &[(&str, &str)]) -> (Machine, Machine) {
+        let bot = self.spawn("bot", "bot", env);
+        let worker = self.spawn("worker", "worker", env);
+        assert!(self.discord.wait_guild_ready(GUILD_ID, WAIT));
+        bot.wait_log("taking scans from the queue every machine shares");
+        worker.wait_log("taking scans from the queue every machine shares");
+        (bot, worker)
+    }
+
     fn assert_clean(&self, machines: &[&Machine]) {
         let logs: Vec<String> = machines.iter().map(|m| m.log()).collect();
         support::bot::assert_clean(&self.discord, &logs);
@@ -455,11 +465,7 @@ fn a_killed_machines_scan_is_taken_over_and_posted_once_and_its_sherlock_dies_wi
         ("MAX_CONCURRENT_SCANS", "1"),
         ("SHERLOCK_SITE_TIMEOUT", "6"),
     ];
-    let mut bot = world.spawn("bot", "bot", &env);
-    let mut worker = world.spawn("worker", "worker", &env);
-    assert!(world.discord.wait_guild_ready(GUILD_ID, WAIT));
-    bot.wait_log("taking scans from the queue every machine shares");
-    worker.wait_log("taking scans from the queue every machine shares");
+    let (mut bot, mut worker) = world.bot_and_worker(&env);
 
     let mark = world.discord.requests().len();
     world.discord.send_message(
@@ -545,11 +551,7 @@ fn a_machine_stopped_mid_scan_gives_the_job_to_another_which_posts_it_whole_once
         ("SHERLOCK_SITE_TIMEOUT", "6"),
         ("SHUTDOWN_GRACE", "3"),
     ];
-    let mut bot = world.spawn("bot", "bot", &env);
-    let mut worker = world.spawn("worker", "worker", &env);
-    assert!(world.discord.wait_guild_ready(GUILD_ID, WAIT));
-    bot.wait_log("taking scans from the queue every machine shares");
-    worker.wait_log("taking scans from the queue every machine shares");
+    let (mut bot, mut worker) = world.bot_and_worker(&env);
 
     let mark = world.discord.requests().len();
     world.discord.send_message(
