@@ -37,20 +37,22 @@
 
 #[path = "common/bench.rs"]
 mod bench;
+#[path = "../tests/support/child_log.rs"]
+mod child_log;
 #[path = "../tests/support/fake_discord/mod.rs"]
 mod fake_discord;
 #[path = "../tests/support/fake_server.rs"]
 mod fake_server;
 #[path = "../tests/support/fake_sites.rs"]
 mod fake_sites;
+#[path = "../tests/support/machine.rs"]
+mod machine;
 #[path = "../tests/support/postgres.rs"]
 mod postgres;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bench::{arg, proc_kib};
@@ -59,95 +61,34 @@ use fake_discord::{
     RecordedRequest,
 };
 use fake_sites::{FakeSites, FakeSitesConfig};
-use postgres::TestPostgres;
+use machine::Machine;
+use postgres::{TestPostgres, block_on};
 use serde_json::{Value, json};
 use sqlx::{Connection, Row};
 
 const WAIT: Duration = Duration::from_secs(60);
 const READY_LINE: &str = "taking scans from the queue every machine shares";
 
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(f)
-}
-
-/// One process: the bot or a worker, its scans directory, its log.
-struct Machine {
-    kind: &'static str,
-    child: Option<Child>,
-    log: Arc<Mutex<String>>,
-    scans: PathBuf,
-}
-
-impl Machine {
-    fn log(&self) -> String {
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().expect("running").id()
-    }
-
-    fn wait_log(&self, needle: &str) {
-        let deadline = Instant::now() + WAIT;
-        while !self.log().contains(needle) {
-            assert!(
-                Instant::now() < deadline,
-                "no `{needle}` in the {} log:\n{}",
-                self.kind,
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn reports(&self) -> usize {
-        std::fs::read_dir(&self.scans)
-            .map(|d| {
-                d.flatten()
-                    .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
-                    .count()
-            })
-            .unwrap_or(0)
-    }
-
-    /// (start, end) of each scan this process ran, from its reports, in order.
-    fn scan_times(&self) -> Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> {
-        let mut times: Vec<_> = std::fs::read_dir(&self.scans)
-            .map(|d| d.flatten().map(|e| e.path()).collect::<Vec<_>>())
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .filter_map(|p| {
-                let report: Value = serde_json::from_slice(&std::fs::read(p).ok()?).ok()?;
-                let at = |k: &str| {
-                    report[k]
-                        .as_str()
-                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                        .map(|t| t.with_timezone(&chrono::Utc))
-                };
-                Some((at("started_at")?, at("finished_at")?))
-            })
-            .collect();
-        times.sort();
-        times
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Machine {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// (start, end) of each scan a process ran, from its reports, in order.
+fn scan_times(scans: &Path) -> Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)> {
+    let mut times: Vec<_> = std::fs::read_dir(scans)
+        .map(|d| d.flatten().map(|e| e.path()).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter_map(|p| {
+            let report: Value = serde_json::from_slice(&std::fs::read(p).ok()?).ok()?;
+            let at = |k: &str| {
+                report[k]
+                    .as_str()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.with_timezone(&chrono::Utc))
+            };
+            Some((at("started_at")?, at("finished_at")?))
+        })
+        .collect();
+    times.sort();
+    times
 }
 
 /// CPU seconds of a process and its reaped children (Sherlock), from `/proc/PID/stat`.
@@ -399,7 +340,7 @@ impl World {
         let home = self.dir.path().join(name);
         std::fs::create_dir_all(&home).expect("machine dir");
         let scans = home.join("scans");
-        let mut child = Command::new(bin)
+        let child = Command::new(bin)
             .arg(face)
             .env_clear()
             .current_dir(&home)
@@ -420,22 +361,7 @@ impl World {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start account-scanner");
-        let log = Arc::new(Mutex::new(String::new()));
-        let sink = log.clone();
-        let pipe = child.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap_or_else(|e| e.into_inner());
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        Machine {
-            kind: face,
-            child: Some(child),
-            log,
-            scans,
-        }
+        Machine::new(child, scans)
     }
 }
 
@@ -472,7 +398,7 @@ fn run(o: &Options, scenario: &str, workers: usize) -> Value {
         machines[0].log()
     );
     for m in &machines {
-        m.wait_log(READY_LINE);
+        m.wait_log(READY_LINE, WAIT);
     }
 
     std::thread::sleep(o.settle);
@@ -524,9 +450,10 @@ fn run(o: &Options, scenario: &str, workers: usize) -> Value {
     let processes: Vec<Value> = machines
         .iter()
         .zip(&cpu_before)
-        .map(|(m, before)| {
+        .enumerate()
+        .map(|(i, (m, before))| {
             json!({
-                "kind": m.kind,
+                "kind": if i == 0 { "bot" } else { "worker" },
                 "scans": m.reports(),
                 "cpu_s": process_cpu_s(m.pid()) - before,
                 "hwm_mib": proc_kib(m.pid(), "VmHWM:") as f64 / 1024.0,
@@ -539,7 +466,7 @@ fn run(o: &Options, scenario: &str, workers: usize) -> Value {
     // Sherlock starts).
     let (mut durations, mut gaps, mut cycles) = (Vec::new(), Vec::new(), Vec::new());
     for m in &machines {
-        let times = m.scan_times();
+        let times = scan_times(&m.scans);
         cycles.extend(
             times
                 .windows(2)

@@ -15,11 +15,10 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use support::bot::{WAIT, collect_stderr, content, write_fast_site_list};
+use support::bot::{WAIT, content, write_fast_site_list};
 use support::fake_discord::{
     ADMIN_ID, BOT_TOKEN, FakeDiscord, FakeDiscordConfig, GENERAL_CHANNEL_ID, GENERAL2_CHANNEL_ID,
     GUILD_ID, GUILD2_ID, MODERATOR_ID, RecordedRequest,
@@ -28,6 +27,7 @@ use support::fake_perspective::{FakePerspective, FakePerspectiveConfig};
 use support::fake_reddit::{FakeAccount, FakeReddit, FakeRedditConfig};
 use support::fake_server::max_in_window;
 use support::fake_sites::{FakeSites, FakeSitesConfig};
+use support::machine::Machine;
 use support::postgres::TestPostgres;
 
 /// One process alone may send Reddit at most this many requests in any 0.9 s at 300 a minute
@@ -43,76 +43,6 @@ struct World {
     pg: TestPostgres,
     list: PathBuf,
     dir: tempfile::TempDir,
-}
-
-/// One machine: a bot or a worker, its own scans directory, its log.
-struct Machine {
-    child: Option<Child>,
-    log: Arc<Mutex<String>>,
-    scans: PathBuf,
-}
-
-impl Machine {
-    fn log(&self) -> String {
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().expect("running").id()
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    /// SIGTERM, as a deploy stops a machine; its exit status within `within`.
-    fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
-        let mut child = self.child.take().expect("running");
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        )
-        .expect("SIGTERM");
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = child.try_wait().expect("wait") {
-                return status;
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                panic!("no exit within {within:?} of SIGTERM:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn reports(&self) -> usize {
-        support::files_in(&self.scans)
-            .iter()
-            .filter(|f| f.ends_with(".json"))
-            .count()
-    }
-
-    fn wait_log(&self, needle: &str) {
-        let deadline = Instant::now() + WAIT;
-        while !self.log().contains(needle) {
-            assert!(
-                Instant::now() < deadline,
-                "no `{needle}` in the log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Machine {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 impl World {
@@ -172,19 +102,13 @@ impl World {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd
+        let child = cmd
             .arg(face)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start account-scanner");
-        let log = Arc::new(Mutex::new(String::new()));
-        collect_stderr(&mut child, &log);
-        Machine {
-            child: Some(child),
-            log,
-            scans,
-        }
+        Machine::new(child, scans)
     }
 
     /// A bot and a worker with `env`, both taking scans from the queue.
@@ -192,8 +116,8 @@ impl World {
         let bot = self.spawn("bot", "bot", env);
         let worker = self.spawn("worker", "worker", env);
         assert!(self.discord.wait_guild_ready(GUILD_ID, WAIT));
-        bot.wait_log("taking scans from the queue every machine shares");
-        worker.wait_log("taking scans from the queue every machine shares");
+        bot.wait_log("taking scans from the queue every machine shares", WAIT);
+        worker.wait_log("taking scans from the queue every machine shares", WAIT);
         (bot, worker)
     }
 
@@ -285,7 +209,7 @@ fn two_shards_and_a_worker_share_one_queue_true_places_one_result_each_one_quota
         );
     }
     for m in machines {
-        m.wait_log("taking scans from the queue every machine shares");
+        m.wait_log("taking scans from the queue every machine shares", WAIT);
     }
     // Every worker has beaten (each beats as it starts): six slots are known.
     let started = Instant::now();
@@ -486,7 +410,7 @@ fn a_killed_machines_scan_is_taken_over_and_posted_once_and_its_sherlock_dies_wi
         std::thread::sleep(Duration::from_millis(50));
     }
     world.wait_results(1, &[survivor]);
-    survivor.wait_log("taking over a job whose worker stopped");
+    survivor.wait_log("taking over a job whose worker stopped", WAIT);
     let done = Instant::now() + WAIT;
     loop {
         let jobs = world.pg.rows("SELECT state, attempts::text FROM scan_jobs");
@@ -611,7 +535,7 @@ fn the_same_target_asked_twice_at_once_is_scanned_once_and_both_get_the_result()
     let world = World::start(&["twicebob"], false);
     let bot = world.spawn("bot", "bot", &[]);
     assert!(world.discord.wait_guild_ready(GUILD_ID, WAIT));
-    bot.wait_log("taking scans from the queue every machine shares");
+    bot.wait_log("taking scans from the queue every machine shares", WAIT);
     world
         .discord
         .send_message(GENERAL_CHANNEL_ID, MODERATOR_ID, "!scan twicebob sherlock");
@@ -878,7 +802,7 @@ fn a_job_waiting_when_postgresql_goes_away_runs_once_it_is_back() {
     let world = World::start(&[], false);
     let bot = world.spawn("bot", "bot", &[("MAX_CONCURRENT_SCANS", "1")]);
     assert!(world.discord.wait_guild_ready(GUILD_ID, WAIT));
-    bot.wait_log("taking scans from the queue every machine shares");
+    bot.wait_log("taking scans from the queue every machine shares", WAIT);
     let said = |text: &str, mark: usize| {
         world
             .discord
@@ -923,9 +847,9 @@ fn interactions_are_finished_by_a_worker_through_their_webhooks() {
     let world = World::start(&[], true);
     let gateway = world.spawn("bot", "gateway", &[("MAX_CONCURRENT_SCANS", "0")]);
     assert!(world.discord.wait_guild_ready(GUILD_ID, WAIT));
-    gateway.wait_log("this machine runs no scan");
+    gateway.wait_log("this machine runs no scan", WAIT);
     let worker = world.spawn("worker", "worker", &[]);
-    worker.wait_log("taking scans from the queue every machine shares");
+    worker.wait_log("taking scans from the queue every machine shares", WAIT);
     let result_after = |mark: usize| {
         world
             .discord

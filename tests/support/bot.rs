@@ -2,12 +2,12 @@
 //! the real Sherlock: a harness shared by the bot tests.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub use super::child_log::collect_stderr;
 use super::fake_discord::{
     ADMIN_ID, FakeDiscord, FakeDiscordConfig, GENERAL_CHANNEL_ID, RecordedRequest,
 };
@@ -69,19 +69,6 @@ fn spawn(
     let mut child = cmd.spawn().expect("start the bot");
     collect_stderr(&mut child, log);
     child
-}
-
-/// Appends the child's stderr, line by line, to `log` (from a thread of its own).
-pub fn collect_stderr(child: &mut Child, log: &Arc<Mutex<String>>) {
-    let sink = log.clone();
-    let pipe = child.stderr.take().expect("stderr");
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            let mut s = sink.lock().unwrap_or_else(|e| e.into_inner());
-            s.push_str(&line);
-            s.push('\n');
-        }
-    });
 }
 
 pub struct Bot {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod bot;
+pub mod child_log;
 pub mod endpoint;
 pub mod fake_discord;
 pub mod fake_openai;
@@ -10,6 +11,7 @@ pub mod fake_perspective;
 pub mod fake_reddit;
 pub mod fake_server;
 pub mod fake_sites;
+pub mod machine;
 pub mod minilm;
 pub mod postgres;
 pub mod tmpfs;

@@ -45,7 +45,8 @@ fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/postgres-for-tests")
 }
 
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
+/// Runs `f` on a runtime of its own (the tests and benchmarks are synchronous).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
